@@ -1,0 +1,3 @@
+module github.com/govs/govs
+
+go 1.26

@@ -1,0 +1,242 @@
+package table
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/persistence"
+)
+
+// ConnState is a connection entry's state, named as ipvsadm -c shows it.
+type ConnState uint32
+
+// Connection states. A data plane that proxies sees fewer transitions than
+// the kernel: SynRecv until the real server answers, Established while both
+// directions flow, FinWait once either side has closed, Close at the end.
+// UDP flows are always UDP.
+const (
+	ConnNone ConnState = iota
+	ConnSynRecv
+	ConnSynSent
+	ConnEstablished
+	ConnFinWait
+	ConnCloseWait
+	ConnLastAck
+	ConnTimeWait
+	ConnClose
+	ConnUDP
+)
+
+var connStateNames = [...]string{"NONE", "SYN_RECV", "SYN_SENT", "ESTABLISHED", "FIN_WAIT",
+	"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "UDP"}
+
+// String returns the ipvsadm name.
+func (s ConnState) String() string {
+	if int(s) < len(connStateNames) {
+		return connStateNames[s]
+	}
+	return "UNKNOWN"
+}
+
+// Conn is an entry of the connection table: one proxied connection or UDP
+// flow, bound to its real server.
+type Conn struct {
+	t    *Table
+	svc  *Service
+	dest *Dest
+	tmpl *persistence.Template[*Dest]
+	id   uint64
+
+	// Proto, Client, Virtual and Target are the connection's protocol, the
+	// client's address, the address it reached, and where it is forwarded.
+	Proto   model.Proto
+	Client  netip.AddrPort
+	Virtual netip.AddrPort
+	Target  netip.AddrPort
+
+	state    atomic.Uint32
+	seen     atomic.Int64 // last activity, Unix ns
+	closed   atomic.Bool
+	inBytes  atomic.Uint64
+	outBytes atomic.Uint64
+}
+
+func (t *Table) newConn(s *Service, d *Dest, tp *persistence.Template[*Dest], p *Packet) *Conn {
+	c := &Conn{t: t, svc: s, dest: d, tmpl: tp, Proto: p.Proto, Client: p.Src, Virtual: p.Dst,
+		Target: s.target(d, p, tp != nil)}
+	st := ConnSynRecv
+	if p.Proto == model.ProtoUDP {
+		st = ConnUDP
+	}
+	c.state.Store(uint32(st))
+	c.seen.Store(t.clock.Now().UnixNano())
+	d.bindConn()
+	d.Counters.Conns.Add(1)
+	s.Counters.Conns.Add(1)
+	t.conns.add(c)
+	return c
+}
+
+// Service returns the connection's service.
+func (c *Conn) Service() *Service { return c.svc }
+
+// Dest returns the connection's real server.
+func (c *Conn) Dest() *Dest { return c.dest }
+
+// Persistent reports whether a persistence template controls the connection.
+func (c *Conn) Persistent() bool { return c.tmpl != nil }
+
+// State returns the connection's state.
+func (c *Conn) State() ConnState { return ConnState(c.state.Load()) }
+
+// SetState moves the connection to st, moving it between the real server's
+// active and inactive counts as the kernel does on a TCP state change
+// (active means ESTABLISHED).
+func (c *Conn) SetState(st ConnState) {
+	if c.closed.Load() {
+		return
+	}
+	prev := ConnState(c.state.Swap(uint32(st)))
+	if prev == st {
+		return
+	}
+	d := c.dest
+	switch {
+	case st == ConnEstablished:
+		d.inact.Add(-1)
+		d.active.Add(1)
+	case prev == ConnEstablished:
+		d.active.Add(-1)
+		d.inact.Add(1)
+	}
+	c.Touch()
+}
+
+// Touch records activity now.
+func (c *Conn) Touch() { c.seen.Store(c.t.clock.Now().UnixNano()) }
+
+// AddIn accounts traffic from the client towards the real server.
+func (c *Conn) AddIn(pkts, bytes uint64) {
+	c.inBytes.Add(bytes)
+	for _, ct := range [2]*Counters{&c.dest.Counters, &c.svc.Counters} {
+		ct.InPkts.Add(pkts)
+		ct.InBytes.Add(bytes)
+	}
+}
+
+// AddOut accounts traffic from the real server back to the client.
+func (c *Conn) AddOut(pkts, bytes uint64) {
+	c.outBytes.Add(bytes)
+	for _, ct := range [2]*Counters{&c.dest.Counters, &c.svc.Counters} {
+		ct.OutPkts.Add(pkts)
+		ct.OutBytes.Add(bytes)
+	}
+}
+
+// Bytes returns the bytes carried in and out.
+func (c *Conn) Bytes() (in, out uint64) { return c.inBytes.Load(), c.outBytes.Load() }
+
+// Timeout returns the idle timeout of the connection's current state: the
+// tcp_timeout, tcpfin_timeout or udp_timeout of lvs.cf.
+func (c *Conn) Timeout() time.Duration {
+	tcp, fin, udp := c.t.Timeouts()
+	switch c.State() {
+	case ConnUDP:
+		return udp
+	case ConnEstablished:
+		return tcp
+	case ConnFinWait, ConnCloseWait, ConnLastAck, ConnTimeWait, ConnClose:
+		return fin
+	}
+	// Before establishment the kernel's SYN_RECV timeout is 60 s; a proxy
+	// bounds the connect separately, so use the closing timeout.
+	return fin
+}
+
+// Expires returns when the connection times out if idle from now on.
+func (c *Conn) Expires() time.Time { return time.Unix(0, c.seen.Load()).Add(c.Timeout()) }
+
+// Close ends the connection: it leaves the connection table and its real
+// server's counts, and releases its persistence template, which then
+// expires its timeout later if no other connection holds it. Close is
+// idempotent.
+func (c *Conn) Close() {
+	if c.closed.Swap(true) {
+		return
+	}
+	d := c.dest
+	if c.State() == ConnEstablished {
+		d.active.Add(-1)
+	} else {
+		d.inact.Add(-1)
+	}
+	d.updateOverload(false)
+	if c.tmpl != nil {
+		c.tmpl.Release(c.t.clock.Now())
+	}
+	c.t.conns.remove(c)
+	if d.removed.Load() && d.active.Load()+d.inact.Load() == 0 {
+		s := c.svc
+		s.mu.Lock()
+		delete(s.gone, d)
+		s.mu.Unlock()
+	}
+}
+
+const connShards = 64
+
+type connShard struct {
+	mu sync.Mutex
+	m  map[uint64]*Conn
+}
+
+// connTable holds open connections for listing, sharded by id so that
+// opening and closing connections from many goroutines rarely contend.
+type connTable struct {
+	next   atomic.Uint64
+	n      atomic.Int64
+	shards [connShards]connShard
+}
+
+func (ct *connTable) init() {
+	for i := range ct.shards {
+		ct.shards[i].m = map[uint64]*Conn{}
+	}
+}
+
+func (ct *connTable) add(c *Conn) {
+	c.id = ct.next.Add(1)
+	sh := &ct.shards[c.id%connShards]
+	sh.mu.Lock()
+	sh.m[c.id] = c
+	sh.mu.Unlock()
+	ct.n.Add(1)
+}
+
+func (ct *connTable) remove(c *Conn) {
+	sh := &ct.shards[c.id%connShards]
+	sh.mu.Lock()
+	delete(sh.m, c.id)
+	sh.mu.Unlock()
+	ct.n.Add(-1)
+}
+
+func (ct *connTable) rangeAll(fn func(*Conn) bool) {
+	for i := range ct.shards {
+		sh := &ct.shards[i]
+		sh.mu.Lock()
+		list := make([]*Conn, 0, len(sh.m))
+		for _, c := range sh.m {
+			list = append(list, c)
+		}
+		sh.mu.Unlock()
+		for _, c := range list {
+			if !fn(c) {
+				return
+			}
+		}
+	}
+}

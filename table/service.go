@@ -1,0 +1,325 @@
+package table
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/persistence"
+)
+
+type schedBox struct{ s Scheduler }
+
+// Service is a live virtual service.
+type Service struct {
+	key   model.ServiceKey
+	t     *Table
+	cfg   atomic.Pointer[model.Service]
+	sched atomic.Pointer[schedBox]
+	list  atomic.Pointer[[]*Dest] // the scheduling list: in-service dests, config order
+
+	mu    sync.Mutex         // guards dests and gone; writers only
+	dests []*Dest            // configured dests, config order, any state
+	gone  map[*Dest]struct{} // removed dests still holding connections
+
+	removed atomic.Bool
+
+	// Counters accumulate the service's traffic.
+	Counters Counters
+	est      estimator
+}
+
+func (t *Table) newService(cfg *model.Service, sc Scheduler) *Service {
+	s := &Service{key: cfg.Key(), t: t, gone: map[*Dest]struct{}{}}
+	c := *cfg
+	s.cfg.Store(&c)
+	s.sched.Store(&schedBox{sc})
+	for _, rs := range cfg.RealServers {
+		if rs.Active {
+			s.dests = append(s.dests, s.newDest(rs))
+		}
+	}
+	s.rebuild()
+	return s
+}
+
+func (s *Service) newDest(rs model.RealServer) *Dest {
+	d := NewDest(rs)
+	d.svc = s
+	return d
+}
+
+// Key returns the service's key.
+func (s *Service) Key() model.ServiceKey { return s.key }
+
+// Config returns the service's current configuration.
+func (s *Service) Config() *model.Service { return s.cfg.Load() }
+
+// SchedulerName returns the name of the service's scheduler.
+func (s *Service) SchedulerName() model.Scheduler { return s.sched.Load().s.Name() }
+
+// Removed reports whether a reload removed the service.
+func (s *Service) Removed() bool { return s.removed.Load() }
+
+// Dests returns the configured real servers in configuration order, in any
+// state.
+func (s *Service) Dests() []*Dest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Dest(nil), s.dests...)
+}
+
+// Dest returns the configured real server with key k, or nil.
+func (s *Service) Dest(k model.DestKey) *Dest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.dests {
+		if d.key == k {
+			return d
+		}
+	}
+	return nil
+}
+
+// allDests returns configured and draining removed dests.
+func (s *Service) allDests() []*Dest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := append([]*Dest(nil), s.dests...)
+	for d := range s.gone {
+		out = append(out, d)
+	}
+	return out
+}
+
+// rebuild recomputes the scheduling list and hands it to the scheduler.
+// Called with s.mu held (or before the service is published).
+func (s *Service) rebuild() {
+	list := make([]*Dest, 0, len(s.dests))
+	for _, d := range s.dests {
+		if d.State().InService() {
+			list = append(list, d)
+		}
+	}
+	s.list.Store(&list)
+	s.sched.Load().s.Update(list)
+}
+
+// update applies a new configuration of the same key; it reports whether
+// anything changed.
+func (s *Service) update(cfg *model.Service, sc Scheduler) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cfg.Load()
+	changed := !reflect.DeepEqual(old, cfg)
+	c := *cfg
+	s.cfg.Store(&c)
+	if sc != nil {
+		s.sched.Store(&schedBox{sc})
+	}
+	byKey := map[model.DestKey]*Dest{}
+	for _, d := range s.dests {
+		byKey[d.key] = d
+	}
+	var next []*Dest
+	for _, rs := range cfg.RealServers {
+		if !rs.Active {
+			continue
+		}
+		if d, ok := byKey[rs.Key()]; ok {
+			delete(byKey, rs.Key())
+			if d.Config().Weight != rs.Weight {
+				d.cweight.Store(int32(rs.Weight))
+				d.weight.Store(effectiveWeight(d.State(), int32(rs.Weight)))
+			}
+			d.setConfig(rs)
+			next = append(next, d)
+			continue
+		}
+		// A real server that was removed and comes back while it still
+		// drains is revived with its counters.
+		var revived *Dest
+		for g := range s.gone {
+			if g.key == rs.Key() {
+				revived = g
+				break
+			}
+		}
+		if revived != nil {
+			delete(s.gone, revived)
+			revived.removed.Store(false)
+			revived.setConfig(rs)
+			revived.cweight.Store(int32(rs.Weight))
+			revived.weight.Store(effectiveWeight(revived.State(), int32(rs.Weight)))
+			next = append(next, revived)
+			continue
+		}
+		next = append(next, s.newDest(rs))
+	}
+	for _, d := range byKey {
+		s.retire(d)
+	}
+	s.dests = next
+	s.rebuild()
+	return changed
+}
+
+// retire takes d out of the configuration; it lingers while it has
+// connections. Called with s.mu held.
+func (s *Service) retire(d *Dest) {
+	d.removed.Store(true)
+	d.weight.Store(0)
+	s.t.dropTemplates(d)
+	if d.active.Load()+d.inact.Load() > 0 {
+		s.gone[d] = struct{}{}
+	}
+}
+
+// remove marks the service removed by a reload: no new connections; open
+// ones finish.
+func (s *Service) remove() {
+	s.removed.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.dests {
+		s.retire(d)
+	}
+	s.dests = nil
+	s.rebuild()
+}
+
+// SetState moves real server k to state st, recording why. It returns
+// false if the service has no such real server.
+func (s *Service) SetState(k model.DestKey, st State, reason string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d *Dest
+	for _, x := range s.dests {
+		if x.key == k {
+			d = x
+		}
+	}
+	if d == nil {
+		return false
+	}
+	prev := d.State()
+	d.state.Store(uint32(st))
+	d.reason.Store(&reason)
+	d.weight.Store(effectiveWeight(st, d.cweight.Load()))
+	if st == StateDown || st == StateDisabled || st == StateDraining {
+		s.t.dropTemplates(d)
+	}
+	s.rebuild()
+	if prev != st {
+		s.t.log.Info("real server state", "service", s.key.String(), "server", k.String(),
+			"from", prev.String(), "to", st.String(), "reason", reason)
+	}
+	return true
+}
+
+// SetWeight sets real server k's base weight (before its state's
+// adjustment), as a health monitor's slow start or a load agent does.
+func (s *Service) SetWeight(k model.DestKey, w int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.dests {
+		if d.key == k {
+			d.cweight.Store(int32(w))
+			d.weight.Store(effectiveWeight(d.State(), int32(w)))
+			s.rebuild()
+			return true
+		}
+	}
+	return false
+}
+
+// Schedule chooses the real server for a new connection p and opens its
+// connection entry, following ip_vs_schedule and, for persistent services,
+// ip_vs_sched_persist. The caller must Close the returned Conn.
+func (s *Service) Schedule(p *Packet) (*Conn, error) {
+	d, tp, err := s.pick(p)
+	if err != nil {
+		return nil, err
+	}
+	c := s.t.newConn(s, d, tp, p)
+	return c, nil
+}
+
+// Pick chooses a real server for one datagram of a one-packet-scheduled
+// UDP service: no connection entry is made (as with ipvsadm -o), but the
+// destination's connection counter and the rates see it. It returns the
+// address to send to.
+func (s *Service) Pick(p *Packet) (*Dest, netip.AddrPort, error) {
+	d, tp, err := s.pick(p)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	if tp != nil {
+		tp.Release(s.t.clock.Now())
+	}
+	d.Counters.Conns.Add(1)
+	s.Counters.Conns.Add(1)
+	return d, s.target(d, p, tp != nil), nil
+}
+
+func (s *Service) pick(p *Packet) (*Dest, *persistence.Template[*Dest], error) {
+	if s.removed.Load() {
+		return nil, nil, ErrServiceRemoved
+	}
+	cfg := s.cfg.Load()
+	sc := s.sched.Load().s
+	if !cfg.Persistence.Enabled() {
+		d := sc.Schedule(p)
+		if d == nil {
+			return nil, nil, ErrNoDest
+		}
+		return d, nil, nil
+	}
+	pers := cfg.Persistence
+	k := persistence.MakeKey(s.key, p.Src.Addr(), pers.Bits(model.FamilyOf(p.Src.Addr())))
+	tp, created, dropped := s.t.templates.Acquire(k, s.t.clock.Now(), pers.Timeout,
+		func(d *Dest) bool { return d.svc == s && d.available(pers.ExpireQuiescent) },
+		func() (*Dest, bool) {
+			d := sc.Schedule(p)
+			return d, d != nil
+		})
+	if dropped != nil {
+		dropped.Dest.persist.Add(-1)
+	}
+	if tp == nil {
+		return nil, nil, ErrNoDest
+	}
+	if created {
+		tp.Dest.persist.Add(1)
+	}
+	return tp.Dest, tp, nil
+}
+
+// target resolves the real server's address and port for a connection to
+// p.Dst, as the kernel does: a persistent service keeps the packet's
+// destination port unless it is the service port and the real server has a
+// port (so a persistent mark service keeps every bundled port); otherwise
+// the real server's port, or the packet's when it is zero.
+func (s *Service) target(d *Dest, p *Packet, persistent bool) netip.AddrPort {
+	dport := p.Dst.Port()
+	if persistent {
+		if dport == s.key.Port && d.key.Port != 0 {
+			dport = d.key.Port
+		}
+	} else if d.key.Port != 0 {
+		dport = d.key.Port
+	}
+	return netip.AddrPortFrom(d.key.Addr, dport)
+}
+
+// Rates returns the service's estimated rates.
+func (s *Service) Rates() Rates { return s.est.rates() }
+
+// Rates returns the real server's estimated rates.
+func (d *Dest) Rates() Rates { return d.est.rates() }
+
+// String renders the service key.
+func (s *Service) String() string { return fmt.Sprint(s.key) }

@@ -1,0 +1,227 @@
+package table
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/govs/govs/clock"
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/persistence"
+)
+
+// ErrNoDest is returned when a service has no eligible real server for a
+// new connection (the kernel answers such a packet with ICMP unreachable).
+var ErrNoDest = errors.New("no real server available")
+
+// ErrServiceRemoved is returned when scheduling on a service that a reload
+// removed.
+var ErrServiceRemoved = errors.New("virtual service removed")
+
+// Options configure a Table.
+type Options struct {
+	// Clock tells the time; the system clock if nil.
+	Clock clock.Clock
+	// NewScheduler builds schedulers by name (package scheduler's New).
+	NewScheduler NewSchedulerFunc
+	// Logger receives state changes; discarded if nil.
+	Logger *slog.Logger
+}
+
+// Table is the virtual server table.
+type Table struct {
+	clock    clock.Clock
+	newSched NewSchedulerFunc
+	log      *slog.Logger
+
+	mu       sync.Mutex // serializes writers (Apply, state changes)
+	services atomic.Pointer[map[model.ServiceKey]*Service]
+	timeouts atomic.Pointer[timeouts]
+
+	templates *persistence.Store[*Dest]
+	conns     connTable
+}
+
+type timeouts struct{ tcp, tcpfin, udp time.Duration }
+
+// New returns an empty table.
+func New(o Options) *Table {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Table{clock: o.Clock, newSched: o.NewScheduler, log: o.Logger,
+		templates: persistence.New[*Dest]()}
+	m := map[model.ServiceKey]*Service{}
+	t.services.Store(&m)
+	t.timeouts.Store(&timeouts{model.DefaultTCPTimeout, model.DefaultTCPFinTimeout, model.DefaultUDPTimeout})
+	t.conns.init()
+	return t
+}
+
+// Clock returns the table's clock.
+func (t *Table) Clock() clock.Clock { return t.clock }
+
+// Timeouts returns the idle timeouts of established TCP, closing TCP and
+// UDP connections.
+func (t *Table) Timeouts() (tcp, tcpfin, udp time.Duration) {
+	to := t.timeouts.Load()
+	return to.tcp, to.tcpfin, to.udp
+}
+
+// Service returns the live service with key k, or nil.
+func (t *Table) Service(k model.ServiceKey) *Service {
+	return (*t.services.Load())[k]
+}
+
+// Services returns the live services, sorted as ipvsadm lists them (by
+// protocol, address, port; marks last by mark).
+func (t *Table) Services() []*Service {
+	m := *t.services.Load()
+	out := make([]*Service, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *Service) int { return CompareKeys(a.key, b.key) })
+	return out
+}
+
+// CompareKeys orders service keys: address services by protocol, address
+// and port, then mark services by family and mark.
+func CompareKeys(a, b model.ServiceKey) int {
+	if a.IsMark() != b.IsMark() {
+		if a.IsMark() {
+			return 1
+		}
+		return -1
+	}
+	if a.IsMark() {
+		return cmp.Or(cmp.Compare(a.AddrFamily(), b.AddrFamily()), cmp.Compare(a.FWMark, b.FWMark))
+	}
+	return cmp.Or(cmp.Compare(a.Proto, b.Proto), a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port))
+}
+
+// Changes lists what an Apply did, for data planes reconciling themselves.
+type Changes struct {
+	Added, Updated, Removed, Unchanged []model.ServiceKey
+}
+
+// Apply makes the table match cfg: services and real servers that did not
+// change are left alone with their connections, counters and templates;
+// changed schedulers, persistence and weights apply in place; removed
+// services and real servers stop taking new connections and drain. cfg is
+// checked whole before anything changes: on error the table is untouched.
+func (t *Table) Apply(cfg *model.Config) (Changes, error) {
+	var ch Changes
+	want := map[model.ServiceKey]*model.Service{}
+	for i := range cfg.Services {
+		s := &cfg.Services[i]
+		if !s.Active {
+			continue
+		}
+		k := s.Key()
+		if _, dup := want[k]; dup {
+			return ch, fmt.Errorf("virtual service %s (%s) defined twice", k, s.Name)
+		}
+		want[k] = s
+	}
+	// Build every scheduler that will be needed before touching anything.
+	scheds := map[model.ServiceKey]Scheduler{}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.services.Load()
+	for k, s := range want {
+		if o, ok := old[k]; ok {
+			oc := o.cfg.Load()
+			if oc.Scheduler == s.Scheduler && oc.SchedFlags == s.SchedFlags {
+				continue
+			}
+		}
+		if t.newSched == nil {
+			return ch, errors.New("table has no scheduler constructor")
+		}
+		sc, err := t.newSched(s.Scheduler, s.SchedFlags)
+		if err != nil {
+			return ch, fmt.Errorf("virtual service %s (%s): %w", k, s.Name, err)
+		}
+		scheds[k] = sc
+	}
+	for _, s := range want {
+		seen := map[model.DestKey]bool{}
+		for _, rs := range s.RealServers {
+			if !rs.Active {
+				continue
+			}
+			if seen[rs.Key()] {
+				return ch, fmt.Errorf("virtual service %s (%s): real server %s defined twice", s.Key(), s.Name, rs.Key())
+			}
+			seen[rs.Key()] = true
+		}
+	}
+
+	to := cfg.Global
+	tcp, fin, udp := to.Timeouts()
+	t.timeouts.Store(&timeouts{tcp, fin, udp})
+
+	next := make(map[model.ServiceKey]*Service, len(want))
+	for k, s := range want {
+		if o, ok := old[k]; ok {
+			if o.update(s, scheds[k]) {
+				ch.Updated = append(ch.Updated, k)
+			} else {
+				ch.Unchanged = append(ch.Unchanged, k)
+			}
+			next[k] = o
+			continue
+		}
+		next[k] = t.newService(s, scheds[k])
+		ch.Added = append(ch.Added, k)
+	}
+	for k, o := range old {
+		if _, ok := next[k]; !ok {
+			o.remove()
+			ch.Removed = append(ch.Removed, k)
+		}
+	}
+	t.services.Store(&next)
+	for _, l := range [][]model.ServiceKey{ch.Added, ch.Updated, ch.Removed, ch.Unchanged} {
+		slices.SortFunc(l, CompareKeys)
+	}
+	return ch, nil
+}
+
+// Tick advances the rate estimators and sweeps expired templates. The owner
+// of the table calls it every 2 seconds, the kernel estimator's period.
+func (t *Table) Tick() {
+	for _, s := range t.Services() {
+		s.est.tick(s.Counters.Snapshot())
+		for _, d := range s.allDests() {
+			d.est.tick(d.Counters.Snapshot())
+		}
+	}
+	t.templates.Expire(t.clock.Now(), func(tp *persistence.Template[*Dest]) {
+		tp.Dest.persist.Add(-1)
+	})
+}
+
+// Templates calls fn for every persistence template.
+func (t *Table) Templates(fn func(*persistence.Template[*Dest]) bool) { t.templates.Range(fn) }
+
+// Conns calls fn for every open connection until fn returns false.
+func (t *Table) Conns(fn func(*Conn) bool) { t.conns.rangeAll(fn) }
+
+// ConnCount returns the number of open connections.
+func (t *Table) ConnCount() int { return int(t.conns.n.Load()) }
+
+// dropTemplates removes the templates that send clients to d.
+func (t *Table) dropTemplates(d *Dest) {
+	t.templates.DeleteFunc(func(tp *persistence.Template[*Dest]) bool { return tp.Dest == d },
+		func(tp *persistence.Template[*Dest]) { d.persist.Add(-1) })
+}
