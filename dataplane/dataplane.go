@@ -1,0 +1,40 @@
+// Package dataplane defines what a data plane is to the router: the part
+// that makes the network carry what the virtual server table says. The
+// userspace proxy (dataplane/proxy) and the kernel's IPVS (dataplane/ipvs)
+// implement it; the model, schedulers, persistence and health state are
+// shared by all of them through package table.
+package dataplane
+
+import (
+	"context"
+
+	"github.com/govs/govs/model"
+)
+
+// Plane is a data plane.
+//
+// A configuration change is two-phase so that a reload which the plane
+// cannot carry out (a port already taken, say) changes nothing: Prepare
+// acquires what the new configuration needs beside what is running, the
+// router then applies the configuration to the table, and Commit switches
+// over (or Abort releases what Prepare took).
+type Plane interface {
+	// Name returns the plane's name as lvs.cf's dataplane keyword spells it.
+	Name() string
+	// Prepare readies cfg without disturbing what runs.
+	Prepare(ctx context.Context, cfg *model.Config) (Txn, error)
+	// Close stops taking new connections, lets open ones finish until ctx
+	// is done, then ends the rest and releases everything.
+	Close(ctx context.Context) error
+}
+
+// Txn is a prepared configuration change.
+type Txn interface {
+	// Commit makes the prepared configuration the running one: services
+	// that did not change keep their listeners and connections, removed ones
+	// stop accepting and drain.
+	Commit() error
+	// Abort releases what Prepare acquired; the running configuration
+	// stays.
+	Abort()
+}
