@@ -42,6 +42,7 @@ type Table struct {
 	mu       sync.Mutex // serializes writers (Apply, state changes)
 	services atomic.Pointer[map[model.ServiceKey]*Service]
 	timeouts atomic.Pointer[timeouts]
+	fwd      atomic.Uint32 // router-wide forwarding method (lvs.cf network)
 
 	templates *persistence.Store[*Dest]
 	conns     connTable
@@ -169,6 +170,7 @@ func (t *Table) Apply(cfg *model.Config) (Changes, error) {
 	to := cfg.Global
 	tcp, fin, udp := to.Timeouts()
 	t.timeouts.Store(&timeouts{tcp, fin, udp})
+	t.fwd.Store(uint32(cfg.Global.Network))
 
 	next := make(map[model.ServiceKey]*Service, len(want))
 	for k, s := range want {
@@ -224,4 +226,12 @@ func (t *Table) ConnCount() int { return int(t.conns.n.Load()) }
 func (t *Table) dropTemplates(d *Dest) {
 	t.templates.DeleteFunc(func(tp *persistence.Template[*Dest]) bool { return tp.Dest == d },
 		func(tp *persistence.Template[*Dest]) { d.persist.Add(-1) })
+}
+
+// network returns the router-wide forwarding method.
+func (t *Table) network() model.Forward {
+	if f := model.Forward(t.fwd.Load()); f != model.ForwardDefault {
+		return f
+	}
+	return model.ForwardNAT
 }
