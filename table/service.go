@@ -26,6 +26,8 @@ type Service struct {
 	gone  map[*Dest]struct{} // removed dests still holding connections
 
 	removed atomic.Bool
+	sorry   *Dest // the sorry server, nil if none; guarded by mu
+	sorryOn bool  // guarded by mu
 
 	// Counters accumulate the service's traffic.
 	Counters Counters
@@ -84,11 +86,15 @@ func (s *Service) Dest(k model.DestKey) *Dest {
 	return nil
 }
 
-// allDests returns configured and draining removed dests.
+// allDests returns configured dests, the sorry server while it serves, and
+// removed dests that still drain.
 func (s *Service) allDests() []*Dest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := append([]*Dest(nil), s.dests...)
+	if s.sorry != nil && (s.sorryOn || s.sorry.active.Load()+s.sorry.inact.Load() > 0) {
+		out = append(out, s.sorry)
+	}
 	for d := range s.gone {
 		out = append(out, d)
 	}
@@ -96,16 +102,49 @@ func (s *Service) allDests() []*Dest {
 }
 
 // rebuild recomputes the scheduling list and hands it to the scheduler.
-// Called with s.mu held (or before the service is published).
+// While no real server is up with a weight, the sorry server (if any) joins
+// the list, as Piranha's lvsd added it when no nanny reported its server
+// active, and leaves again when one returns. Called with s.mu held (or
+// before the service is published).
 func (s *Service) rebuild() {
-	list := make([]*Dest, 0, len(s.dests))
+	list := make([]*Dest, 0, len(s.dests)+1)
+	up := false
 	for _, d := range s.dests {
 		if d.State().InService() {
 			list = append(list, d)
 		}
+		if d.State() == StateUp && d.weight.Load() > 0 {
+			up = true
+		}
 	}
+	cfg := s.cfg.Load()
+	if s.sorry != nil && (!cfg.Sorry.IsValid() || netip.AddrPortFrom(s.sorry.key.Addr, s.sorry.key.Port) != cfg.Sorry) {
+		s.sorry.removed.Store(true)
+		s.sorry, s.sorryOn = nil, false
+	}
+	if s.sorry == nil && cfg.Sorry.IsValid() && !s.removed.Load() {
+		s.sorry = s.newDest(model.RealServer{Name: "sorry", Addr: cfg.Sorry.Addr().Unmap(),
+			Port: cfg.Sorry.Port(), Weight: 1, Active: true})
+	}
+	on := s.sorry != nil && !up && !s.removed.Load()
+	if on {
+		list = append(list, s.sorry)
+	}
+	if on != s.sorryOn && s.sorry != nil {
+		s.t.log.Info("sorry server", "service", s.key.String(), "server", s.sorry.key.String(),
+			"active", on)
+	}
+	s.sorryOn = on
 	s.list.Store(&list)
 	s.sched.Load().s.Update(list)
+}
+
+// SorryActive reports whether the sorry server is taking the service's
+// connections.
+func (s *Service) SorryActive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sorryOn
 }
 
 // update applies a new configuration of the same key; it reports whether

@@ -398,3 +398,37 @@ func TestApplyRejectsWhole(t *testing.T) {
 		t.Fatal("duplicate real server accepted")
 	}
 }
+
+// The sorry server takes connections while no real server is up and leaves
+// when one returns; quiesced servers (weight 0) do not count as up.
+func TestSorryServer(t *testing.T) {
+	c := clock.NewFake(t0)
+	svc := model.Service{Name: "s", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: 80,
+		Scheduler: model.SchedRR, Sorry: netip.AddrPortFrom(rs3, 8080),
+		RealServers: realServers(80, rs1, rs2)}
+	tb := newTable(t, c, svc)
+	s := tb.Service(model.TCPKey(netip.AddrPortFrom(vip, 80)))
+	if s.SorryActive() {
+		t.Fatal("sorry server active while real servers are up")
+	}
+	s.SetState(model.DestKey{Addr: rs1, Port: 80}, table.StateDown, "test")
+	s.SetState(model.DestKey{Addr: rs2, Port: 80}, table.StateQuiesced, "test")
+	cn := mustSchedule(t, s, pkt("203.0.113.1:1", 80))
+	if cn.Target != netip.AddrPortFrom(rs3, 8080) || !s.SorryActive() {
+		t.Fatalf("with no server up the connection went to %v", cn.Target)
+	}
+	if n := len(tb.Snapshot().Services[0].Dests); n != 3 {
+		t.Fatalf("snapshot lists %d servers, want 2 and the sorry server", n)
+	}
+	s.SetState(model.DestKey{Addr: rs1, Port: 80}, table.StateUp, "test")
+	if s.SorryActive() {
+		t.Fatal("sorry server still active after a real server returned")
+	}
+	if cn2 := mustSchedule(t, s, pkt("203.0.113.1:2", 80)); cn2.Target.Addr() != rs1 {
+		t.Fatalf("after recovery the connection went to %v", cn2.Target)
+	}
+	cn.Close()
+	if n := len(tb.Snapshot().Services[0].Dests); n != 2 {
+		t.Fatalf("snapshot lists %d servers after the sorry server drained", n)
+	}
+}
