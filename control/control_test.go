@@ -1,0 +1,586 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/table"
+)
+
+// fakeRouter is a router whose answers the test sets.
+type fakeRouter struct {
+	mu        sync.Mutex
+	snap      table.Snapshot
+	conns     []table.ConnStatus
+	status    Status
+	reloadErr error
+	reloads   atomic.Int32
+	inReload  atomic.Int32
+	overlap   atomic.Bool
+	gate      chan struct{} // when set, Reload waits on it
+	panicSnap bool
+}
+
+func (f *fakeRouter) Snapshot() table.Snapshot {
+	if f.panicSnap {
+		panic("table on fire")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snap
+}
+
+func (f *fakeRouter) Conns() []table.ConnStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns
+}
+
+func (f *fakeRouter) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status
+}
+
+func (f *fakeRouter) Reload(ctx context.Context) error {
+	if f.inReload.Add(1) > 1 {
+		f.overlap.Store(true)
+	}
+	defer f.inReload.Add(-1)
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.reloads.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reloadErr != nil {
+		f.status.FailedReloads++
+		f.status.LastReloadError = f.reloadErr.Error()
+		return f.reloadErr
+	}
+	f.status.Reloads++
+	f.status.LastReloadError = ""
+	return nil
+}
+
+// sockPath returns a socket path in a fresh directory, kept short enough
+// for sun_path whatever the test's name.
+func sockPath(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "govs-ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "run", "govs.sock")
+}
+
+// start serves f on a fresh socket and returns a client for it.
+func start(t *testing.T, f *fakeRouter) (*Client, string) {
+	t.Helper()
+	path := sockPath(t)
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(f, nil)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	c := Dial(path)
+	t.Cleanup(func() {
+		c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return c, path
+}
+
+func sample() *fakeRouter {
+	return &fakeRouter{
+		snap: table.Snapshot{
+			TCPTimeout: 900, TCPFinTimeout: 120, UDPTimeout: 300,
+			Services: []table.ServiceStatus{{
+				Name: "web", Key: "TCP  192.0.2.1:80", Proto: "TCP", VIP: "192.0.2.1", Port: 80, Family: 4,
+				Scheduler: "wlc", Persistent: 600, PrefixLen: 24,
+				Stats: table.Stats{Conns: 1 << 40, InBytes: 1<<64 - 1},
+				Rates: table.Rates{CPS: 7},
+				Dests: []table.DestStatus{{
+					Name: "a", Addr: "198.51.100.2", Port: 80, Forward: "Route", Weight: 1, ConfigWeight: 1,
+					ActiveConns: 3, State: "up",
+				}, {
+					Name: "b", Addr: "198.51.100.3", Port: 80, Forward: "Route", State: "down",
+					Reason: "connect: connection refused", Removed: true,
+				}},
+			}},
+		},
+		conns: []table.ConnStatus{
+			{Proto: "TCP", Expires: 899, State: "ESTABLISHED", Source: "203.0.113.7:51234",
+				Virtual: "192.0.2.1:80", Destination: "198.51.100.2:80"},
+			{Proto: "TCP", Expires: 600, State: "NONE", Source: "203.0.113.0:0",
+				Virtual: "192.0.2.1:80", Destination: "198.51.100.2:0", Template: true},
+		},
+		status: Status{
+			Version: "1.2.3", ConfigPath: "/etc/sysconfig/ha/lvs.cf", Serial: 42, Plane: "proxy",
+			Started: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC), PID: 4242,
+		},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	f := sample()
+	c, _ := start(t, f)
+	ctx := context.Background()
+
+	snap, err := c.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(snap, f.snap) {
+		t.Errorf("Snapshot:\n got %+v\nwant %+v", snap, f.snap)
+	}
+	conns, err := c.Conns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(conns, f.conns) {
+		t.Errorf("Conns:\n got %+v\nwant %+v", conns, f.conns)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(st, f.status) {
+		t.Errorf("Status:\n got %+v\nwant %+v", st, f.status)
+	}
+	if err := c.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := c.Status(ctx); st.Reloads != 1 {
+		t.Errorf("Reloads = %d after one reload", st.Reloads)
+	}
+}
+
+// raw speaks to the socket without the client, as curl would.
+func raw(t *testing.T, path, method, url string) (int, http.Header, map[string]any) {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}}
+	defer hc.CloseIdleConnections()
+	req, _ := http.NewRequest(method, "http://govs"+url, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(body) > 0 && body[0] == '{' {
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%s %s: body %q is not JSON: %v", method, url, body, err)
+		}
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("%s %s: Content-Type %q", method, url, ct)
+	}
+	return resp.StatusCode, resp.Header, m
+}
+
+func TestEmptyConnsIsArray(t *testing.T) {
+	f := sample()
+	f.conns = nil
+	_, path := start(t, f)
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("http://govs/v1/conns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if strings.TrimSpace(string(body)) != "[]" {
+		t.Errorf("empty conns: %q", body)
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	_, path := start(t, sample())
+	for _, c := range []struct{ method, url, allow string }{
+		{http.MethodGet, "/v1/reload", "POST"},
+		{http.MethodPost, "/v1/table", "GET"},
+		{http.MethodDelete, "/v1/status", "GET"},
+		{http.MethodPut, "/v1/conns", "GET"},
+	} {
+		code, h, m := raw(t, path, c.method, c.url)
+		if code != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: status %d", c.method, c.url, code)
+		}
+		if h.Get("Allow") != c.allow {
+			t.Errorf("%s %s: Allow %q", c.method, c.url, h.Get("Allow"))
+		}
+		want := "method " + c.method + " not allowed on " + c.url + " (use " + c.allow + ")"
+		if m["error"] != want {
+			t.Errorf("%s %s: error %q, want %q", c.method, c.url, m["error"], want)
+		}
+	}
+}
+
+func TestHead(t *testing.T) {
+	_, path := start(t, sample())
+	if code, _, _ := raw(t, path, http.MethodHead, "/v1/status"); code != http.StatusOK {
+		t.Errorf("HEAD /v1/status: %d", code)
+	}
+	if code, _, _ := raw(t, path, http.MethodHead, "/v1/reload"); code != http.StatusMethodNotAllowed {
+		t.Errorf("HEAD /v1/reload: %d", code)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	_, path := start(t, sample())
+	for _, url := range []string{"/", "/v1/", "/v1/tables", "/v2/table", "/v1/table/x"} {
+		code, _, m := raw(t, path, http.MethodGet, url)
+		if code != http.StatusNotFound {
+			t.Errorf("%s: status %d", url, code)
+		}
+		msg, _ := m["error"].(string)
+		if !strings.HasPrefix(msg, "no such endpoint "+url+" ") || !strings.Contains(msg, "POST /v1/reload") {
+			t.Errorf("%s: error %q", url, msg)
+		}
+	}
+}
+
+// A rejected reload reaches the client as the router's exact text, with
+// status 422, and the router's status records it.
+func TestReloadError(t *testing.T) {
+	f := sample()
+	msg := "/etc/sysconfig/ha/lvs.cf:12: unknown scheduler \"wlcx\"\n" +
+		"/etc/sysconfig/ha/lvs.cf:30: real server 198.51.100.2:80 listed twice in virtual web"
+	f.reloadErr = errors.New(msg)
+	c, path := start(t, f)
+	err := c.Reload(context.Background())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if err.Error() != msg {
+		t.Errorf("error text:\n got %q\nwant %q", err.Error(), msg)
+	}
+	var ae *Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("error %#v is not a 422 *Error", err)
+	}
+	if errors.Is(err, ErrNotRunning) {
+		t.Error("a rejected reload reads as no router running")
+	}
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.FailedReloads != 1 || st.LastReloadError != msg {
+		t.Errorf("status after a failed reload: %+v", st)
+	}
+	code, _, m := raw(t, path, http.MethodPost, "/v1/reload")
+	if code != http.StatusUnprocessableEntity || m["error"] != msg {
+		t.Errorf("raw reload: %d %v", code, m)
+	}
+}
+
+// Two reloads at once run one after the other.
+func TestReloadSerialized(t *testing.T) {
+	f := sample()
+	f.gate = make(chan struct{})
+	c, _ := start(t, f)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for range 2 {
+		wg.Go(func() { errs <- c.Reload(context.Background()) })
+	}
+	// Let both requests arrive before opening the gate.
+	time.Sleep(100 * time.Millisecond)
+	close(f.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if f.overlap.Load() {
+		t.Error("reloads overlapped")
+	}
+	if n := f.reloads.Load(); n != 2 {
+		t.Errorf("%d reloads ran", n)
+	}
+}
+
+func TestPanicIs500(t *testing.T) {
+	f := sample()
+	f.panicSnap = true
+	c, _ := start(t, f)
+	_, err := c.Snapshot(context.Background())
+	var ae *Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusInternalServerError ||
+		!strings.Contains(ae.Message, "table on fire") {
+		t.Errorf("got %v", err)
+	}
+	// The server survives.
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestSocketMode(t *testing.T) {
+	_, path := start(t, sample())
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		t.Errorf("%s is %v, not a socket", path, fi.Mode())
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("socket mode %o, want 600", perm)
+	}
+	di, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := di.Mode().Perm(); perm != 0o700 {
+		t.Errorf("directory mode %o, want 700", perm)
+	}
+}
+
+// staleSocket leaves at path the socket file of a router that was killed:
+// it exists, and refuses connections.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Type() != fs.ModeSocket {
+		t.Fatalf("no stale socket to test with: %v", err)
+	}
+}
+
+// A socket file whose router died is removed and taken over.
+func TestStaleSocket(t *testing.T) {
+	path := sockPath(t)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	staleSocket(t, path)
+
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	srv := NewServer(sample(), nil)
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	c := Dial(path)
+	defer c.Close()
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Errorf("the new router does not answer: %v", err)
+	}
+}
+
+// A live router keeps its socket: a second one is refused, with its PID.
+func TestRefuseLive(t *testing.T) {
+	c, path := start(t, sample())
+	ln, err := Listen(path)
+	if err == nil {
+		ln.Close()
+		t.Fatal("a second router took a live router's socket")
+	}
+	want := "another govs router (pid 4242) is already running at " + path
+	if err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	// The first router still answers.
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Errorf("first router: %v", err)
+	}
+}
+
+// Something that is not a govs router but listens there is not evicted
+// either.
+func TestRefuseForeignListener(t *testing.T) {
+	path := sockPath(t)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	other, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	go func() {
+		for {
+			conn, err := other.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	_, err = Listen(path)
+	if err == nil || !strings.Contains(err.Error(), "already running at "+path) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestRefuseNonSocket(t *testing.T) {
+	path := sockPath(t)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("got %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "precious" {
+		t.Error("the file was touched")
+	}
+}
+
+func TestPathTooLong(t *testing.T) {
+	path := "/tmp/" + strings.Repeat("x", 120) + "/govs.sock"
+	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// Shutdown closes the listener, which removes the socket file, and the
+// next client is told no router runs.
+func TestShutdownRemovesSocket(t *testing.T) {
+	path := sockPath(t)
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(sample(), nil)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	c := Dial(path)
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve after Shutdown: %v", err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket file left behind: %v", err)
+	}
+	_, err = Dial(path).Status(context.Background())
+	if !errors.Is(err, ErrNotRunning) {
+		t.Errorf("after shutdown: %v", err)
+	}
+}
+
+func TestNotRunning(t *testing.T) {
+	want := func(path string) string {
+		return "no govs router is running at " + path + " (is `govs run` started? use --socket)"
+	}
+	// No socket file at all.
+	path := sockPath(t)
+	_, err := Dial(path).Snapshot(context.Background())
+	if err == nil || err.Error() != want(path) || !errors.Is(err, ErrNotRunning) {
+		t.Errorf("missing socket: %v", err)
+	}
+	// A socket file nobody listens on.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	staleSocket(t, path)
+	err = Dial(path).Reload(context.Background())
+	if err == nil || err.Error() != want(path) || !errors.Is(err, ErrNotRunning) {
+		t.Errorf("dead socket: %v", err)
+	}
+}
+
+func TestContextCanceled(t *testing.T) {
+	f := sample()
+	f.gate = make(chan struct{})
+	c, _ := start(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := c.Reload(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v", err)
+	}
+	if errors.Is(err, ErrNotRunning) {
+		t.Error("a timeout reads as no router running")
+	}
+}
+
+func TestDefaultSocketPath(t *testing.T) {
+	for _, c := range []struct {
+		uid       int
+		xdg, want string
+	}{
+		{0, "/run/user/0", "/run/govs/govs.sock"},
+		{1000, "/run/user/1000", "/run/user/1000/govs/govs.sock"},
+		{1000, "", "/var/tmp/govs-1000/govs.sock"},
+	} {
+		if got := defaultSocketPath(c.uid, c.xdg, "/var/tmp"); got != c.want {
+			t.Errorf("uid %d XDG_RUNTIME_DIR=%q: %s, want %s", c.uid, c.xdg, got, c.want)
+		}
+	}
+	if os.Geteuid() == 0 && DefaultSocketPath() != "/run/govs/govs.sock" {
+		t.Errorf("root: %s", DefaultSocketPath())
+	}
+}
+
+// A socket directory someone else made first is refused: its owner could
+// replace the socket.
+func TestRefuseForeignDir(t *testing.T) {
+	path := sockPath(t)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	owner := 54321
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the directory to another user")
+	}
+	if err := os.Chown(dir, owner, owner); err != nil {
+		t.Skip(err)
+	}
+	_, err := Listen(path)
+	if err == nil || !strings.Contains(err.Error(), "belongs to uid 54321") {
+		t.Errorf("got %v", err)
+	}
+}

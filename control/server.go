@@ -1,0 +1,174 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/govs/govs/table"
+)
+
+// Router is what the control socket serves: the running router.
+type Router interface {
+	// Snapshot copies the table.
+	Snapshot() table.Snapshot
+	// Conns lists the connection entries and persistence templates.
+	Conns() []table.ConnStatus
+	// Reload rereads and applies the configuration. On error the router
+	// keeps running the old configuration, and the error's text is what
+	// the operator reads: for a configuration that does not parse or
+	// validate, every problem as "FILE:LINE: message", one per line.
+	// ctx ends when the requesting client goes away.
+	Reload(ctx context.Context) error
+	// Status describes the router.
+	Status() Status
+}
+
+// Server serves a Router on the control socket.
+type Server struct {
+	r      Router
+	log    *slog.Logger
+	srv    *http.Server
+	routes map[string]route
+
+	// reload serializes reloads, so that two operators reloading at once
+	// get one answer each, in turn, rather than interleaved changes.
+	reload sync.Mutex
+}
+
+// route is one endpoint: the method it takes and its handler.
+type route struct {
+	method  string
+	handler func(http.ResponseWriter, *http.Request)
+}
+
+// NewServer returns a server for r. A nil log discards.
+func NewServer(r Router, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{r: r, log: log}
+	s.routes = map[string]route{
+		APIVersion + "table":  {http.MethodGet, s.table},
+		APIVersion + "conns":  {http.MethodGet, s.conns},
+		APIVersion + "status": {http.MethodGet, s.status},
+		APIVersion + "reload": {http.MethodPost, s.reloadConfig},
+	}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Serve answers requests on ln until Shutdown; it then returns nil.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests, lets those in progress finish until
+// ctx is done, and closes the listener (which removes the socket file).
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.srv.Shutdown(ctx)
+}
+
+// ServeHTTP routes a request. The routing is by hand rather than through
+// http.ServeMux so that a wrong method or path gets a JSON error saying
+// what would have been right.
+func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("control request panicked", "method", req.Method, "path", req.URL.Path, "panic", v)
+			writeError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", v))
+		}
+	}()
+	rt, ok := s.routes[req.URL.Path]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s (this router serves %s)",
+			req.URL.Path, strings.Join(s.endpoints(), ", ")))
+		return
+	}
+	if req.Method != rt.method && (req.Method != http.MethodHead || rt.method != http.MethodGet) {
+		w.Header().Set("Allow", rt.method)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (use %s)",
+			req.Method, req.URL.Path, rt.method))
+		return
+	}
+	rt.handler(w, req)
+}
+
+// endpoints lists the routes in a stable order, for the 404 message.
+func (s *Server) endpoints() []string {
+	return []string{
+		"GET " + APIVersion + "table", "GET " + APIVersion + "conns",
+		"GET " + APIVersion + "status", "POST " + APIVersion + "reload",
+	}
+}
+
+func (s *Server) table(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.r.Snapshot())
+}
+
+func (s *Server) conns(w http.ResponseWriter, _ *http.Request) {
+	c := s.r.Conns()
+	if c == nil {
+		// An empty table is [], not null, for clients other than ours.
+		c = []table.ConnStatus{}
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.r.Status())
+}
+
+func (s *Server) reloadConfig(w http.ResponseWriter, req *http.Request) {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	if err := req.Context().Err(); err != nil {
+		// The client gave up while another reload ran; nobody would
+		// read this one's answer.
+		return
+	}
+	s.log.Info("reload requested on the control socket")
+	if err := s.r.Reload(req.Context()); err != nil {
+		s.log.Warn("reload rejected; the previous configuration keeps running", "error", err)
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, s.r.Status())
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(body, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	body, _ := json.Marshal(errorBody{Error: msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write(append(body, '\n'))
+}
