@@ -1,0 +1,149 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// extraKind is how a health-check extension's value is validated. The value
+// itself is stored as written: the health package owns its meaning, this
+// package only refuses what can never be right.
+type extraKind uint8
+
+const (
+	extraText   extraKind = iota // any non-empty text
+	extraPath                    // an HTTP path: starts with "/"
+	extraCount                   // an integer >= min
+	extraPort                    // a port 1-65535 (number or service name)
+	extraBool                    // 0 or 1
+	extraEnum                    // one of enum, any case
+	extraStatus                  // HTTP status codes and ranges: 200-299,301
+	extraRegexp                  // a Go (RE2) regular expression
+)
+
+// extraDef describes one health-check extension keyword of a virtual block.
+type extraDef struct {
+	key  string
+	kind extraKind
+	min  int64
+	enum []string
+	// open lets an enumeration also take a number in [min, max], for DNS
+	// types and codes that have no mnemonic.
+	open     bool
+	openMax  int64
+	openPref string
+}
+
+// checkExtras is the one table of health-check extensions; adding a
+// keyword here is all it takes for the parser, the validator and the writer
+// to handle it. The order is the order Write emits them in.
+var checkExtras = []extraDef{
+	{key: "check_type", kind: extraEnum, enum: []string{"tcp", "udp", "http", "https", "dns", "program", "none"}},
+	{key: "check_port", kind: extraPort},
+	{key: "check_path", kind: extraPath},
+	{key: "check_host", kind: extraText},
+	{key: "check_status", kind: extraStatus},
+	{key: "check_body", kind: extraRegexp},
+	{key: "check_tls_verify", kind: extraBool},
+	{key: "check_sni", kind: extraText},
+	{key: "dns_name", kind: extraText},
+	{key: "dns_type", kind: extraEnum, enum: []string{"A", "AAAA", "ANY", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA", "SRV", "SVCB", "TXT"},
+		open: true, openMax: 65535, openPref: "TYPE"},
+	{key: "dns_rcode", kind: extraEnum, enum: []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"},
+		open: true, openMax: 4095},
+	{key: "rise", kind: extraCount, min: 1},
+	{key: "fall", kind: extraCount, min: 1},
+	{key: "slowstart", kind: extraCount, min: 0},
+	{key: "agent_port", kind: extraPort},
+	{key: "agent_interval", kind: extraCount, min: 1},
+}
+
+// CheckKeywords lists the health-check extension keywords that a virtual
+// block accepts and model.Check.Extra may hold, in canonical order.
+func CheckKeywords() []string {
+	keys := make([]string, len(checkExtras))
+	for i, d := range checkExtras {
+		keys[i] = d.key
+	}
+	return keys
+}
+
+func extraByKey(key string) *extraDef {
+	for i := range checkExtras {
+		if checkExtras[i].key == key {
+			return &checkExtras[i]
+		}
+	}
+	return nil
+}
+
+// validate checks a value of the extension.
+func (d *extraDef) validate(v string) error {
+	switch d.kind {
+	case extraText:
+		if v == "" {
+			return fmt.Errorf("empty value")
+		}
+	case extraPath:
+		if !strings.HasPrefix(v, "/") {
+			return fmt.Errorf("path must start with \"/\", got %q", v)
+		}
+	case extraCount:
+		if _, err := intIn(v, d.min, 1<<31-1); err != nil {
+			return err
+		}
+	case extraPort:
+		p, err := ParsePort(v)
+		if err != nil {
+			return err
+		}
+		if p == 0 {
+			return fmt.Errorf("port 0 cannot be checked")
+		}
+	case extraBool:
+		_, err := parseBool(v)
+		return err
+	case extraEnum:
+		for _, e := range d.enum {
+			if strings.EqualFold(v, e) {
+				return nil
+			}
+		}
+		if d.open {
+			num := v
+			if d.openPref != "" && len(v) > len(d.openPref) && strings.EqualFold(v[:len(d.openPref)], d.openPref) {
+				num = v[len(d.openPref):]
+			}
+			if n, err := strconv.ParseInt(num, 10, 64); err == nil && n >= 0 && n <= d.openMax {
+				return nil
+			}
+		}
+		return fmt.Errorf("invalid argument %q (want %s)", v, strings.Join(d.enum, ", "))
+	case extraStatus:
+		return validateStatus(v)
+	case extraRegexp:
+		if _, err := regexp.Compile(v); err != nil {
+			return fmt.Errorf("invalid regular expression: %v", err)
+		}
+	}
+	return nil
+}
+
+// validateStatus checks a list of HTTP status codes and ranges.
+func validateStatus(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 100 || b > 599 || a > b {
+			return fmt.Errorf("invalid status %q in %q (want codes 100-599 or ranges like 200-299)", part, v)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,831 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/govs/govs/model"
+)
+
+// Defaults that Piranha's parser set and that a file may leave out.
+const (
+	DefaultHeartbeatPort = 539
+	DefaultKeepalive     = 2 * time.Second
+	DefaultDeadtime      = 5 * time.Second
+	DefaultSyncdIface    = "eth0"
+	DefaultRSHCommand    = "rsh"
+	DefaultIPVSAdm       = "/sbin/ipvsadm"
+	DefaultDebugLevel    = "NONE"
+	DefaultDataplane     = "proxy"
+
+	DefaultPort      = 80
+	DefaultScheduler = model.SchedWLC
+	DefaultInterval  = 10 * time.Second
+	DefaultReentry   = 180 * time.Second
+	DefaultWeight    = 1
+)
+
+// DefaultGlobal returns the router-wide settings of a file that sets none:
+// the starting point for a model built outside Parse, so that it writes and
+// reads back unchanged.
+func DefaultGlobal() model.Global {
+	return model.Global{
+		Service:       "lvs",
+		HeartbeatPort: DefaultHeartbeatPort,
+		Keepalive:     DefaultKeepalive,
+		Deadtime:      DefaultDeadtime,
+		Network:       model.ForwardNAT,
+		SyncdIface:    DefaultSyncdIface,
+		HardShutdown:  true,
+		RSHCommand:    DefaultRSHCommand,
+		IPVSAdm:       DefaultIPVSAdm,
+		DebugLevel:    DefaultDebugLevel,
+		Dataplane:     DefaultDataplane,
+	}
+}
+
+// DefaultService returns a virtual service as an empty `virtual NAME {}`
+// block defines it.
+func DefaultService(name string) model.Service {
+	return model.Service{
+		Name:      name,
+		Proto:     model.ProtoTCP,
+		Port:      DefaultPort,
+		Scheduler: DefaultScheduler,
+		Check:     model.Check{Interval: DefaultInterval, Reentry: DefaultReentry},
+	}
+}
+
+// DefaultRealServer returns a real server as an empty `server NAME {}`
+// block defines it, apart from the port, which depends on its service.
+func DefaultRealServer(name string) model.RealServer {
+	return model.RealServer{Name: name, Weight: DefaultWeight}
+}
+
+// keyPos remembers where each keyword of a block was set and which ones had
+// a bad value, so later checks point at the right line and stay quiet about
+// values already reported.
+type keyPos struct {
+	lines map[string]int
+	bad   map[string]bool
+}
+
+func newKeyPos() keyPos { return keyPos{lines: map[string]int{}, bad: map[string]bool{}} }
+
+type srvState struct {
+	r       model.RealServer
+	line    int
+	kp      keyPos
+	portSet bool
+}
+
+type svcState struct {
+	s         model.Service
+	line      int
+	kp        keyPos
+	servers   []*srvState
+	sorry     netip.Addr
+	sorryPort int // -1 unless sorry_server named a port
+	extra     map[string]string
+	failover  bool // a failover block: checked for syntax, then dropped
+	orphan    bool // a stand-in for a server block found outside any virtual
+	broken    bool // its opening line was malformed
+}
+
+type parser struct {
+	file  string
+	cfg   model.Config
+	gkp   keyPos
+	svcs  []*svcState
+	cur   *svcState
+	srv   *srvState
+	line  int
+	errs  []Finding
+	warns []Finding
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (*model.Config, *Result, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Result{}, err
+	}
+	return Parse(path, src)
+}
+
+// Parse reads lvs.cf text; name is the file name used in messages. On
+// success it returns the model and the warnings. Otherwise the error is an
+// ErrorList holding every error found, and the model is nil.
+func Parse(name string, src []byte) (*model.Config, *Result, error) {
+	p := &parser{file: name, gkp: newKeyPos()}
+	p.cfg.Global = DefaultGlobal()
+	res := &Result{}
+	if strings.Trim(string(src), " \t\r\n") == "" {
+		return nil, res, ErrorList{{File: name, Message: "empty configuration"}}
+	}
+	p.run(src)
+	p.finishGlobal()
+
+	k := &checker{c: &p.cfg, file: name, pos: p.positions()}
+	k.check()
+	plane := p.cfg.Global.Dataplane
+	if !k.pos.global.bad["dataplane"] {
+		k.plane(plane, false)
+	}
+	p.errs = append(p.errs, k.errs...)
+	p.warns = append(p.warns, k.warns...)
+
+	sortFindings(p.warns)
+	res.Warnings = p.warns
+	if len(p.errs) > 0 {
+		sortFindings(p.errs)
+		return nil, res, ErrorList(p.errs)
+	}
+	return &p.cfg, res, nil
+}
+
+func (p *parser) errorf(line int, format string, args ...any) {
+	p.errs = append(p.errs, Finding{File: p.file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) warnf(line int, format string, args ...any) {
+	if p.cur != nil && (p.cur.failover || p.cur.orphan) {
+		return
+	}
+	p.warns = append(p.warns, Finding{File: p.file, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) run(src []byte) {
+	for i, text := range splitLines(src) {
+		p.line = i + 1
+		trimmed := strings.TrimLeft(text, " \t")
+		if trimmed == "" || trimmed[0] == '#' {
+			continue
+		}
+		toks, ok := tokenize(trimmed)
+		if !ok {
+			p.errorf(p.line, "quotation mismatch")
+			continue
+		}
+		p.statement(toks)
+	}
+	p.line = 0
+	if p.srv != nil {
+		p.errorf(p.srv.line, "server %q is not closed (missing \"}\")", p.srv.r.Name)
+		p.closeServer()
+	}
+	if p.cur != nil {
+		if p.cur.failover {
+			p.errorf(p.cur.line, "failover %q is not closed (missing \"}\")", p.cur.s.Name)
+		} else {
+			p.errorf(p.cur.line, "virtual %q is not closed (missing \"}\")", p.cur.s.Name)
+		}
+		p.closeVirtual()
+	}
+}
+
+func (p *parser) statement(toks []token) {
+	first := toks[0]
+	if first.isStruct("}") {
+		if len(toks) > 1 {
+			p.errorf(p.line, "unexpected arguments after \"}\"")
+		}
+		switch {
+		case p.srv != nil:
+			p.closeServer()
+		case p.cur != nil:
+			p.closeVirtual()
+		default:
+			p.errorf(p.line, "\"}\" without an open block")
+		}
+		return
+	}
+	switch first.text {
+	case "virtual", "failover":
+		if p.srv != nil {
+			p.errorf(p.line, "%s block inside server %q (missing \"}\"?)", first.text, p.srv.r.Name)
+			p.closeServer()
+		}
+		if p.cur != nil {
+			p.errorf(p.line, "%s block inside %s (missing \"}\"?)", first.text, p.cur.describe())
+			p.closeVirtual()
+		}
+		p.openVirtual(toks, first.text == "failover")
+		return
+	case "server":
+		if p.srv != nil {
+			p.errorf(p.line, "server block inside server %q (missing \"}\"?)", p.srv.r.Name)
+			p.closeServer()
+		}
+		if p.cur == nil {
+			p.errorf(p.line, "server block outside a virtual block")
+			p.cur = &svcState{orphan: true, kp: newKeyPos()}
+		}
+		p.openServer(toks)
+		return
+	}
+	switch {
+	case p.srv != nil:
+		p.keyword(toks, serverKeywords, &p.srv.kp, "server "+quoteName(p.srv.r.Name))
+	case p.cur != nil:
+		p.keyword(toks, virtualKeywords, &p.cur.kp, p.cur.describe())
+	default:
+		p.keyword(toks, globalKeywords, &p.gkp, "")
+	}
+}
+
+func (st *svcState) describe() string {
+	if st.failover {
+		return "failover " + quoteName(st.s.Name)
+	}
+	return "virtual " + quoteName(st.s.Name)
+}
+
+func quoteName(s string) string { return fmt.Sprintf("%q", s) }
+
+// blockName checks a block opener, `KIND NAME {`. A malformed opener still
+// opens the block: the lines that follow almost certainly belong to it, and
+// reading them as such avoids a cascade of misplaced-keyword errors.
+func (p *parser) blockName(toks []token) (string, bool) {
+	kind := toks[0].text
+	switch {
+	case len(toks) < 3:
+		p.errorf(p.line, "%s: missing arguments (want: %s NAME {)", kind, kind)
+	case len(toks) > 3:
+		p.errorf(p.line, "%s: unexpected arguments (want: %s NAME {)", kind, kind)
+	case !toks[2].isStruct("{"):
+		p.errorf(p.line, "%s: \"{\" expected after the name", kind)
+	case toks[1].text == "":
+		p.errorf(p.line, "%s: empty name", kind)
+	default:
+		return toks[1].text, true
+	}
+	if len(toks) > 1 {
+		return toks[1].text, false
+	}
+	return "", false
+}
+
+func (p *parser) openVirtual(toks []token, failover bool) {
+	name, ok := p.blockName(toks)
+	st := &svcState{s: DefaultService(name), line: p.line, kp: newKeyPos(), sorryPort: -1,
+		failover: failover, broken: !ok}
+	p.cur = st
+	if failover {
+		p.warns = append(p.warns, Finding{File: p.file, Line: p.line,
+			Message: fmt.Sprintf("ignored: failover %s (failover services are not supported; govs runs virtual servers)", quoteName(name))})
+	}
+}
+
+func (p *parser) openServer(toks []token) {
+	name, ok := p.blockName(toks)
+	if !ok {
+		p.cur.broken = true
+	}
+	p.srv = &srvState{r: DefaultRealServer(name), line: p.line, kp: newKeyPos()}
+}
+
+func (p *parser) closeServer() {
+	p.cur.servers = append(p.cur.servers, p.srv)
+	p.srv = nil
+	if p.cur.orphan {
+		p.cur = nil
+	}
+}
+
+// closeVirtual resolves what depends on the whole block (the real servers'
+// default port, the sorry server's port) and files the service.
+func (p *parser) closeVirtual() {
+	st := p.cur
+	p.cur = nil
+	s := &st.s
+	for _, rs := range st.servers {
+		if !rs.portSet {
+			// A mark service bundles ports, so a real server without a port
+			// keeps the client's destination port, as IPVS does when
+			// ipvsadm is given none; Piranha always passed the virtual
+			// port, which sends every bundled port to one.
+			if s.FWMark != 0 {
+				rs.r.Port = 0
+			} else {
+				rs.r.Port = s.Port
+			}
+		}
+		s.RealServers = append(s.RealServers, rs.r)
+	}
+	if st.sorry.IsValid() {
+		port := s.Port
+		if st.sorryPort >= 0 {
+			port = uint16(st.sorryPort)
+		}
+		s.Sorry = netip.AddrPortFrom(st.sorry, port)
+	}
+	if len(st.extra) > 0 {
+		s.Check.Extra = st.extra
+	}
+	if s.VIP.IsValid() && s.Persistence.PrefixLen == familyBits(int(model.FamilyOf(s.VIP))) {
+		s.Persistence.PrefixLen = 0
+	}
+	if st.failover || st.broken {
+		return
+	}
+	p.svcs = append(p.svcs, st)
+	p.cfg.Services = append(p.cfg.Services, st.s)
+}
+
+// finishGlobal applies Piranha's end-of-file rule: without primary_private
+// both private addresses are the public ones, whatever backup_private said.
+func (p *parser) finishGlobal() {
+	g := &p.cfg.Global
+	_, sawPrimary := p.gkp.lines["primary"]
+	_, sawPP := p.gkp.lines["primary_private"]
+	if sawPrimary && !sawPP && !p.gkp.bad["primary"] {
+		g.PrimaryPrivate = g.Primary
+		if line, ok := p.gkp.lines["backup_private"]; ok && g.BackupPrivate != g.Backup {
+			p.warns = append(p.warns, Finding{File: p.file, Line: line,
+				Message: "ignored: backup_private (without primary_private the private heartbeat addresses are the public ones)"})
+		}
+		g.BackupPrivate = g.Backup
+	}
+}
+
+// keyword handles a `keyword = value...` line.
+func (p *parser) keyword(toks []token, table map[string]*kwDef, kp *keyPos, where string) {
+	key := toks[0].text
+	def := table[key]
+	if def == nil {
+		msg := fmt.Sprintf("unknown keyword %q", key)
+		if where != "" {
+			msg += " in " + where
+		}
+		if strings.Contains(key, "=") {
+			msg += " (put blanks around \"=\")"
+		}
+		p.errorf(p.line, "%s", msg)
+		return
+	}
+	if prev, dup := kp.lines[key]; dup {
+		p.warnf(p.line, "duplicate keyword %q (also on line %d); the last one wins", key, prev)
+	}
+	kp.lines[key] = p.line
+	delete(kp.bad, key)
+	fail := func(format string, args ...any) {
+		kp.bad[key] = true
+		p.errorf(p.line, "%s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if len(toks) < 2 || !toks[1].isStruct("=") {
+		fail("equal (=) expected after command")
+		return
+	}
+	vals := toks[2:]
+	if def.n >= 0 {
+		if len(vals) < def.n {
+			fail("missing arguments")
+			return
+		}
+		if len(vals) > def.n {
+			if strings.HasPrefix(vals[def.n].text, "#") && vals[def.n].quote == 0 {
+				fail("unexpected arguments (comments must be on a line of their own)")
+			} else {
+				fail("unexpected arguments")
+			}
+			return
+		}
+	}
+	if err := def.set(p, vals); err != nil {
+		fail("%v", err)
+		return
+	}
+	if def.ignored != "" {
+		p.warnf(p.line, "ignored: %s (%s)", key, def.ignored)
+	}
+}
+
+// kwDef describes a keyword: how many value tokens it takes (-1: any), how
+// to store them, and, for keywords govs accepts but does not act on, why.
+type kwDef struct {
+	n       int
+	set     func(p *parser, v []token) error
+	ignored string
+}
+
+// Helpers that build kwDefs for the common value types.
+
+func intKW(lo, hi int64, store func(p *parser, n int64)) *kwDef {
+	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+		n, err := intIn(v[0].text, lo, hi)
+		if err != nil {
+			return err
+		}
+		store(p, n)
+		return nil
+	}}
+}
+
+func boolKW(store func(p *parser, b bool)) *kwDef {
+	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+		b, err := parseBool(v[0].text)
+		if err != nil {
+			return err
+		}
+		store(p, b)
+		return nil
+	}}
+}
+
+// secondsKW reads a whole number of seconds no smaller than lo.
+func secondsKW(lo int64, store func(p *parser, d time.Duration)) *kwDef {
+	return intKW(lo, math.MaxInt32, func(p *parser, n int64) { store(p, time.Duration(n)*time.Second) })
+}
+
+func strKW(nonEmpty bool, store func(p *parser, s string)) *kwDef {
+	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+		if nonEmpty && v[0].text == "" {
+			return fmt.Errorf("empty value")
+		}
+		store(p, v[0].text)
+		return nil
+	}}
+}
+
+func portKW(store func(p *parser, port uint16)) *kwDef {
+	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+		port, err := ParsePort(v[0].text)
+		if err != nil {
+			return err
+		}
+		store(p, port)
+		return nil
+	}}
+}
+
+// host reads an address and reports inet_aton shorthands; unspecified
+// addresses are refused where Piranha refused them.
+func (p *parser) host(s string, allowUnspecified bool) (netip.Addr, error) {
+	h, err := parseHost(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if !allowUnspecified && h.addr.IsUnspecified() {
+		return netip.Addr{}, fmt.Errorf("invalid host name or ip address %q", s)
+	}
+	if h.note != "" {
+		p.warnf(p.line, "%s", h.note)
+	}
+	return h.addr, nil
+}
+
+func hostKW(allowUnspecified bool, store func(p *parser, a netip.Addr)) *kwDef {
+	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+		a, err := p.host(v[0].text, allowUnspecified)
+		if err != nil {
+			return err
+		}
+		store(p, a)
+		return nil
+	}}
+}
+
+// maskKW reads a netmask; dotted 0.0.0.0 means none, as in Piranha.
+func maskKW(store func(p *parser, m maskResult)) *kwDef {
+	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+		m, err := parseMask(v[0].text)
+		if err != nil {
+			return err
+		}
+		store(p, m)
+		return nil
+	}}
+}
+
+func ignoredKW(n int, reason string) *kwDef {
+	return &kwDef{n: n, set: func(*parser, []token) error { return nil }, ignored: reason}
+}
+
+func ignoredWith(d *kwDef, reason string) *kwDef {
+	d.ignored = reason
+	return d
+}
+
+func forwardKW(store func(p *parser, f model.Forward)) *kwDef {
+	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+		switch v[0].text {
+		case "nat", "direct", "tunnel":
+			f, _ := model.ParseForward(v[0].text)
+			store(p, f)
+			return nil
+		}
+		return fmt.Errorf("invalid argument %q (want nat, direct or tunnel)", v[0].text)
+	}}
+}
+
+func g(p *parser) *model.Global      { return &p.cfg.Global }
+func vs(p *parser) *model.Service    { return &p.cur.s }
+func rs(p *parser) *model.RealServer { return &p.srv.r }
+
+const (
+	whyFOS       = "failover services are not supported"
+	whySCSI      = "shared-SCSI failover is not supported"
+	whyNoNanny   = "govs checks real servers itself, without nanny processes"
+	whyNoIPVSAdm = "govs programs IPVS over netlink, not with ipvsadm"
+)
+
+var globalKeywords = map[string]*kwDef{
+	"serial_no":       intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).SerialNo = int(n) }),
+	"primary":         hostKW(false, func(p *parser, a netip.Addr) { g(p).Primary = a }),
+	"primary_private": hostKW(false, func(p *parser, a netip.Addr) { g(p).PrimaryPrivate = a }),
+	"primary_shared":  ignoredWith(strKW(false, func(p *parser, s string) { g(p).PrimaryShared = s }), whySCSI),
+	"service": {n: 1, set: func(p *parser, v []token) error {
+		switch v[0].text {
+		case "lvs":
+		case "fos":
+			p.warnf(p.line, "ignored: service = fos (%s; govs runs the virtual servers)", whyFOS)
+		default:
+			return fmt.Errorf("invalid argument %q (want lvs or fos)", v[0].text)
+		}
+		g(p).Service = v[0].text
+		return nil
+	}},
+	"backup_active":  boolKW(func(p *parser, b bool) { g(p).BackupActive = b }),
+	"backup":         hostKW(true, func(p *parser, a netip.Addr) { g(p).Backup = a }),
+	"backup_private": hostKW(false, func(p *parser, a netip.Addr) { g(p).BackupPrivate = a }),
+	"backup_shared":  ignoredWith(strKW(false, func(p *parser, s string) { g(p).BackupShared = s }), whySCSI),
+	"heartbeat": ignoredWith(boolKW(func(p *parser, b bool) { g(p).Heartbeat = b }),
+		"heartbeats are sent whenever backup_active = 1"),
+	"heartbeat_port": portKW(func(p *parser, port uint16) { g(p).HeartbeatPort = port }),
+	"keepalive":      secondsKW(1, func(p *parser, d time.Duration) { g(p).Keepalive = d }),
+	"deadtime":       secondsKW(1, func(p *parser, d time.Duration) { g(p).Deadtime = d }),
+	"network":        forwardKW(func(p *parser, f model.Forward) { g(p).Network = f }),
+	"nat_router": {n: 2, set: func(p *parser, v []token) error {
+		a, err := p.host(v[0].text, false)
+		if err != nil {
+			return err
+		}
+		if v[1].text == "" {
+			return fmt.Errorf("empty device")
+		}
+		g(p).NATRouter, g(p).NATRouterDev = a, v[1].text
+		return nil
+	}},
+	"nat_nmask": maskKW(func(p *parser, m maskResult) { g(p).NATPrefixLen = m.bits }),
+	"reservation_conflict_action": ignoredWith(&kwDef{n: 1, set: func(p *parser, v []token) error {
+		if v[0].text != "nothing" && v[0].text != "preempt" {
+			return fmt.Errorf("invalid argument %q (want nothing or preempt)", v[0].text)
+		}
+		g(p).ReservationConflictAction = v[0].text
+		return nil
+	}}, whySCSI),
+	"debug_level": ignoredWith(strKW(false, func(p *parser, s string) { g(p).DebugLevel = s }),
+		"Piranha did not use it either"),
+	// Piranha read monitor_links as an integer and tested it for non-zero.
+	"monitor_links":  intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).MonitorLinks = n != 0 }),
+	"syncdaemon":     boolKW(func(p *parser, b bool) { g(p).SyncDaemon = b }),
+	"syncd_iface":    strKW(true, func(p *parser, s string) { g(p).SyncdIface = s }),
+	"syncd_id":       intKW(0, 255, func(p *parser, n int64) { g(p).SyncdID = int(n) }),
+	"tcp_timeout":    secondsKW(0, func(p *parser, d time.Duration) { g(p).TCPTimeout = d }),
+	"tcpfin_timeout": secondsKW(0, func(p *parser, d time.Duration) { g(p).TCPFinTimeout = d }),
+	"udp_timeout":    secondsKW(0, func(p *parser, d time.Duration) { g(p).UDPTimeout = d }),
+	"active_cmd":     strKW(false, func(p *parser, s string) { g(p).ActiveCmd = s }),
+	"inactive_cmd":   strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
+	"hard_shutdown":  ignoredWith(boolKW(func(p *parser, b bool) { g(p).HardShutdown = b }), whyNoNanny),
+	"rsh_command": ignoredWith(strKW(true, func(p *parser, s string) { g(p).RSHCommand = s }),
+		"remote load monitoring is not supported"),
+	"ipvsadm": ignoredWith(strKW(true, func(p *parser, s string) { g(p).IPVSAdm = s }), whyNoIPVSAdm),
+	"sync":    ignoredWith(boolKW(func(*parser, bool) {}), "legacy file synchronisation flag, unused"),
+	"dataplane": {n: 1, set: func(p *parser, v []token) error {
+		switch v[0].text {
+		case "proxy", "ipvs", "auto":
+			g(p).Dataplane = v[0].text
+			return nil
+		}
+		return fmt.Errorf("invalid argument %q (want proxy, ipvs or auto)", v[0].text)
+	}},
+}
+
+var virtualKeywords = map[string]*kwDef{
+	"active": boolKW(func(p *parser, b bool) { vs(p).Active = b }),
+	"address": {n: 2, set: func(p *parser, v []token) error {
+		a, err := p.host(v[0].text, true)
+		if err != nil {
+			return err
+		}
+		if v[1].text == "" {
+			return fmt.Errorf("empty device")
+		}
+		vs(p).VIP, vs(p).Device = a, v[1].text
+		return nil
+	}},
+	"vip_nmask": maskKW(func(p *parser, m maskResult) { vs(p).VIPPrefixLen = m.bits }),
+	"port":      portKW(func(p *parser, port uint16) { vs(p).Port = port }),
+	"protocol": {n: 1, set: func(p *parser, v []token) error {
+		proto, err := model.ParseProto(v[0].text)
+		if err != nil {
+			return fmt.Errorf("invalid argument %q (want tcp or udp)", v[0].text)
+		}
+		vs(p).Proto = proto
+		return nil
+	}},
+	"fwmark": intKW(0, math.MaxUint32, func(p *parser, n int64) { vs(p).FWMark = uint32(n) }),
+	"fwmark_ports": {n: 1, set: func(p *parser, v []token) error {
+		rs, err := parsePortRanges(v[0].text)
+		if err != nil {
+			return err
+		}
+		vs(p).MarkPorts = rs
+		return nil
+	}},
+	"scheduler": {n: 1, set: func(p *parser, v []token) error {
+		s := model.Scheduler(v[0].text)
+		if !s.Valid() {
+			return fmt.Errorf("unknown scheduler %q (valid: %s)", v[0].text, schedulerList())
+		}
+		vs(p).Scheduler = s
+		return nil
+	}},
+	"scheduler_flags": {n: 1, set: func(p *parser, v []token) error {
+		f, err := model.ParseSchedFlags(v[0].text)
+		if err != nil {
+			return err
+		}
+		vs(p).SchedFlags = f
+		return nil
+	}},
+	"persistent": secondsKW(0, func(p *parser, d time.Duration) { vs(p).Persistence.Timeout = d }),
+	// Piranha turned the literal all-ones mask into "unset"; the kernel's
+	// default is the full address anyway.
+	"pmask": maskKW(func(p *parser, m maskResult) {
+		if m.ones {
+			m.bits = 0
+		}
+		vs(p).Persistence.PrefixLen = m.bits
+	}),
+	"expire_quiescent": boolKW(func(p *parser, b bool) { vs(p).Persistence.ExpireQuiescent = b }),
+	"one_packet":       boolKW(func(p *parser, b bool) { vs(p).OnePacket = b }),
+	"ftp":              boolKW(func(p *parser, b bool) { vs(p).FTP = b }),
+	"sorry_server": {n: 1, set: func(p *parser, v []token) error {
+		a, port, err := p.sorry(v[0].text)
+		if err != nil {
+			return err
+		}
+		p.cur.sorry, p.cur.sorryPort = a, port
+		return nil
+	}},
+	"send":         strKW(false, func(p *parser, s string) { vs(p).Check.Send = s }),
+	"expect":       strKW(false, func(p *parser, s string) { vs(p).Check.Expect = s }),
+	"send_program": strKW(false, func(p *parser, s string) { vs(p).Check.SendProgram = s }),
+	"use_regex":    boolKW(func(p *parser, b bool) { vs(p).Check.UseRegex = b }),
+	"load_monitor": strKW(false, func(p *parser, s string) {
+		if !knownLoadMonitor(s) {
+			p.warnf(p.line, "load_monitor %q is not one of none, uptime, rup, ruptime; no load monitoring is done", s)
+		}
+		vs(p).Check.LoadMonitor = s
+	}),
+	"timeout": secondsKW(1, func(p *parser, d time.Duration) { vs(p).Check.Interval = d }),
+	// nanny took a re-entry time of 0 to mean its default.
+	"reentry": secondsKW(0, func(p *parser, d time.Duration) {
+		if d == 0 {
+			d = DefaultReentry
+		}
+		vs(p).Check.Reentry = d
+	}),
+	"quiesce_server": boolKW(func(p *parser, b bool) { vs(p).Check.Quiesce = b }),
+	"client_monitor": ignoredKW(1, whyNoNanny),
+	"start_cmd":      ignoredKW(1, whyFOS),
+	"stop_cmd":       ignoredKW(1, whyFOS),
+	"master":         ignoredKW(1, "legacy keyword, unused"),
+	"dirs":           {n: -1, set: checkDirs, ignored: "legacy keyword, unused"},
+}
+
+var serverKeywords = map[string]*kwDef{
+	"address": hostKW(true, func(p *parser, a netip.Addr) { rs(p).Addr = a }),
+	"active":  boolKW(func(p *parser, b bool) { rs(p).Active = b }),
+	"weight":  intKW(0, 65535, func(p *parser, n int64) { rs(p).Weight = int(n) }),
+	"port": portKW(func(p *parser, port uint16) {
+		rs(p).Port = port
+		p.srv.portSet = true
+	}),
+	"uthreshold": intKW(0, math.MaxUint32, func(p *parser, n int64) { rs(p).UpperThreshold = uint32(n) }),
+	"lthreshold": intKW(0, math.MaxUint32, func(p *parser, n int64) { rs(p).LowerThreshold = uint32(n) }),
+	"network":    forwardKW(func(p *parser, f model.Forward) { rs(p).Forward = f }),
+	"tunnel_type": {n: 1, set: func(p *parser, v []token) error {
+		t, err := model.ParseTunnelType(v[0].text)
+		if err != nil {
+			return fmt.Errorf("invalid argument %q (want ipip, gue or gre)", v[0].text)
+		}
+		rs(p).Tunnel = t
+		return nil
+	}},
+	"proxy_protocol": intKW(0, 2, func(p *parser, n int64) { rs(p).ProxyProtocol = int(n) }),
+	// Some Piranha GUI versions wrote a per-server netmask that no daemon read.
+	"nmask": ignoredKW(1, "real-server netmask, unused"),
+}
+
+func init() {
+	for i := range checkExtras {
+		d := &checkExtras[i]
+		virtualKeywords[d.key] = &kwDef{n: 1, set: func(p *parser, v []token) error {
+			if err := d.validate(v[0].text); err != nil {
+				return err
+			}
+			if p.cur.extra == nil {
+				p.cur.extra = map[string]string{}
+			}
+			p.cur.extra[d.key] = v[0].text
+			return nil
+		}}
+	}
+}
+
+func schedulerList() string {
+	names := make([]string, len(model.Schedulers))
+	for i, s := range model.Schedulers {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+func knownLoadMonitor(s string) bool {
+	switch s {
+	case "", "none", "uptime", "rup", "ruptime":
+		return true
+	}
+	return false
+}
+
+// sorry reads sorry_server: an address as Piranha wrote it, which takes the
+// virtual port, or govs's address:port ([v6]:port) to name another port.
+// 0.0.0.0 was Piranha's "none".
+func (p *parser) sorry(s string) (netip.Addr, int, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		if ap.Addr().Zone() != "" {
+			return netip.Addr{}, -1, fmt.Errorf("address %q must not have a zone", s)
+		}
+		if ap.Addr().Unmap().IsUnspecified() {
+			return netip.Addr{}, -1, nil
+		}
+		return ap.Addr().Unmap(), int(ap.Port()), nil
+	}
+	a, err := p.host(s, true)
+	if err != nil {
+		return netip.Addr{}, -1, err
+	}
+	if a.IsUnspecified() {
+		return netip.Addr{}, -1, nil
+	}
+	return a, -1, nil
+}
+
+// checkDirs accepts the legacy `dirs = [ a b c ]` list, also with the
+// brackets glued to the first and last items, which Piranha rejected but
+// is plainly meant the same.
+func checkDirs(p *parser, v []token) error {
+	if len(v) == 0 || !strings.HasPrefix(v[0].text, "[") {
+		return fmt.Errorf("list expected (want: dirs = [ DIR ... ])")
+	}
+	for _, t := range v {
+		if strings.HasSuffix(t.text, "]") && !(t.text == "[") {
+			return nil
+		}
+	}
+	return fmt.Errorf("list expected: missing \"]\"")
+}
+
+// parsePortRanges reads fwmark_ports: ports and ranges separated by commas,
+// in one token. Overlaps are checked with the rest of the service.
+func parsePortRanges(s string) (model.PortRanges, error) {
+	var out model.PortRanges
+	for _, part := range strings.Split(s, ",") {
+		// A service name may itself hold a "-" (ftp-data), so try the whole
+		// part as one port before reading it as a range.
+		if a, err := ParsePort(part); err == nil {
+			if a == 0 {
+				return nil, fmt.Errorf("port 0 in %q cannot be marked", s)
+			}
+			out = append(out, model.PortRange{First: a, Last: a})
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := ParsePort(lo)
+		if err != nil {
+			return nil, fmt.Errorf("bad port %q in %q: %v", lo, s, err)
+		}
+		b := a
+		if isRange {
+			if b, err = ParsePort(hi); err != nil {
+				return nil, fmt.Errorf("bad port %q in %q: %v", hi, s, err)
+			}
+		}
+		if a == 0 {
+			return nil, fmt.Errorf("port 0 in %q cannot be marked", s)
+		}
+		if a > b {
+			return nil, fmt.Errorf("empty range %q in %q", part, s)
+		}
+		out = append(out, model.PortRange{First: a, Last: b})
+	}
+	return out, nil
+}
