@@ -137,6 +137,7 @@ func (s *Service) rebuild() {
 	s.sorryOn = on
 	s.list.Store(&list)
 	s.sched.Load().s.Update(list)
+	s.t.notify()
 }
 
 // SorryActive reports whether the sorry server is taking the service's

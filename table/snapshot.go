@@ -57,8 +57,11 @@ type DestStatus struct {
 	Reason        string `json:"reason,omitempty"`
 	Removed       bool   `json:"removed,omitempty"`
 	Overloaded    bool   `json:"overloaded,omitempty"`
-	Stats         Stats  `json:"stats"`
-	Rates         Rates  `json:"rates"`
+	// UpperThreshold and LowerThreshold are ipvsadm -x and -y (0: unset).
+	UpperThreshold uint32 `json:"uthreshold,omitempty"`
+	LowerThreshold uint32 `json:"lthreshold,omitempty"`
+	Stats          Stats  `json:"stats"`
+	Rates          Rates  `json:"rates"`
 }
 
 // ConnStatus is one connection entry or persistence template, as ipvsadm -c
@@ -108,6 +111,7 @@ func (t *Table) Snapshot() Snapshot {
 				InactiveConns: d.InactiveConns(), PersistConns: d.PersistConns(),
 				State: d.State().String(), Reason: d.Reason(), Removed: d.Removed(),
 				Overloaded: d.Overloaded(), Stats: d.Counters.Snapshot(), Rates: d.Rates(),
+				UpperThreshold: rc.UpperThreshold, LowerThreshold: rc.LowerThreshold,
 			})
 		}
 		snap.Services = append(snap.Services, ss)

@@ -46,6 +46,41 @@ type Table struct {
 
 	templates *persistence.Store[*Dest]
 	conns     connTable
+
+	watchMu  sync.Mutex
+	watchers map[chan struct{}]struct{}
+}
+
+// Watch returns a channel that receives a value whenever the table changes
+// what should be installed: a service added, updated or removed, a real
+// server's state or weight changed. Signals are coalesced (the channel holds
+// at most one), so a watcher re-reads the whole table on each. Data planes
+// that install the table elsewhere (the kernel plane) follow it this way.
+// stop ends the watch.
+func (t *Table) Watch() (c <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	t.watchMu.Lock()
+	if t.watchers == nil {
+		t.watchers = map[chan struct{}]struct{}{}
+	}
+	t.watchers[ch] = struct{}{}
+	t.watchMu.Unlock()
+	return ch, func() {
+		t.watchMu.Lock()
+		delete(t.watchers, ch)
+		t.watchMu.Unlock()
+	}
+}
+
+func (t *Table) notify() {
+	t.watchMu.Lock()
+	defer t.watchMu.Unlock()
+	for ch := range t.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 type timeouts struct{ tcp, tcpfin, udp time.Duration }
@@ -193,6 +228,7 @@ func (t *Table) Apply(cfg *model.Config) (Changes, error) {
 		}
 	}
 	t.services.Store(&next)
+	t.notify()
 	for _, l := range [][]model.ServiceKey{ch.Added, ch.Updated, ch.Removed, ch.Unchanged} {
 		slices.SortFunc(l, CompareKeys)
 	}

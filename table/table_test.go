@@ -432,3 +432,29 @@ func TestSorryServer(t *testing.T) {
 		t.Fatalf("snapshot lists %d servers after the sorry server drained", n)
 	}
 }
+
+// Watchers hear of state changes, coalesced.
+func TestWatch(t *testing.T) {
+	c := clock.NewFake(t0)
+	tb := newTable(t, c, markService(0, 0))
+	ch, stop := tb.Watch()
+	defer stop()
+	select {
+	case <-ch:
+		t.Fatal("signal before any change")
+	default:
+	}
+	s := tb.Service(mark)
+	s.SetState(model.DestKey{Addr: rs1}, table.StateDown, "x")
+	s.SetWeight(model.DestKey{Addr: rs2}, 5)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("no signal after state and weight changes")
+	}
+	select {
+	case <-ch:
+		t.Fatal("signals not coalesced")
+	default:
+	}
+}
