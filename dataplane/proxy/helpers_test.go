@@ -1,0 +1,450 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/table"
+)
+
+// Test schedulers, so these tests do not depend on package scheduler.
+
+type rrSched struct {
+	mu   sync.Mutex
+	list []*table.Dest
+	i    int
+}
+
+func (s *rrSched) Name() model.Scheduler { return model.SchedRR }
+
+func (s *rrSched) Update(d []*table.Dest) {
+	s.mu.Lock()
+	s.list = d
+	if s.i >= len(d) {
+		s.i = -1
+	}
+	s.mu.Unlock()
+}
+
+func (s *rrSched) Schedule(*table.Packet) *table.Dest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.list)
+	for range n {
+		s.i = (s.i + 1) % n
+		if d := s.list[s.i]; d.Eligible() {
+			return d
+		}
+	}
+	return nil
+}
+
+// wrrSched is the kernel's interleaved weighted round robin.
+type wrrSched struct {
+	mu             sync.Mutex
+	list           []*table.Dest
+	i, cw, mw, div int
+}
+
+func (s *wrrSched) Name() model.Scheduler { return model.SchedWRR }
+
+func (s *wrrSched) Update(d []*table.Dest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.list, s.i, s.cw, s.mw, s.div = d, -1, 0, 0, 0
+	for _, x := range d {
+		if w := x.Weight(); w > 0 {
+			s.mw = max(s.mw, w)
+			a, b := s.div, w
+			for b != 0 {
+				a, b = b, a%b
+			}
+			s.div = a
+		}
+	}
+}
+
+func (s *wrrSched) Schedule(*table.Packet) *table.Dest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.list)
+	if n == 0 || s.mw == 0 {
+		return nil
+	}
+	for range n * (s.mw/s.div + 1) {
+		s.i = (s.i + 1) % n
+		if s.i == 0 {
+			s.cw -= s.div
+			if s.cw <= 0 {
+				s.cw = s.mw
+			}
+		}
+		if d := s.list[s.i]; d.Eligible() && d.Weight() >= s.cw {
+			return d
+		}
+	}
+	return nil
+}
+
+func testSched(name model.Scheduler, _ model.SchedFlags) (table.Scheduler, error) {
+	switch name {
+	case model.SchedRR:
+		return &rrSched{i: -1}, nil
+	case model.SchedWRR:
+		return &wrrSched{i: -1}, nil
+	}
+	return nil, fmt.Errorf("test scheduler %q not available", name)
+}
+
+// checkLeaks fails the test if goroutines started during it outlive it.
+// Register it first, so that its cleanup runs last.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				n := runtime.Stack(buf, true)
+				t.Errorf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+type env struct {
+	t   *testing.T
+	tbl *table.Table
+	pl  *Plane
+}
+
+func newEnv(t *testing.T, o Options) *env {
+	t.Helper()
+	checkLeaks(t)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	tbl := table.New(table.Options{NewScheduler: testSched})
+	e := &env{t: t, tbl: tbl, pl: New(tbl, o)}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := e.pl.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return e
+}
+
+// apply reloads cfg the way the router does: prepare, apply, commit.
+func (e *env) apply(cfg *model.Config) error {
+	tx, err := e.pl.Prepare(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := e.tbl.Apply(cfg); err != nil {
+		tx.Abort()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (e *env) mustApply(cfg *model.Config) {
+	e.t.Helper()
+	if err := e.apply(cfg); err != nil {
+		e.t.Fatalf("apply: %v", err)
+	}
+}
+
+func (e *env) svc(k model.ServiceKey) *table.Service {
+	e.t.Helper()
+	s := e.tbl.Service(k)
+	if s == nil {
+		e.t.Fatalf("no service %s", k)
+	}
+	return s
+}
+
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+
+// freePort returns a port free for TCP and UDP on every address given.
+func freePort(t *testing.T, addrs ...netip.Addr) uint16 {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", ap(addrs[0], 0).String())
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		port := uint16(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		ok := true
+		for _, a := range addrs {
+			tl, err := net.Listen("tcp", ap(a, port).String())
+			if err != nil {
+				ok = false
+				break
+			}
+			tl.Close()
+			ul, err := net.ListenPacket("udp", ap(a, port).String())
+			if err != nil {
+				ok = false
+				break
+			}
+			ul.Close()
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func rs(a netip.Addr, port uint16, w int) model.RealServer {
+	return model.RealServer{Name: a.String(), Addr: a, Port: port, Weight: w, Active: true}
+}
+
+// tcpServer is a real server. On accept it writes "NAME PORT\n" (PORT is
+// the port it was reached on), then obeys line commands:
+//
+//	drip N    write "." every 50 ms, N times
+//	send N    write N bytes
+//	sink      read to EOF, wait 300 ms, write "got N\n", close
+//	anything else is echoed
+//
+// With proxy set, it first reads a PROXY protocol header and sends
+// "PROXY vV SRC DST\n" before the greeting.
+type tcpServer struct {
+	name  string
+	proxy bool
+	mu    sync.Mutex
+	lns   []net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func startTCP(t *testing.T, name string, a netip.Addr, ports ...uint16) *tcpServer {
+	t.Helper()
+	s := &tcpServer{name: name, conns: map[net.Conn]struct{}{}}
+	for _, port := range ports {
+		l, err := net.Listen("tcp", ap(a, port).String())
+		if err != nil {
+			t.Fatalf("real server %s: %v", name, err)
+		}
+		s.lns = append(s.lns, l)
+		s.wg.Add(1)
+		go s.serve(l)
+	}
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *tcpServer) serve(l net.Listener) {
+	defer s.wg.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				c.Close()
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+			}()
+			s.handle(c)
+		}()
+	}
+}
+
+func (s *tcpServer) handle(c net.Conn) {
+	r := bufio.NewReader(c)
+	if s.proxy {
+		h, err := proxyproto.Read(r)
+		if err != nil {
+			fmt.Fprintf(c, "PROXY error %v\n", err)
+			return
+		}
+		fmt.Fprintf(c, "PROXY v%d %s %s\n", h.Version, h.SourceAddr, h.DestinationAddr)
+	}
+	fmt.Fprintf(c, "%s %d\n", s.name, c.LocalAddr().(*net.TCPAddr).Port)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		n, _ := strconv.Atoi(arg)
+		switch cmd {
+		case "drip":
+			for range n {
+				if _, err := c.Write([]byte(".")); err != nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		case "send":
+			if _, err := c.Write(make([]byte, n)); err != nil {
+				return
+			}
+		case "sink":
+			got, _ := io.Copy(io.Discard, r)
+			time.Sleep(300 * time.Millisecond)
+			fmt.Fprintf(c, "got %d\n", got)
+			return
+		default:
+			if _, err := c.Write([]byte(line)); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *tcpServer) close() {
+	s.mu.Lock()
+	for _, l := range s.lns {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// client is a test client connection.
+type client struct {
+	*net.TCPConn
+	r *bufio.Reader
+}
+
+// dialFrom connects to dst from source address src (any port).
+func dialFrom(src netip.Addr, dst netip.AddrPort) (*client, error) {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	if src.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(ap(src, 0))
+	}
+	c, err := d.Dial("tcp", dst.String())
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return &client{c.(*net.TCPConn), bufio.NewReader(c)}, nil
+}
+
+// line reads one line without its newline.
+func (c *client) line() (string, error) {
+	s, err := c.r.ReadString('\n')
+	return strings.TrimSuffix(s, "\n"), err
+}
+
+// hello dials and reads the greeting: the real server's name and the port
+// it was reached on.
+func hello(t *testing.T, src netip.Addr, dst netip.AddrPort) (*client, string, int) {
+	t.Helper()
+	c, err := dialFrom(src, dst)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", dst, src, err)
+	}
+	l, err := c.line()
+	if err != nil {
+		c.Close()
+		t.Fatalf("greeting via %s from %s: %v", dst, src, err)
+	}
+	name, port, _ := strings.Cut(l, " ")
+	n, _ := strconv.Atoi(port)
+	return c, name, n
+}
+
+// ident connects, reads the greeting and closes.
+func ident(t *testing.T, src netip.Addr, dst netip.AddrPort) (string, int) {
+	t.Helper()
+	c, name, port := hello(t, src, dst)
+	c.Close()
+	return name, port
+}
+
+// echo sends a line and expects it back.
+func (c *client) echo(s string) error {
+	if _, err := c.Write([]byte(s + "\n")); err != nil {
+		return err
+	}
+	got, err := c.line()
+	if err != nil {
+		return err
+	}
+	if got != s {
+		return fmt.Errorf("echo: sent %q, got %q", s, got)
+	}
+	return nil
+}
+
+// udpServer answers every datagram with "NAME|payload".
+type udpServer struct {
+	name string
+	c    *net.UDPConn
+	done chan struct{}
+}
+
+func startUDP(t *testing.T, name string, a netip.AddrPort) *udpServer {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(a))
+	if err != nil {
+		t.Fatalf("udp real server %s: %v", name, err)
+	}
+	s := &udpServer{name: name, c: c, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			c.WriteToUDPAddrPort(append([]byte(name+"|"), buf[:n]...), from)
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-s.done })
+	return s
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

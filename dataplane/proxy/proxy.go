@@ -1,0 +1,572 @@
+package proxy
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/govs/govs/dataplane"
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/table"
+)
+
+// Defaults of Options.
+const (
+	DefaultDialTimeout      = 5 * time.Second
+	DefaultChunkSize        = 256 << 10
+	DefaultStatsInterval    = time.Second
+	DefaultOnePacketTimeout = 10 * time.Second
+)
+
+// Options configure a Plane. Zero values take the defaults.
+type Options struct {
+	// Logger receives listener changes and connection failures; discarded
+	// if nil.
+	Logger *slog.Logger
+	// DialTimeout bounds the connect to a real server; the client's
+	// connection is closed when it expires.
+	DialTimeout time.Duration
+	// ChunkSize is the most bytes copied before the table's counters are
+	// updated.
+	ChunkSize int
+	// StatsInterval is how late the counters may be for traffic slower
+	// than a chunk. Shorter means more wake-ups per busy connection.
+	StatsInterval time.Duration
+	// OnePacketTimeout is how long the socket that carries replies of a
+	// one-packet-scheduled UDP service to a client stays open after the
+	// client's last datagram to that real server (at most udp_timeout).
+	OnePacketTimeout time.Duration
+	// NoSplice copies TCP through userspace buffers even where splice(2)
+	// is available, for comparison and for kernels where it misbehaves.
+	NoSplice bool
+}
+
+// Plane is the userspace proxy data plane. It implements dataplane.Plane.
+type Plane struct {
+	t      *table.Table
+	log    *slog.Logger
+	opt    Options
+	splice bool
+	clk    *coarseClock
+	dialer net.Dialer
+	lc     net.ListenConfig
+	bufs   sync.Pool // *[]byte, for the non-splice copy path
+	dgrams sync.Pool // *[]byte of maxDatagram, for UDP replies
+
+	// dialCtx ends dials in progress when Close stops waiting.
+	dialCtx    context.Context
+	cancelDial context.CancelFunc
+
+	mu        sync.Mutex
+	listeners map[lkey]*listener
+	pending   *txn
+	closed    bool
+
+	reg     registry
+	open    atomic.Int64 // TCP connections and UDP flows alive
+	closing atomic.Bool
+	forced  atomic.Bool
+	drained chan struct{}
+	drainMu sync.Once
+	wg      sync.WaitGroup
+
+	warnAt     atomic.Int64 // coarse time of the last rate-limited warning
+	suppressed atomic.Int64
+}
+
+var _ dataplane.Plane = (*Plane)(nil)
+
+// New returns a proxy plane serving the services of t. It listens on
+// nothing until a configuration is prepared and committed; Close releases
+// it.
+func New(t *table.Table, o Options) *Plane {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.StatsInterval <= 0 {
+		o.StatsInterval = DefaultStatsInterval
+	}
+	if o.OnePacketTimeout <= 0 {
+		o.OnePacketTimeout = DefaultOnePacketTimeout
+	}
+	p := &Plane{
+		t:         t,
+		log:       o.Logger,
+		opt:       o,
+		splice:    runtime.GOOS == "linux" && !o.NoSplice,
+		clk:       newCoarseClock(),
+		listeners: map[lkey]*listener{},
+		drained:   make(chan struct{}),
+	}
+	// Keepalives off: IPVS sends none, the idle timeouts end dead
+	// connections, and each costs setsockopt calls per connection.
+	p.dialer = net.Dialer{Timeout: o.DialTimeout, KeepAlive: -1}
+	p.lc = net.ListenConfig{Control: listenControl, KeepAlive: -1}
+	size := min(o.ChunkSize, maxCopyBuf)
+	p.bufs.New = func() any { b := make([]byte, size); return &b }
+	p.dgrams.New = func() any { b := make([]byte, maxDatagram); return &b }
+	p.dialCtx, p.cancelDial = context.WithCancel(context.Background())
+	return p
+}
+
+// Name returns "proxy".
+func (p *Plane) Name() string { return "proxy" }
+
+// lkey identifies a listener.
+type lkey struct {
+	proto model.Proto
+	addr  netip.AddrPort
+}
+
+func (k lkey) String() string { return strings.ToLower(k.proto.String()) + " " + k.addr.String() }
+
+// listener is a listening socket on one protocol, address and port, bound
+// to the service that owns that port now.
+type listener struct {
+	p   *Plane
+	id  lkey
+	svc atomic.Pointer[model.ServiceKey]
+	// next is the service a prepared, uncommitted configuration gives the
+	// port; accepts use it if the table already dropped svc.
+	next atomic.Pointer[model.ServiceKey]
+
+	tcp *net.TCPListener
+	vip *net.TCPAddr // the local address, for PROXY protocol headers
+	udp *net.UDPConn
+
+	// UDP flows, guarded by mu.
+	mu       sync.Mutex
+	flows    map[netip.AddrPort]*udpFlow
+	ops      map[opsKey]*udpFlow
+	draining bool // takes no new flows; closes when the last one ends
+	closed   bool
+}
+
+// service returns the live service the listener feeds, or nil.
+func (l *listener) service() *table.Service {
+	t := l.p.t
+	s := t.Service(*l.svc.Load())
+	if s == nil || s.Removed() {
+		if k := l.next.Load(); k != nil {
+			if n := t.Service(*k); n != nil {
+				return n
+			}
+		}
+	}
+	return s
+}
+
+func (l *listener) close() {
+	if l.tcp != nil {
+		l.tcp.Close()
+		return
+	}
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.udp.Close()
+}
+
+// wanted computes the listeners cfg needs and the service each one feeds.
+// When ports overlap, a mark service wins over an address service (in IPVS
+// a marked packet finds the mark service first), and a lower mark over a
+// higher one.
+func (p *Plane) wanted(cfg *model.Config) map[lkey]model.ServiceKey {
+	want := map[lkey]model.ServiceKey{}
+	better := func(a, b model.ServiceKey) bool {
+		if a.IsMark() != b.IsMark() {
+			return a.IsMark()
+		}
+		return table.CompareKeys(a, b) < 0
+	}
+	for i := range cfg.Services {
+		s := &cfg.Services[i]
+		if !s.Active {
+			continue
+		}
+		key := s.Key()
+		if !s.VIP.IsValid() {
+			p.log.Warn("virtual service has no address: not listening", "service", key.String(), "name", s.Name)
+			continue
+		}
+		var protos []model.Proto
+		switch {
+		case s.Proto == model.ProtoTCP || s.Proto == model.ProtoUDP:
+			protos = []model.Proto{s.Proto}
+		case s.FWMark != 0 && s.Proto == model.ProtoIP:
+			protos = []model.Proto{model.ProtoTCP, model.ProtoUDP}
+		default:
+			p.log.Warn("virtual service protocol not proxied", "service", key.String(), "name", s.Name, "proto", s.Proto.String())
+			continue
+		}
+		vip := s.VIP.Unmap()
+		for _, r := range s.ListenPorts() {
+			for port := int(r.First); port <= int(r.Last); port++ {
+				if port == 0 {
+					p.log.Warn("port-0 virtual service cannot be proxied", "service", key.String(), "name", s.Name)
+					continue
+				}
+				for _, pr := range protos {
+					id := lkey{pr, netip.AddrPortFrom(vip, uint16(port))}
+					if o, ok := want[id]; ok && o != key {
+						if !better(key, o) {
+							p.log.Warn("port claimed by two virtual services", "listener", id.String(), "serving", o.String(), "ignored", key.String())
+							continue
+						}
+						p.log.Warn("port claimed by two virtual services", "listener", id.String(), "serving", key.String(), "ignored", o.String())
+					}
+					want[id] = key
+				}
+			}
+		}
+	}
+	return want
+}
+
+// txn is a prepared configuration change.
+type txn struct {
+	p     *Plane
+	want  map[lkey]model.ServiceKey
+	fresh map[lkey]*listener // bound by Prepare, not yet serving
+	done  bool
+}
+
+// Prepare binds the listeners cfg adds, beside the running ones. If any
+// cannot be bound, the ones it bound are closed and the error names the
+// address. Only one configuration can be prepared at a time.
+func (p *Plane) Prepare(ctx context.Context, cfg *model.Config) (dataplane.Txn, error) {
+	want := p.wanted(cfg)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("proxy: plane closed")
+	}
+	if p.pending != nil {
+		p.mu.Unlock()
+		return nil, errors.New("proxy: another configuration is prepared and not committed")
+	}
+	var need []lkey
+	for id := range want {
+		if _, ok := p.listeners[id]; !ok {
+			need = append(need, id)
+		}
+	}
+	tx := &txn{p: p, want: want, fresh: make(map[lkey]*listener, len(need))}
+	p.pending = tx // reserves draining UDP listeners this configuration reuses
+	p.mu.Unlock()
+
+	slices.SortFunc(need, func(a, b lkey) int {
+		return cmp.Or(cmp.Compare(a.proto, b.proto), a.addr.Compare(b.addr))
+	})
+	for _, id := range need {
+		l, err := p.listen(ctx, id)
+		if err != nil {
+			for _, f := range tx.fresh {
+				f.close()
+			}
+			p.mu.Lock()
+			if p.pending == tx {
+				p.pending = nil
+			}
+			p.mu.Unlock()
+			tx.done = true
+			p.retireIdle()
+			return nil, err
+		}
+		tx.fresh[id] = l
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.pending != tx {
+		for _, f := range tx.fresh {
+			f.close()
+		}
+		tx.done = true
+		return nil, errors.New("proxy: plane closed")
+	}
+	for id, k := range want {
+		if l, ok := p.listeners[id]; ok && *l.svc.Load() != k {
+			l.next.Store(&k)
+		}
+	}
+	return tx, nil
+}
+
+// listen binds one listener.
+func (p *Plane) listen(ctx context.Context, id lkey) (*listener, error) {
+	l := &listener{p: p, id: id}
+	addr := id.addr.String()
+	fam := "4"
+	if id.addr.Addr().Is6() {
+		fam = "6"
+	}
+	switch id.proto {
+	case model.ProtoTCP:
+		ln, err := p.lc.Listen(ctx, "tcp"+fam, addr)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: listen on tcp %s: %w", addr, err)
+		}
+		l.tcp = ln.(*net.TCPListener)
+		l.vip = net.TCPAddrFromAddrPort(id.addr)
+	case model.ProtoUDP:
+		pc, err := p.lc.ListenPacket(ctx, "udp"+fam, addr)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: listen on udp %s: %w", addr, err)
+		}
+		l.udp = pc.(*net.UDPConn)
+		l.flows = map[netip.AddrPort]*udpFlow{}
+		l.ops = map[opsKey]*udpFlow{}
+	default:
+		return nil, fmt.Errorf("proxy: listen on %s: unsupported protocol", id)
+	}
+	return l, nil
+}
+
+// Commit starts the prepared listeners, points every kept listener at its
+// service and stops the listeners the configuration no longer has. Open
+// connections are left alone.
+func (tx *txn) Commit() error {
+	p := tx.p
+	p.mu.Lock()
+	if tx.done || p.pending != tx {
+		p.mu.Unlock()
+		for _, l := range tx.fresh {
+			l.close()
+		}
+		if p.closed {
+			return errors.New("proxy: commit: plane closed")
+		}
+		return errors.New("proxy: commit: configuration no longer prepared")
+	}
+	tx.done = true
+	p.pending = nil
+	var added, removed int
+	for id, k := range tx.want {
+		if l, ok := tx.fresh[id]; ok {
+			l.svc.Store(&k)
+			p.listeners[id] = l
+			p.start(l)
+			added++
+			p.log.Debug("listening", "listener", id.String(), "service", k.String())
+			continue
+		}
+		l := p.listeners[id]
+		if *l.svc.Load() != k {
+			p.log.Debug("listener moved", "listener", id.String(), "from", l.svc.Load().String(), "to", k.String())
+			l.svc.Store(&k)
+		}
+		l.next.Store(nil)
+		if l.udp != nil {
+			l.mu.Lock()
+			l.draining = false
+			l.mu.Unlock()
+		}
+	}
+	for id, l := range p.listeners {
+		if _, ok := tx.want[id]; ok {
+			continue
+		}
+		removed++
+		p.log.Debug("listener stopped", "listener", id.String(), "service", l.svc.Load().String())
+		p.stopLocked(l)
+	}
+	total := len(p.listeners)
+	p.mu.Unlock()
+	p.log.Info("proxy listeners", "added", added, "removed", removed, "total", total)
+	return nil
+}
+
+// Abort closes what Prepare bound; the running configuration stays.
+func (tx *txn) Abort() {
+	p := tx.p
+	p.mu.Lock()
+	if tx.done {
+		p.mu.Unlock()
+		return
+	}
+	tx.done = true
+	if p.pending == tx {
+		p.pending = nil
+	}
+	for _, l := range p.listeners {
+		l.next.Store(nil)
+	}
+	p.mu.Unlock()
+	for _, l := range tx.fresh {
+		l.close()
+	}
+	p.retireIdle()
+}
+
+// start launches the serving goroutine of a listener. Called with p.mu held.
+func (p *Plane) start(l *listener) {
+	p.wg.Add(1)
+	if l.tcp != nil {
+		go p.serveTCP(l)
+	} else {
+		go p.serveUDP(l)
+	}
+}
+
+// stopLocked stops a listener that no configuration wants: a TCP listener
+// closes at once (its connections live on without it); a UDP socket drains.
+// Called with p.mu held.
+func (p *Plane) stopLocked(l *listener) {
+	if l.tcp != nil {
+		l.tcp.Close()
+		delete(p.listeners, l.id)
+		return
+	}
+	l.mu.Lock()
+	l.draining = true
+	idle := len(l.flows)+len(l.ops) == 0
+	if idle {
+		l.closed = true
+	}
+	l.mu.Unlock()
+	if idle {
+		l.udp.Close()
+		delete(p.listeners, l.id)
+	}
+}
+
+// retireIdle closes draining UDP listeners whose last flow ended while a
+// prepared configuration held them.
+func (p *Plane) retireIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.listeners {
+		if l.udp != nil {
+			l.mu.Lock()
+			d := l.draining
+			l.mu.Unlock()
+			if d {
+				p.stopLocked(l)
+			}
+		}
+	}
+}
+
+// retire closes a draining UDP listener once its last flow ended, unless
+// a prepared configuration wants it back.
+func (l *listener) retire() {
+	p := l.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending != nil {
+		if _, ok := p.pending.want[l.id]; ok {
+			return
+		}
+	}
+	l.mu.Lock()
+	d := l.draining && !l.closed
+	l.mu.Unlock()
+	if d && p.listeners[l.id] == l {
+		p.stopLocked(l)
+	}
+}
+
+// Close stops accepting connections and new UDP flows at once, waits for
+// open connections and flows to end until ctx is done, then closes the rest
+// and returns once every goroutine of the plane has ended.
+func (p *Plane) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	if tx := p.pending; tx != nil {
+		tx.done = true
+		p.pending = nil
+		for _, l := range tx.fresh {
+			l.close()
+		}
+	}
+	for _, l := range p.listeners {
+		p.stopLocked(l)
+	}
+	p.mu.Unlock()
+
+	p.closing.Store(true)
+	if p.open.Load() == 0 {
+		p.signalDrained()
+	}
+	select {
+	case <-p.drained:
+	case <-ctx.Done():
+	}
+
+	// Whatever is left is cut: connections, dials in progress, UDP flows
+	// and the sockets that carry their replies.
+	p.forced.Store(true)
+	p.cancelDial()
+	if n := p.reg.closeAll(); n > 0 {
+		p.log.Info("proxy closed open connections", "count", n)
+	}
+	p.mu.Lock()
+	for id, l := range p.listeners {
+		l.mu.Lock()
+		l.closed = true
+		var fl []*udpFlow
+		for _, f := range l.flows {
+			fl = append(fl, f)
+		}
+		for _, f := range l.ops {
+			fl = append(fl, f)
+		}
+		l.mu.Unlock()
+		for _, f := range fl {
+			f.conn.Close()
+		}
+		l.close()
+		delete(p.listeners, id)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	p.clk.close()
+	return nil
+}
+
+func (p *Plane) signalDrained() { p.drainMu.Do(func() { close(p.drained) }) }
+
+// opened and ended count connections and flows, so that Close knows when
+// the last one is gone.
+func (p *Plane) opened() { p.open.Add(1) }
+
+func (p *Plane) ended() {
+	if p.open.Add(-1) == 0 && p.closing.Load() {
+		p.signalDrained()
+	}
+}
+
+// warn logs a per-connection failure, at most once a second: a dead real
+// server must not turn every refused connection into a log line.
+func (p *Plane) warn(msg string, args ...any) {
+	now := p.clk.now()
+	last := p.warnAt.Load()
+	if now-last < int64(time.Second) || !p.warnAt.CompareAndSwap(last, now) {
+		p.suppressed.Add(1)
+		return
+	}
+	if n := p.suppressed.Swap(0); n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	p.log.Warn(msg, args...)
+}

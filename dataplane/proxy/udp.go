@@ -1,0 +1,331 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/table"
+)
+
+// maxDatagram is the largest UDP payload.
+const maxDatagram = 65535
+
+// opsKey identifies the reply socket of a one-packet-scheduled client: one
+// per real server the client's datagrams went to.
+type opsKey struct{ client, target netip.AddrPort }
+
+// udpFlow carries one client's datagrams to one real server through a
+// connected socket, and the real server's replies back from the VIP.
+type udpFlow struct {
+	l      *listener
+	conn   *net.UDPConn
+	client netip.AddrPort
+	tc     *table.Conn // nil for one-packet flows, which have no table entry
+	svc    *table.Service
+	dest   *table.Dest
+	okey   opsKey
+
+	last    atomic.Int64
+	touched atomic.Int64
+	ended   atomic.Bool
+	rd      flowReader
+}
+
+// serveUDP reads datagrams sent to the VIP until the socket is closed.
+// Each listener keeps one buffer of the largest datagram.
+func (p *Plane) serveUDP(l *listener) {
+	defer p.wg.Done()
+	buf := make([]byte, maxDatagram)
+	var delay time.Duration
+	for {
+		n, src, err := l.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			p.warn("udp receive failed", "listener", l.id.String(), "error", err)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		l.forward(buf[:n], netip.AddrPortFrom(src.Addr().Unmap(), src.Port()))
+	}
+}
+
+// forward sends one datagram of client on, through the client's flow or a
+// new one. A flow that expired under it is replaced once.
+func (l *listener) forward(b []byte, client netip.AddrPort) {
+	p := l.p
+	now := p.clk.now()
+	for range 2 {
+		l.mu.Lock()
+		f := l.flows[client]
+		l.mu.Unlock()
+		if f == nil {
+			svc := l.service()
+			if svc == nil {
+				return
+			}
+			if svc.Config().OnePacket {
+				l.forwardOne(svc, b, client, now)
+				return
+			}
+			if f = l.newFlow(svc, client, now); f == nil {
+				return
+			}
+		}
+		if _, err := f.conn.Write(b); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				continue
+			}
+			// Refused after an ICMP error, or no buffer: dropped, as the
+			// network would.
+			return
+		}
+		f.in(len(b), now)
+		return
+	}
+}
+
+// forwardOne schedules one datagram of a one-packet service on its own.
+func (l *listener) forwardOne(svc *table.Service, b []byte, client netip.AddrPort, now int64) {
+	p := l.p
+	d, target, err := svc.Pick(&table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr})
+	if err != nil {
+		p.warn("datagram dropped", "service", svc.String(), "client", client.String(), "error", err)
+		return
+	}
+	k := opsKey{client, target}
+	for range 2 {
+		l.mu.Lock()
+		f := l.ops[k]
+		l.mu.Unlock()
+		if f == nil {
+			if f = l.dial(target, client, now); f == nil {
+				return
+			}
+			f.svc, f.dest, f.okey = svc, d, k
+			if !l.insert(f) {
+				return
+			}
+		}
+		if _, err := f.conn.Write(b); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				continue
+			}
+			return
+		}
+		f.in(len(b), now)
+		return
+	}
+}
+
+// newFlow schedules a new flow of client and starts relaying its replies.
+func (l *listener) newFlow(svc *table.Service, client netip.AddrPort, now int64) *udpFlow {
+	p := l.p
+	l.mu.Lock()
+	stop := l.draining || l.closed
+	l.mu.Unlock()
+	if stop {
+		return nil
+	}
+	tc, err := svc.Schedule(&table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr})
+	if err != nil {
+		p.warn("datagram dropped", "service", svc.String(), "client", client.String(), "error", err)
+		return nil
+	}
+	f := l.dial(tc.Target, client, now)
+	if f == nil {
+		tc.Close()
+		return nil
+	}
+	f.tc = tc
+	if !l.insert(f) {
+		return nil
+	}
+	return f
+}
+
+// dial opens a flow's socket to the real server.
+func (l *listener) dial(target, client netip.AddrPort, now int64) *udpFlow {
+	p := l.p
+	c, err := p.dialer.DialUDP(p.dialCtx, "udp", netip.AddrPort{}, target)
+	if err != nil {
+		p.warn("udp socket to real server failed", "server", target.String(), "error", err)
+		return nil
+	}
+	f := &udpFlow{l: l, conn: c, client: client}
+	if err := f.rd.init(c, &p.dgrams); err != nil {
+		c.Close()
+		p.warn("udp socket to real server failed", "server", target.String(), "error", err)
+		return nil
+	}
+	f.last.Store(now)
+	f.touched.Store(now)
+	return f
+}
+
+// insert publishes f and starts its reply relay, unless the listener no
+// longer takes flows; then f is released.
+func (l *listener) insert(f *udpFlow) bool {
+	p := l.p
+	l.mu.Lock()
+	if l.closed || l.draining {
+		l.mu.Unlock()
+		f.conn.Close()
+		if f.tc != nil {
+			f.tc.Close()
+		}
+		return false
+	}
+	if f.tc != nil {
+		l.flows[f.client] = f
+	} else {
+		l.ops[f.okey] = f
+	}
+	p.opened()
+	p.wg.Add(1)
+	l.mu.Unlock()
+	go f.serve()
+	return true
+}
+
+// removeLocked unpublishes f. Called with l.mu held.
+func (l *listener) removeLocked(f *udpFlow) {
+	if f.tc != nil {
+		if l.flows[f.client] == f {
+			delete(l.flows, f.client)
+		}
+	} else if l.ops[f.okey] == f {
+		delete(l.ops, f.okey)
+	}
+}
+
+// timeout is the flow's idle timeout.
+func (f *udpFlow) timeout() time.Duration {
+	if f.tc != nil {
+		return f.tc.Timeout()
+	}
+	_, _, udp := f.l.p.t.Timeouts()
+	return min(udp, f.l.p.opt.OnePacketTimeout)
+}
+
+// in accounts a datagram from the client.
+func (f *udpFlow) in(n int, now int64) {
+	if f.tc != nil {
+		f.tc.AddIn(1, uint64(n))
+	} else {
+		for _, ct := range [2]*table.Counters{&f.dest.Counters, &f.svc.Counters} {
+			ct.InPkts.Add(1)
+			ct.InBytes.Add(uint64(n))
+		}
+	}
+	f.seen(now)
+}
+
+// out accounts a reply.
+func (f *udpFlow) out(n int, now int64) {
+	if f.tc != nil {
+		f.tc.AddOut(1, uint64(n))
+	} else {
+		for _, ct := range [2]*table.Counters{&f.dest.Counters, &f.svc.Counters} {
+			ct.OutPkts.Add(1)
+			ct.OutBytes.Add(uint64(n))
+		}
+	}
+	f.seen(now)
+}
+
+func (f *udpFlow) seen(now int64) {
+	f.last.Store(now)
+	if f.tc != nil {
+		if t := f.touched.Load(); now-t >= int64(touchEvery) && f.touched.CompareAndSwap(t, now) {
+			f.tc.Touch()
+		}
+	}
+}
+
+// serve relays the real server's replies to the client from the VIP, and
+// ends the flow once idle. The read deadline is re-armed only when it
+// fires, so a busy flow costs no timer updates.
+func (f *udpFlow) serve() {
+	l := f.l
+	p := l.p
+	defer p.wg.Done()
+	armed := false
+	for {
+		if !armed {
+			now := p.clk.now()
+			dl := max(f.last.Load()+int64(f.timeout()), now+int64(clockRes))
+			f.conn.SetReadDeadline(p.clk.at(dl))
+			armed = true
+		}
+		b, err := f.rd.read()
+		if err != nil {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				armed = false
+				if f.expireIfIdle() {
+					return
+				}
+				continue
+			case errors.Is(err, syscall.ECONNREFUSED):
+				// The real server's port answered unreachable to an
+				// earlier datagram; the flow stays, as in IPVS.
+				continue
+			}
+			f.end()
+			return
+		}
+		_, werr := l.udp.WriteToUDPAddrPort(b, f.client)
+		f.rd.release()
+		if werr == nil {
+			f.out(len(b), p.clk.now())
+		} else if errors.Is(werr, net.ErrClosed) {
+			f.end()
+			return
+		}
+	}
+}
+
+// expireIfIdle ends the flow if it has been idle for its timeout.
+func (f *udpFlow) expireIfIdle() bool {
+	l := f.l
+	l.mu.Lock()
+	if l.p.clk.precise()-f.last.Load() < int64(f.timeout()) {
+		l.mu.Unlock()
+		return false
+	}
+	l.removeLocked(f)
+	l.mu.Unlock()
+	f.end()
+	return true
+}
+
+// end releases the flow; a draining listener closes after its last flow.
+func (f *udpFlow) end() {
+	if f.ended.Swap(true) {
+		return
+	}
+	l := f.l
+	l.mu.Lock()
+	l.removeLocked(f)
+	draining := l.draining && len(l.flows)+len(l.ops) == 0
+	l.mu.Unlock()
+	f.conn.Close()
+	f.rd.release()
+	if f.tc != nil {
+		f.tc.Close()
+	}
+	l.p.ended()
+	if draining {
+		l.retire()
+	}
+}
