@@ -423,7 +423,7 @@ func (k *checker) realServer(i, j int) {
 		k.errorf(at("proxy_protocol"), "proxy_protocol %d out of range (0-2)", r.ProxyProtocol)
 	}
 	if (fwd == model.ForwardDR || fwd == model.ForwardTUN) && r.Port != 0 && r.Port != s.Port && !k.bad(at(""), "port") {
-		k.warnf(at("port"), "port %d differs from the virtual port %d, but network = %s cannot change ports", r.Port, s.Port, fwd)
+		k.warnf(at("port"), "port %d is not used: network = %s cannot change the destination port (%s)", r.Port, fwd, portOfService(s))
 	}
 }
 
@@ -603,4 +603,12 @@ func (k *checker) writable() {
 			}
 		}
 	}
+}
+
+// portOfService describes the port a real server gets with DR or TUN.
+func portOfService(s *model.Service) string {
+	if s.FWMark != 0 {
+		return "each marked port is kept"
+	}
+	return fmt.Sprintf("virtual port %d", s.Port)
 }

@@ -1,0 +1,216 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/model"
+)
+
+func validModel() *model.Config {
+	c := &model.Config{Global: DefaultGlobal()}
+	s := DefaultService("web")
+	s.Active = true
+	s.VIP = netip.MustParseAddr("192.0.2.80")
+	s.Device = "eth0:1"
+	for i, a := range []string{"10.0.0.1", "10.0.0.2"} {
+		r := DefaultRealServer([]string{"r1", "r2"}[i])
+		r.Addr = netip.MustParseAddr(a)
+		r.Port = 80
+		r.Active = true
+		s.RealServers = append(s.RealServers, r)
+	}
+	c.Services = []model.Service{s}
+	return c
+}
+
+func messages(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var list ErrorList
+	if !errors.As(err, &list) {
+		return []string{"not an ErrorList: " + err.Error()}
+	}
+	var out []string
+	for _, f := range list {
+		out = append(out, f.String())
+	}
+	return out
+}
+
+func TestValidate(t *testing.T) {
+	if err := Validate(validModel()); err != nil {
+		t.Fatalf("valid model: %v", err)
+	}
+	tests := []struct {
+		name string
+		mod  func(c *model.Config)
+		want []string
+	}{
+		{"weight", func(c *model.Config) { c.Services[0].RealServers[1].Weight = 70000 },
+			[]string{`virtual "web": server "r2": weight 70000 out of range (0-65535)`}},
+		{"duplicate real server", func(c *model.Config) { c.Services[0].RealServers[1].Addr = netip.MustParseAddr("10.0.0.1") },
+			[]string{`virtual "web": server "r2": real server 10.0.0.1:80 is already server "r1"`}},
+		{"duplicate names", func(c *model.Config) {
+			s := c.Services[0]
+			s.VIP = netip.MustParseAddr("192.0.2.81")
+			s.RealServers = nil
+			c.Services = append(c.Services, s)
+		}, []string{`virtual "web": duplicate virtual name "web", also virtual "web"`}},
+		{"duplicate key", func(c *model.Config) {
+			s := c.Services[0]
+			s.Name = "web2"
+			s.RealServers = nil
+			c.Services = append(c.Services, s)
+		}, []string{`virtual "web2": same service (TCP  192.0.2.80:80) as virtual "web"`}},
+		{"missing VIP", func(c *model.Config) { c.Services[0].VIP = netip.Addr{} },
+			[]string{`virtual "web": missing address (the VIP and its device: address = IP DEVICE)`}},
+		{"missing device", func(c *model.Config) { c.Services[0].Device = "" },
+			[]string{`virtual "web": address needs a device (address = IP DEVICE)`}},
+		{"pmask for the family", func(c *model.Config) {
+			c.Services[0].Persistence = model.Persistence{Timeout: time.Minute, PrefixLen: 48}
+		}, []string{`virtual "web": pmask /48 is too long for an IPv4 address`}},
+		{"IPv6 pmask is fine", func(c *model.Config) {
+			c.Services[0].VIP = netip.MustParseAddr("2001:db8::80")
+			c.Services[0].Persistence = model.Persistence{Timeout: time.Minute, PrefixLen: 48}
+		}, nil},
+		{"fwmark_ports without fwmark", func(c *model.Config) {
+			c.Services[0].MarkPorts = model.PortRanges{{First: 80, Last: 80}}
+		}, []string{`virtual "web": fwmark_ports needs fwmark`}},
+		{"bad port range", func(c *model.Config) {
+			c.Services[0].FWMark = 3
+			c.Services[0].MarkPorts = model.PortRanges{{First: 90, Last: 80}, {First: 70, Last: 85}, {First: 75, Last: 75}}
+		}, []string{`virtual "web": fwmark_ports: invalid range 90-80`, `virtual "web": fwmark_ports: 75 overlaps 70-85`}},
+		{"unknown scheduler", func(c *model.Config) { c.Services[0].Scheduler = "pcc" },
+			[]string{`virtual "web": unknown scheduler "pcc" (valid: rr, wrr, lc, wlc, sed, nq, lblc, lblcr, dh, sh, mh, fo, ovf, twos)`}},
+		{"zero interval", func(c *model.Config) { c.Services[0].Check.Interval = 0 },
+			[]string{`virtual "web": timeout 0 must be at least 1`}},
+		{"fractional persistence", func(c *model.Config) { c.Services[0].Persistence.Timeout = 1500 * time.Millisecond },
+			[]string{`virtual "web": persistent 1.5s is not a whole number of seconds`}},
+		{"bad extension value", func(c *model.Config) {
+			c.Services[0].Check.Extra = map[string]string{"rise": "0", "check_foo": "1"}
+		}, []string{`virtual "web": unknown check keyword "check_foo"`, `virtual "web": rise: 0 out of range (1-2147483647)`}},
+		{"one packet on tcp", func(c *model.Config) { c.Services[0].OnePacket = true },
+			[]string{`virtual "web": one_packet needs protocol = udp`}},
+		{"thresholds", func(c *model.Config) {
+			c.Services[0].RealServers[0].UpperThreshold = 10
+			c.Services[0].RealServers[0].LowerThreshold = 20
+		}, []string{`virtual "web": server "r1": lthreshold 20 is above uthreshold 10`}},
+		{"proxy protocol", func(c *model.Config) { c.Services[0].RealServers[0].ProxyProtocol = 3 },
+			[]string{`virtual "web": server "r1": proxy_protocol 3 out of range (0-2)`}},
+		{"bad enums", func(c *model.Config) {
+			c.Global.Dataplane = "xdp"
+			c.Global.Network = 9
+			c.Services[0].Proto = 1
+			c.Services[0].RealServers[0].Forward = 7
+		}, []string{
+			`dataplane "xdp" is not proxy, ipvs or auto`,
+			`network 9 is not nat, direct or tunnel`,
+			`virtual "web": protocol proto(1) is not tcp or udp`,
+			`virtual "web": server "r1": network 7 is not nat, direct or tunnel`,
+		}},
+		{"global ranges", func(c *model.Config) {
+			c.Global.SyncdID = 300
+			c.Global.Keepalive = 0
+			c.Global.NATRouter = netip.MustParseAddr("10.0.0.254")
+			c.Global.NATPrefixLen = 33
+		}, []string{
+			`keepalive 0 must be at least 1`,
+			`nat_router needs a device`,
+			`nat_nmask /33 is too long for an IPv4 address`,
+			`syncd_id 300 out of range (0-255)`,
+		}},
+		{"unwritable strings", func(c *model.Config) {
+			c.Global.ActiveCmd = "a\nb"
+			c.Services[0].Check.Expect = `a "b" 'c'`
+		}, []string{
+			`active_cmd: a value cannot contain a line break`,
+			`virtual "web": expect value: "a \"b\" 'c'" holds both kinds of quote and a blank, which lvs.cf cannot express`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validModel()
+			tt.mod(c)
+			got := messages(Validate(c))
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckPlane(t *testing.T) {
+	c := validModel()
+	c.Global.Network = model.ForwardDR
+	c.Services[0].RealServers[1].Forward = model.ForwardTUN
+	c.Services[0].RealServers[0].ProxyProtocol = 1
+	c.Services[0].RealServers[0].Addr = netip.MustParseAddr("2001:db8::1")
+
+	render := func(fs []Finding) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.String())
+		}
+		return out
+	}
+	for _, plane := range []string{"", "proxy"} {
+		got := render(CheckPlane(c, plane))
+		want := []string{
+			`virtual "web": server "r2": network = tunnel is not supported by the proxy data plane (set dataplane = ipvs)`,
+			`network = direct is not supported by the proxy data plane (set dataplane = ipvs)`,
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("plane %q:\n got %q\nwant %q", plane, got, want)
+		}
+	}
+	got := render(CheckPlane(c, "ipvs"))
+	want := []string{
+		`virtual "web": server "r1": proxy_protocol needs the proxy data plane; IPVS forwards packets unchanged`,
+		`virtual "web": server "r1": IPVS cannot forward IPv4 traffic to IPv6 real server 2001:db8::1 with network = direct (only tunnel mixes families)`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("plane ipvs:\n got %q\nwant %q", got, want)
+	}
+	if got := CheckPlane(c, "auto"); len(got) != 0 {
+		t.Errorf("plane auto: %v", got)
+	}
+
+	// A valid Piranha file for direct routing passes `govs check` (only
+	// warnings) while CheckPlane refuses it for the default plane.
+	pc, res, err := Load("testdata/piranha-dr.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) == 0 || len(CheckPlane(pc, pc.Global.Dataplane)) == 0 {
+		t.Errorf("direct routing under the proxy plane: warnings %v", res.Warnings)
+	}
+}
+
+func TestFindingString(t *testing.T) {
+	for _, tt := range []struct {
+		f    Finding
+		want string
+	}{
+		{Finding{File: "a.cf", Line: 3, Message: "m"}, "a.cf:3: m"},
+		{Finding{File: "a.cf", Message: "m"}, "a.cf: m"},
+		{Finding{Line: 3, Message: "m"}, "line 3: m"},
+		{Finding{Message: "m"}, "m"},
+	} {
+		if got := tt.f.String(); got != tt.want || tt.f.Error() != tt.want {
+			t.Errorf("%+v renders %q", tt.f, got)
+		}
+	}
+	list := ErrorList{{File: "a", Line: 1, Message: "x"}, {File: "a", Line: 2, Message: "y"}}
+	if list.Error() != "a:1: x\na:2: y" {
+		t.Errorf("ErrorList renders %q", list.Error())
+	}
+	var f Finding
+	if !errors.As(list, &f) || f.Line != 1 {
+		t.Errorf("errors.As on an ErrorList: %+v", f)
+	}
+}
