@@ -14,10 +14,13 @@
 // # Destination list
 //
 // The kernel walks svc->destinations; here that list is the slice handed to
-// Update, in its order. Being in the list is what the kernel calls
-// IP_VS_DEST_F_AVAILABLE: a destination dropped from the list is no longer
-// available, even to the locality caches of lblc and lblcr that may still
-// point at it.
+// Update, in its order. (The kernel links each new destination at the head
+// of its list, so its own order is newest first; which order the slice
+// follows is the caller's choice, and every tie-break and round-robin
+// sequence here follows the slice.) Being in the list is what the kernel
+// calls IP_VS_DEST_F_AVAILABLE: a destination dropped from the list is no
+// longer available, even to the locality caches of lblc and lblcr that may
+// still point at it.
 //
 // # Concurrency
 //

@@ -49,7 +49,7 @@ func (s *lblcScheduler) Schedule(p *table.Packet) *table.Dest {
 		// Use the cached server if it is still in the service, not
 		// quiesced and not lblc-overloaded. Note the OVERLOAD flag of the
 		// connection thresholds is not consulted here, as in the kernel.
-		if d := en.dest.Load(); sn.available(d) && d.Weight() > 0 && !sn.lcOverloaded(d) {
+		if d := en.dest.Load(); sn.available(d, &en.hint) && d.Weight() > 0 && !sn.lcOverloaded(d) {
 			return d
 		}
 	}

@@ -38,15 +38,15 @@ func (s *lblcrScheduler) Update(dests []*table.Dest) { s.cur.Store(newLCSnap(des
 // starting candidate is the first member that is not overloaded, has weight
 // > 0 and is available; a later one replaces it if it is not overloaded,
 // is available and has a strictly lower overhead/weight.
-func (sn *lcSnap) setMin(set []*table.Dest) *table.Dest {
+func (sn *lcSnap) setMin(set *destSet) *table.Dest {
 	i := 0
 	var least *table.Dest
-	for ; i < len(set); i++ {
-		d := set[i]
+	for ; i < len(set.dests); i++ {
+		d := set.dests[i]
 		if d.Overloaded() {
 			continue
 		}
-		if d.Weight() > 0 && sn.available(d) {
+		if d.Weight() > 0 && sn.available(d, &set.hints[i]) {
 			least = d
 			break
 		}
@@ -56,13 +56,14 @@ func (sn *lcSnap) setMin(set []*table.Dest) *table.Dest {
 	}
 	loh := int64(least.Overhead())
 	lw := int64(least.Weight())
-	for _, d := range set[i+1:] {
+	for i++; i < len(set.dests); i++ {
+		d := set.dests[i]
 		if d.Overloaded() {
 			continue
 		}
 		doh := int64(d.Overhead())
 		dw := int64(d.Weight())
-		if loh*dw > doh*lw && sn.available(d) {
+		if loh*dw > doh*lw && sn.available(d, &set.hints[i]) {
 			least, loh, lw = d, doh, dw
 		}
 	}
@@ -101,7 +102,7 @@ func setMax(set []*table.Dest) *table.Dest {
 // entry's set unless it is already a member, and mark the set modified.
 // Called with the cache lock held.
 func setInsert(en *lcEntry, d *table.Dest, now int64) {
-	old := *en.set.Load()
+	old := en.set.Load().dests
 	for _, m := range old {
 		if m == d {
 			return
@@ -110,19 +111,19 @@ func setInsert(en *lcEntry, d *table.Dest, now int64) {
 	set := make([]*table.Dest, 0, len(old)+1)
 	set = append(set, d)
 	set = append(set, old...)
-	en.set.Store(&set)
+	en.set.Store(newDestSet(set))
 	en.lastmod.Store(now)
 }
 
 // setErase is ip_vs_dest_set_erase. Called with the cache lock held.
 func setErase(en *lcEntry, d *table.Dest, now int64) {
-	old := *en.set.Load()
+	old := en.set.Load().dests
 	for i, m := range old {
 		if m == d {
 			set := make([]*table.Dest, 0, len(old)-1)
 			set = append(set, old[:i]...)
 			set = append(set, old[i+1:]...)
-			en.set.Store(&set)
+			en.set.Store(newDestSet(set))
 			en.lastmod.Store(now)
 			return
 		}
@@ -143,14 +144,14 @@ func (s *lblcrScheduler) Schedule(p *table.Packet) *table.Dest {
 	if en := s.cache.get(addr); en != nil {
 		en.touch(now)
 		// Get the least loaded destination.
-		set := *en.set.Load()
+		set := en.set.Load()
 		d := sn.setMin(set)
 		// More than one destination and unchanged for long enough:
 		// drop the most loaded one. The pick above stands even if it
 		// is the one dropped.
-		if len(set) > 1 && now > en.lastmod.Load()+s.cache.expiration {
+		if len(set.dests) > 1 && now > en.lastmod.Load()+s.cache.expiration {
 			s.cache.mu.Lock()
-			if cur := *en.set.Load(); len(cur) > 1 {
+			if cur := en.set.Load().dests; len(cur) > 1 {
 				if m := setMax(cur); m != nil {
 					setErase(en, m, now)
 				}
@@ -186,8 +187,7 @@ func (s *lblcrScheduler) Schedule(p *table.Packet) *table.Dest {
 	} else {
 		en := &lcEntry{addr: addr}
 		en.lastuse.Store(now)
-		set := []*table.Dest{d}
-		en.set.Store(&set)
+		en.set.Store(newDestSet([]*table.Dest{d}))
 		en.lastmod.Store(now)
 		s.cache.insert(en)
 	}

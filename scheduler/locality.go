@@ -41,12 +41,13 @@ type lcEntry struct {
 	addr    netip.Addr
 	next    atomic.Pointer[lcEntry]
 	lastuse atomic.Int64 // jiffies
-	// dest is the lblc entry's real server.
+	// dest is the lblc entry's real server, and hint where it was last
+	// found in the destination list.
 	dest atomic.Pointer[table.Dest]
-	// set is the lblcr entry's server set, newest first as list_add_rcu
-	// leaves ip_vs_dest_set; replaced whole on change so readers need no
-	// lock.
-	set atomic.Pointer[[]*table.Dest]
+	hint atomic.Int32
+	// set is the lblcr entry's server set; replaced whole on change so
+	// readers need no lock.
+	set atomic.Pointer[destSet]
 	// lastmod is ip_vs_dest_set.lastmod, in jiffies.
 	lastmod atomic.Int64
 }
@@ -63,6 +64,7 @@ func (e *lcEntry) touch(now int64) {
 // changes happen under mu (svc->sched_lock).
 type lcTable struct {
 	clk        clock.Clock
+	real       bool      // clk is the system clock
 	base       time.Time // jiffies count from here
 	expiration int64     // lblc_expiration / lblcr_expiration, in jiffies
 
@@ -81,6 +83,7 @@ type lcTable struct {
 
 func (t *lcTable) init(clk clock.Clock, expiration time.Duration) {
 	t.clk = clk
+	_, t.real = clk.(clock.Real)
 	t.base = clk.Now()
 	t.expiration = int64(expiration / jiffy)
 	// ip_vs_lblc_init_svc: counter 1, rover 0, first check one interval on.
@@ -89,8 +92,15 @@ func (t *lcTable) init(clk clock.Clock, expiration time.Duration) {
 }
 
 // now returns the current time in jiffies since the table was made. The
-// difference uses the monotonic clock when the clock provides one.
-func (t *lcTable) now() int64 { return int64(t.clk.Now().Sub(t.base) / jiffy) }
+// difference uses the monotonic clock when the clock provides one; for the
+// system clock time.Since reads only that, which is half the cost of a
+// full time.Now on the scheduling path.
+func (t *lcTable) now() int64 {
+	if t.real {
+		return int64(time.Since(t.base) / jiffy)
+	}
+	return int64(t.clk.Now().Sub(t.base) / jiffy)
+}
 
 // get is ip_vs_lblc_get: the entry for addr, or nil.
 func (t *lcTable) get(addr netip.Addr) *lcEntry {
@@ -227,20 +237,40 @@ func (t *lcTable) Len() int { return int(t.entries.Load()) }
 // IP_VS_DEST_F_AVAILABLE) without a scan.
 type lcSnap struct {
 	dests []*table.Dest
-	in    map[*table.Dest]struct{}
+	index map[*table.Dest]int32
 }
 
 func newLCSnap(dests []*table.Dest) *lcSnap {
-	in := make(map[*table.Dest]struct{}, len(dests))
-	for _, d := range dests {
-		in[d] = struct{}{}
+	index := make(map[*table.Dest]int32, len(dests))
+	for i, d := range dests {
+		index[d] = int32(i)
 	}
-	return &lcSnap{dests: dests, in: in}
+	return &lcSnap{dests: dests, index: index}
 }
 
-func (s *lcSnap) available(d *table.Dest) bool {
-	_, ok := s.in[d]
+// available reports whether d is in the list. hint remembers where d was
+// last found: checking that slot first answers without hashing, and is
+// right whatever races moved the hint, since it compares the slot itself.
+func (s *lcSnap) available(d *table.Dest, hint *atomic.Int32) bool {
+	if i := hint.Load(); uint(i) < uint(len(s.dests)) && s.dests[i] == d {
+		return true
+	}
+	i, ok := s.index[d]
+	if ok {
+		hint.Store(i)
+	}
 	return ok
+}
+
+// destSet is an lblcr entry's ip_vs_dest_set: its members, newest first as
+// list_add_rcu leaves them, each with an availability hint.
+type destSet struct {
+	dests []*table.Dest
+	hints []atomic.Int32
+}
+
+func newDestSet(dests []*table.Dest) *destSet {
+	return &destSet{dests: dests, hints: make([]atomic.Int32, len(dests))}
 }
 
 // lcOverloaded is is_overloaded of ip_vs_lblc.c and ip_vs_lblcr.c: the

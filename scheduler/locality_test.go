@@ -166,7 +166,7 @@ func TestLBLCR(t *testing.T) {
 			return "none"
 		}
 		out := ""
-		for _, d := range *en.set.Load() {
+		for _, d := range en.set.Load().dests {
 			out += label(d)
 		}
 		return out
