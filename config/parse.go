@@ -582,10 +582,17 @@ var globalKeywords = map[string]*kwDef{
 	"debug_level": ignoredWith(strKW(false, func(p *parser, s string) { g(p).DebugLevel = s }),
 		"Piranha did not use it either"),
 	// Piranha read monitor_links as an integer and tested it for non-zero.
-	"monitor_links":  intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).MonitorLinks = n != 0 }),
-	"syncdaemon":     boolKW(func(p *parser, b bool) { g(p).SyncDaemon = b }),
-	"syncd_iface":    strKW(true, func(p *parser, s string) { g(p).SyncdIface = s }),
-	"syncd_id":       intKW(0, 255, func(p *parser, n int64) { g(p).SyncdID = int(n) }),
+	"monitor_links": intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).MonitorLinks = n != 0 }),
+	"syncdaemon":    boolKW(func(p *parser, b bool) { g(p).SyncDaemon = b }),
+	"syncd_iface":   strKW(true, func(p *parser, s string) { g(p).SyncdIface = s }),
+	// pulse masked the id to the byte IPVS carries; a larger value worked
+	// there, so it is accepted with its effective value.
+	"syncd_id": intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) {
+		if n < 0 || n > 255 {
+			p.warnf(p.line, "syncd_id %d is used as %d (it is masked to 0-255)", n, n&255)
+		}
+		g(p).SyncdID = int(n & 255)
+	}),
 	"tcp_timeout":    secondsKW(0, func(p *parser, d time.Duration) { g(p).TCPTimeout = d }),
 	"tcpfin_timeout": secondsKW(0, func(p *parser, d time.Duration) { g(p).TCPFinTimeout = d }),
 	"udp_timeout":    secondsKW(0, func(p *parser, d time.Duration) { g(p).UDPTimeout = d }),
@@ -654,7 +661,15 @@ var virtualKeywords = map[string]*kwDef{
 		vs(p).SchedFlags = f
 		return nil
 	}},
-	"persistent": secondsKW(0, func(p *parser, d time.Duration) { vs(p).Persistence.Timeout = d }),
+	// lvsd only tested persistent > 0, so a negative value meant "not
+	// persistent" and is read that way.
+	"persistent": secondsKW(math.MinInt32, func(p *parser, d time.Duration) {
+		if d < 0 {
+			p.warnf(p.line, "persistent %d is read as 0 (not persistent)", d/time.Second)
+			d = 0
+		}
+		vs(p).Persistence.Timeout = d
+	}),
 	// Piranha turned the literal all-ones mask into "unset"; the kernel's
 	// default is the full address anyway.
 	"pmask": maskKW(func(p *parser, m maskResult) {
