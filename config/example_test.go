@@ -2,7 +2,9 @@ package config
 
 import (
 	"net/netip"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,4 +294,25 @@ func TestTokenize(t *testing.T) {
 			t.Errorf("tokenize(%q) = %+v %v", tt.in, got, ok)
 		}
 	}
+}
+
+// TestReadmeExample keeps the example of the keyword reference valid.
+func TestReadmeExample(t *testing.T) {
+	doc, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "## Example\n\n```\n")
+	if !ok {
+		t.Fatal("README has no example")
+	}
+	src, _, _ := strings.Cut(rest, "```")
+	c, res, err := Parse("README.md", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 || len(CheckPlane(c, c.Global.Dataplane)) != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	roundTrip(t, c)
 }
