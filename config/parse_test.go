@@ -330,24 +330,27 @@ func TestParseWarnings(t *testing.T) {
 		{"unknown load monitor", vblock("    load_monitor = snmp"),
 			[]string{`t.cf:4: load_monitor "snmp" is not one of none, uptime, rup, ruptime; no load monitoring is done`}},
 		{"direct routing under the proxy plane",
-			"network = direct\n" + vblock("    server a {", "        address = 10.0.0.1", "    }",
-				"    server b {", "        address = 10.0.0.2", "        network = tunnel", "    }"),
+			"network = direct\n" + vblock("    server a {", "        address = 10.0.0.1", "        active = 1", "    }",
+				"    server b {", "        address = 10.0.0.2", "        active = 1", "        network = tunnel", "    }",
+				"    server c {", "        address = 10.0.0.3", "        network = tunnel", "    }"),
 			[]string{
 				"t.cf:1: network = direct is not supported by the proxy data plane (set dataplane = ipvs)",
-				"t.cf:10: network = tunnel is not supported by the proxy data plane (set dataplane = ipvs)",
+				"t.cf:12: network = tunnel is not supported by the proxy data plane (set dataplane = ipvs)",
 			}},
+		{"direct routing with only inactive servers", "network = direct\n" + vblock(
+			"    server a {", "        address = 10.0.0.1", "    }"), nil},
 		{"direct routing under the ipvs plane", "dataplane = ipvs\nnetwork = direct\n" + vblock(
 			"    server a {", "        address = 10.0.0.1", "    }"), nil},
 		{"direct routing, every server overrides it", "network = direct\n" + vblock(
 			"    server a {", "        address = 10.0.0.1", "        network = nat", "    }"), nil},
 		{"proxy protocol under the ipvs plane", "dataplane = ipvs\n" + vblock(
-			"    server a {", "        address = 10.0.0.1", "        proxy_protocol = 2", "    }"),
-			[]string{"t.cf:7: proxy_protocol needs the proxy data plane; IPVS forwards packets unchanged"}},
+			"    server a {", "        address = 10.0.0.1", "        active = 1", "        proxy_protocol = 2", "    }"),
+			[]string{"t.cf:8: proxy_protocol needs the proxy data plane; IPVS forwards packets unchanged"}},
 		{"mixed families under the ipvs plane", "dataplane = ipvs\n" + vblock(
-			"    server a {", "        address = 2001:db8::1", "    }"),
+			"    server a {", "        address = 2001:db8::1", "        active = 1", "    }"),
 			[]string{"t.cf:6: IPVS cannot forward IPv4 traffic to IPv6 real server 2001:db8::1 with network = nat (only tunnel mixes families)"}},
 		{"mixed families under the proxy plane are fine", vblock(
-			"    server a {", "        address = 2001:db8::1", "    }"), nil},
+			"    server a {", "        address = 2001:db8::1", "        active = 1", "    }"), nil},
 		{"pmask without persistence", vblock("    pmask = 255.255.255.0"),
 			[]string{"t.cf:4: pmask has no effect without persistent"}},
 		{"expire_quiescent without persistence", vblock("    expire_quiescent = 1"),

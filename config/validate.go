@@ -512,8 +512,10 @@ func (k *checker) conflicts() {
 func usableVIP(s *model.Service) bool { return s.VIP.IsValid() && !s.VIP.IsUnspecified() }
 
 // plane reports what the data plane cannot do, as errors (CheckPlane) or
-// warnings (Parse). "auto" picks a plane at run time, so nothing is known
-// to be impossible yet.
+// warnings (Parse). Only active services and real servers count: an
+// inactive one is never installed, and refusing to run because of it would
+// punish keeping a spare entry in the file. "auto" picks a plane at run
+// time, so nothing is known to be impossible yet.
 func (k *checker) plane(plane string, asErrors bool) {
 	report := k.warnf
 	if asErrors {
@@ -525,11 +527,17 @@ func (k *checker) plane(plane string, asErrors bool) {
 		inherits := false
 		for i := range k.c.Services {
 			s := &k.c.Services[i]
+			if !s.Active {
+				continue
+			}
 			if s.Sorry.IsValid() {
 				inherits = true
 			}
 			for j := range s.RealServers {
 				r := &s.RealServers[j]
+				if !r.Active {
+					continue
+				}
 				switch r.Forward {
 				case model.ForwardDefault:
 					inherits = true
@@ -544,12 +552,15 @@ func (k *checker) plane(plane string, asErrors bool) {
 	case "ipvs":
 		for i := range k.c.Services {
 			s := &k.c.Services[i]
-			if !s.VIP.IsValid() {
+			if !s.Active || !s.VIP.IsValid() {
 				continue
 			}
 			vfam := model.FamilyOf(s.VIP)
 			for j := range s.RealServers {
 				r := &s.RealServers[j]
+				if !r.Active {
+					continue
+				}
 				if r.ProxyProtocol != 0 {
 					report(rsite(i, j, "proxy_protocol"), "proxy_protocol needs the proxy data plane; IPVS forwards packets unchanged")
 				}
@@ -559,6 +570,7 @@ func (k *checker) plane(plane string, asErrors bool) {
 				}
 			}
 			if s.Sorry.IsValid() && model.FamilyOf(s.Sorry.Addr()) != vfam {
+				// The sorry server is added with the router-wide method.
 				if fwd := k.effective(&model.RealServer{}); fwd != model.ForwardTUN {
 					report(ssite(i, "sorry_server"), "IPVS cannot forward IPv%d traffic to IPv%d sorry server %s with network = %s",
 						vfam, model.FamilyOf(s.Sorry.Addr()), s.Sorry.Addr(), fwd)
