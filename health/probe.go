@@ -313,28 +313,30 @@ func (p *programProbe) check(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, p.args[0], p.args[1:]...)
 	out := &limitedBuffer{max: 4095}
 	cmd.Stdout = out // stdin and stderr stay /dev/null, as nanny had them
-	setKillGroup(cmd)
-	// The program's own children may hold stdout open after it is killed;
-	// do not wait for them beyond this.
-	cmd.WaitDelay = time.Second
+	cleanup := setKillGroup(cmd)
+	// The verdict is the program's exit: children it left holding stdout
+	// are not waited for beyond this.
+	cmd.WaitDelay = 100 * time.Millisecond
 	err := cmd.Run()
-	if ctx.Err() != nil {
+	cleanup()
+	ps := cmd.ProcessState
+	if ctx.Err() != nil && (ps == nil || !ps.Exited()) {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return errors.New("check cancelled")
 		}
 		return fmt.Errorf("program timed out after %s", p.timeout)
 	}
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return fmt.Errorf("program killed by signal %s", ws.Signal())
-			}
-			return fmt.Errorf("program exited with status %d", ee.ExitCode())
+	if ps == nil {
+		return fmt.Errorf("program: %v", err)
+	}
+	if !ps.Exited() {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Errorf("program killed by signal %s", ws.Signal())
 		}
-		if !errors.Is(err, exec.ErrWaitDelay) {
-			return fmt.Errorf("program: %v", err)
-		}
+		return fmt.Errorf("program: %v", err)
+	}
+	if code := ps.ExitCode(); code != 0 {
+		return fmt.Errorf("program exited with status %d", code)
 	}
 	if p.expect == "" {
 		return nil
