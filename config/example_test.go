@@ -79,7 +79,9 @@ func TestReferenceExample(t *testing.T) {
 		FWMark:       80,
 		Scheduler:    model.SchedWLC,
 		Persistence:  model.Persistence{Timeout: 600 * time.Second, PrefixLen: 24},
-		Sorry:        netip.MustParseAddrPort("172.16.0.50:80"),
+		// Like the real servers, the sorry server of a mark service keeps
+		// the client's destination port.
+		Sorry: netip.MustParseAddrPort("172.16.0.50:0"),
 		RealServers: []model.RealServer{
 			// A mark service's real servers without a port keep the
 			// client's destination port (80 or 443).

@@ -318,7 +318,9 @@ func (p *parser) closeVirtual() {
 		s.RealServers = append(s.RealServers, rs.r)
 	}
 	if st.sorry.IsValid() {
-		port := s.Port
+		// The sorry server stands in for the real servers, so it takes the
+		// port they take by default.
+		port := defaultServerPort(s)
 		if st.sorryPort >= 0 {
 			port = uint16(st.sorryPort)
 		}

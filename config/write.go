@@ -303,7 +303,7 @@ func (w *writer) service(s *model.Service) {
 		w.kvBool("ftp", true)
 	}
 	if s.Sorry.IsValid() {
-		if s.Sorry.Port() == s.Port {
+		if s.Sorry.Port() == defaultServerPort(s) {
 			w.kv("sorry_server", s.Sorry.Addr().String())
 		} else {
 			w.kv("sorry_server", s.Sorry.String())
