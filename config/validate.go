@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/govs/govs/model"
@@ -596,16 +595,22 @@ func (k *checker) writable() {
 	}
 	for i := range k.c.Services {
 		s := &k.c.Services[i]
-		for _, f := range []struct{ key, v string }{
-			{"", s.Name}, {"address", s.Device}, {"send", s.Check.Send}, {"expect", s.Check.Expect},
-			{"send_program", s.Check.SendProgram}, {"load_monitor", s.Check.LoadMonitor},
+		for _, f := range []struct{ what, key, v string }{
+			{"virtual name", "", s.Name}, {"address device", "address", s.Device},
+			{"send", "send", s.Check.Send}, {"expect", "expect", s.Check.Expect},
+			{"send_program", "send_program", s.Check.SendProgram}, {"load_monitor", "load_monitor", s.Check.LoadMonitor},
 		} {
 			if _, err := quoteToken(f.v, false); err != nil && f.v != "" {
-				k.errorf(ssite(i, f.key), "%s: %v", strings.TrimSpace(f.key+" value"), err)
+				k.errorf(ssite(i, f.key), "%s: %v", f.what, err)
 			}
 		}
-		for key, v := range s.Check.Extra {
-			if _, err := quoteToken(v, false); err != nil {
+		keys := make([]string, 0, len(s.Check.Extra))
+		for key := range s.Check.Extra {
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			if _, err := quoteToken(s.Check.Extra[key], false); err != nil {
 				k.errorf(ssite(i, key), "%s: %v", key, err)
 			}
 		}

@@ -129,7 +129,7 @@ func TestValidate(t *testing.T) {
 			c.Services[0].Check.Expect = `a "b" 'c'`
 		}, []string{
 			`active_cmd: a value cannot contain a line break`,
-			`virtual "web": expect value: "a \"b\" 'c'" holds both kinds of quote and a blank, which lvs.cf cannot express`,
+			`virtual "web": expect: "a \"b\" 'c'" holds both kinds of quote and a blank, which lvs.cf cannot express`,
 		}},
 	}
 	for _, tt := range tests {
