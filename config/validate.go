@@ -266,7 +266,10 @@ func (k *checker) prefix(s site, n, family int) {
 	if k.bad(s, s.key) {
 		return
 	}
-	if n < 0 || n > familyBits(family) {
+	switch {
+	case n < 0:
+		k.errorf(s, "%s %d is not a prefix length", s.key, n)
+	case n > familyBits(family):
 		k.errorf(s, "%s /%d is too long for an IPv%d address", s.key, n, family)
 	}
 }
@@ -277,7 +280,6 @@ func (k *checker) service(i int) {
 	if s.Name == "" {
 		k.errorf(at(""), "virtual block without a name")
 	}
-	fam := 4
 	switch {
 	case k.bad(at(""), "address"):
 	case !s.VIP.IsValid():
@@ -290,7 +292,7 @@ func (k *checker) service(i int) {
 		k.errorf(at("address"), "address needs a device (address = IP DEVICE)")
 	}
 	if s.VIP.IsValid() {
-		fam = int(model.FamilyOf(s.VIP))
+		fam := int(model.FamilyOf(s.VIP))
 		k.prefix(at("vip_nmask"), s.VIPPrefixLen, fam)
 		k.prefix(at("pmask"), s.Persistence.PrefixLen, fam)
 	}
@@ -437,17 +439,30 @@ func (k *checker) effective(r *model.RealServer) model.Forward {
 	return k.c.Global.Network
 }
 
-// portRanges checks one service's fwmark_ports for overlaps.
+// portRanges checks one service's fwmark_ports for overlaps. Sorting keeps
+// it linear in practice: a range overlaps an earlier one exactly when it
+// starts before the furthest end seen so far.
 func (k *checker) portRanges(s site, rs model.PortRanges) {
-	for a := range rs {
-		if rs[a].First == 0 || rs[a].First > rs[a].Last {
-			k.errorf(s, "fwmark_ports: invalid range %s", rs[a])
+	idx := make([]int, 0, len(rs))
+	for i, r := range rs {
+		if r.First == 0 || r.First > r.Last {
+			k.errorf(s, "fwmark_ports: invalid range %s", r)
 			continue
 		}
-		for b := 0; b < a; b++ {
-			if overlaps(rs[a], rs[b]) {
-				k.errorf(s, "fwmark_ports: %s overlaps %s", rs[a], rs[b])
+		idx = append(idx, i)
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return rs[idx[a]].First < rs[idx[b]].First })
+	far := -1
+	for _, i := range idx {
+		if far >= 0 && rs[i].First <= rs[far].Last {
+			later, earlier := i, far
+			if later < earlier {
+				later, earlier = earlier, later
 			}
+			k.errorf(s, "fwmark_ports: %s overlaps %s", rs[later], rs[earlier])
+		}
+		if far < 0 || rs[i].Last > rs[far].Last {
+			far = i
 		}
 	}
 }
