@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +62,7 @@ type Plane struct {
 	cache     map[model.ServiceKey]*kstate // what govs last installed; nil: unknown
 	rules     []MarkRule                   // installed mark rules
 	rulesOK   bool
+	draining  bool    // real servers or services drain: read the kernel until they are gone
 	started   *Daemon // the sync daemon govs started
 	syncState SyncState
 
@@ -118,7 +120,9 @@ func New(t *table.Table, o Options) (*Plane, error) {
 			return nil, err
 		}
 	}
-	go p.loop()
+	// Watch before returning, so that no change made after New is missed.
+	watch, stopWatch := t.Watch()
+	go p.loop(watch, stopWatch)
 	return p, nil
 }
 
@@ -232,9 +236,8 @@ func (p *Plane) SetSyncState(s SyncState) error {
 	return p.syncDaemonLocked()
 }
 
-func (p *Plane) loop() {
+func (p *Plane) loop(watch <-chan struct{}, stopWatch func()) {
 	defer close(p.done)
-	watch, stopWatch := p.t.Watch()
 	defer stopWatch()
 	tick := func(d time.Duration) <-chan time.Time {
 		if d < 0 {
@@ -265,6 +268,13 @@ func (p *Plane) loop() {
 			if err := p.mirrorStats(); err != nil {
 				p.log.Warn("ipvs: reading the kernel's counters", "error", err.Error())
 			}
+			p.mu.Lock()
+			if p.draining && p.committed && !p.pending && !p.closed {
+				if err := p.servicesLocked(true, "drained"); err != nil {
+					p.log.Error("ipvs: removing drained real servers", "error", err.Error())
+				}
+			}
+			p.mu.Unlock()
 		}
 	}
 }
@@ -401,12 +411,23 @@ func (p *Plane) servicesLocked(fromKernel bool, why string) error {
 	services := p.t.Services()
 	want := make([]kstate, 0, len(services))
 	wantKeys := make(map[model.ServiceKey]bool, len(services))
+	// configured holds, per service, the real servers the configuration
+	// still names (in any state): one missing from the kernel image for
+	// that reason (Down, Disabled) goes at once, one that left the
+	// configuration drains first.
+	configured := make(map[model.ServiceKey]map[model.DestKey]bool, len(services))
 	for _, s := range services {
 		if s.Removed() {
 			continue
 		}
 		want = append(want, p.wantService(s))
 		wantKeys[s.Key()] = true
+		ds := s.Dests()
+		m := make(map[model.DestKey]bool, len(ds))
+		for _, d := range ds {
+			m[d.Key()] = true
+		}
+		configured[s.Key()] = m
 	}
 	have := p.cache
 	if fromKernel || have == nil {
@@ -424,10 +445,13 @@ func (p *Plane) servicesLocked(fromKernel bool, why string) error {
 		}
 	}
 	var ops []Op
-	ownedChanged := false
-	for _, w := range want {
+	next := make(map[model.ServiceKey]*kstate, len(want))
+	ownedChanged, draining := false, false
+	for i := range want {
+		w := &want[i]
 		k := w.svc.Key
 		h, ok := have[k]
+		st := &kstate{svc: w.svc, dests: w.dests}
 		if !ok {
 			ops = append(ops, Op{Kind: OpAddService, Service: w.svc})
 			for _, d := range w.dests {
@@ -440,8 +464,14 @@ func (p *Plane) servicesLocked(fromKernel bool, why string) error {
 			if !sameService(w.svc, h.svc) {
 				ops = append(ops, Op{Kind: OpEditService, Service: w.svc})
 			}
-			ops = append(ops, diffDests(w.svc, w.dests, h.dests)...)
+			dops, drain := diffDests(w.svc, w.dests, h.dests, configured[k])
+			ops = append(ops, dops...)
+			if len(drain) > 0 {
+				st.dests = append(slices.Clone(w.dests), drain...)
+				draining = true
+			}
 		}
+		next[k] = st
 		if !p.owned[k] {
 			p.owned[k] = true
 			ownedChanged = true
@@ -451,9 +481,29 @@ func (p *Plane) servicesLocked(fromKernel bool, why string) error {
 		if wantKeys[k] {
 			continue
 		}
-		if h, ok := have[k]; ok {
-			ops = append(ops, Op{Kind: OpDelService, Service: h.svc})
+		h, ok := have[k]
+		if !ok {
+			delete(p.owned, k)
+			ownedChanged = true
+			continue
 		}
+		// A service the configuration dropped takes no new connection
+		// (every real server at weight 0) and goes once its connections
+		// are over, as the table lets it drain.
+		if busy(h.dests) {
+			st := &kstate{svc: h.svc}
+			for _, d := range h.dests {
+				if d.Weight != 0 {
+					d.Weight = 0
+					ops = append(ops, Op{Kind: OpEditDest, Service: h.svc, Dest: d})
+				}
+				st.dests = append(st.dests, d)
+			}
+			next[k] = st
+			draining = true
+			continue
+		}
+		ops = append(ops, Op{Kind: OpDelService, Service: h.svc})
 		delete(p.owned, k)
 		ownedChanged = true
 	}
@@ -464,37 +514,39 @@ func (p *Plane) servicesLocked(fromKernel bool, why string) error {
 			p.log.Warn("ipvs: cannot record the services govs installed", "file", p.o.StateFile, "error", err.Error())
 		}
 	}
-	if len(ops) == 0 {
-		p.setCache(want)
-		return nil
-	}
+	p.draining = draining
 	n, err := p.k.Apply(ops)
 	p.logOps(ops[:n], why)
 	if err != nil {
 		p.cache = nil
 		return err
 	}
-	p.setCache(want)
+	p.cache = next
 	return nil
 }
 
-func (p *Plane) setCache(want []kstate) {
-	c := make(map[model.ServiceKey]*kstate, len(want))
-	for i := range want {
-		c[want[i].svc.Key] = &want[i]
+func busy(ds []KDest) bool {
+	for _, d := range ds {
+		if d.Active+d.Inactive > 0 {
+			return true
+		}
 	}
-	p.cache = c
+	return false
 }
 
 // diffDests lists the changes that turn have into want: additions and
 // edits first, removals last, so a service never passes through having no
-// real server while one replaces another.
-func diffDests(svc KService, want, have []KDest) []Op {
+// real server while one replaces another. A real server that left the
+// configuration (or a sorry server no longer needed) but still has
+// connections is set to weight 0 and kept, returned in draining, until they
+// end: the kernel drops the packets of connections whose real server was
+// deleted. One the configuration still names (Down, Disabled) is removed at
+// once.
+func diffDests(svc KService, want, have []KDest, configured map[model.DestKey]bool) (ops []Op, draining []KDest) {
 	byKey := make(map[model.DestKey]KDest, len(have))
 	for _, d := range have {
 		byKey[d.Key()] = d
 	}
-	var ops []Op
 	keep := make(map[model.DestKey]bool, len(want))
 	for _, d := range want {
 		keep[d.Key()] = true
@@ -507,11 +559,20 @@ func diffDests(svc KService, want, have []KDest) []Op {
 		}
 	}
 	for _, d := range have {
-		if !keep[d.Key()] {
-			ops = append(ops, Op{Kind: OpDelDest, Service: svc, Dest: d})
+		if keep[d.Key()] {
+			continue
 		}
+		if !configured[d.Key()] && d.Active+d.Inactive > 0 {
+			if d.Weight != 0 {
+				d.Weight = 0
+				ops = append(ops, Op{Kind: OpEditDest, Service: svc, Dest: d})
+			}
+			draining = append(draining, d)
+			continue
+		}
+		ops = append(ops, Op{Kind: OpDelDest, Service: svc, Dest: d})
 	}
-	return ops
+	return ops, draining
 }
 
 // logOps reports changes: each one when repairing (someone changed the

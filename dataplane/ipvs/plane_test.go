@@ -408,3 +408,41 @@ func TestMarkRuleString(t *testing.T) {
 		}
 	}
 }
+
+// A real server or service dropped by a reload while it has connections
+// takes no new ones (weight 0) and leaves the kernel once they are over.
+func TestRemovedDrains(t *testing.T) {
+	r := newRig(t, nil, "")
+	r.apply(unitConfig())
+	web, dns := tcp(vipNAT, 80), model.UDPKey(netip.AddrPortFrom(vipNAT, 53))
+	r.k.mu.Lock()
+	r.k.svcs[web].dests[1].Active = 2 // rs2
+	r.k.svcs[dns].dests[0].Inactive = 1
+	r.k.mu.Unlock()
+	cfg := unitConfig()
+	cfg.Services[0].RealServers = cfg.Services[0].RealServers[:1]
+	cfg.Services = append(cfg.Services[:1], cfg.Services[2:]...)
+	r.apply(cfg)
+	if ds := r.svc(web).dests; len(ds) != 2 || ds[1].Weight != 0 {
+		t.Fatalf("web after reload: %+v, want rs2 kept at weight 0", ds)
+	}
+	if ds := r.svc(dns).dests; len(ds) != 1 || ds[0].Weight != 0 {
+		t.Fatalf("dns after reload: %+v", ds)
+	}
+	r.k.mu.Lock()
+	r.k.svcs[web].dests[1].Active = 0
+	r.k.svcs[dns].dests[0].Inactive = 0
+	r.k.mu.Unlock()
+	if err := r.p.Reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if ds := r.svc(web).dests; len(ds) != 1 {
+		t.Fatalf("web after drain: %+v", ds)
+	}
+	if r.k.service(dns) != nil {
+		t.Fatal("dropped service still installed after its connections ended")
+	}
+	if owned, _ := loadState(r.state); owned[dns] {
+		t.Fatal("drained service still recorded as govs's")
+	}
+}
