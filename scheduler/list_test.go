@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"math/bits"
 	"testing"
 
 	"github.com/govs/govs/model"
@@ -128,9 +129,17 @@ func TestLoadSchedulerUpdates(t *testing.T) {
 	}
 }
 
+// draw returns a random value that twos maps to r out of [0, n): the
+// smallest v with floor(v × n / 2^64) = r, plus one to stay clear of the
+// boundary.
+func draw(r, n uint64) uint64 {
+	q, _ := bits.Div64(r, 0, n) // floor(r × 2^64 / n)
+	return q + 1
+}
+
 func TestTwos(t *testing.T) {
-	// Weights A=1, B=2, C=3: total 6, draws modulo 7 over [0, 6].
-	// A draw r lands on the first dest where the running r - w <= 0:
+	// Weights A=1, B=2, C=3: total 6, draws over [0, 6] (7 values). A
+	// draw r lands on the first dest where the running r - w <= 0:
 	// 0, 1 -> A; 2, 3 -> B; 4, 5, 6 -> C.
 	tests := []struct {
 		name  string
@@ -138,15 +147,18 @@ func TestTwos(t *testing.T) {
 		draws []uint64
 		want  string
 	}{
-		{"draws A and C, C less loaded per weight", []load{{w: 1, active: 1}, {w: 2}, {w: 3, active: 1}}, []uint64{1, 5}, "C"}, // 3*256 > 1*256
-		{"draws A and C, A idle", []load{{w: 1}, {w: 2}, {w: 3, active: 1}}, []uint64{1, 5}, "A"},                              // 3*0 > 1*256 false
-		{"equal ratio keeps first choice", []load{{w: 1, active: 1}, {w: 2}, {w: 3, active: 3}}, []uint64{0, 6}, "A"},          // 3*256 == 1*768
-		{"second draw wins", []load{{w: 1, active: 1}, {w: 2, active: 1}, {w: 3, active: 9}}, []uint64{4, 3}, "B"},             // 2*2304 > 3*256
-		{"modulo the total plus one", []load{{w: 1, active: 1}, {w: 2}, {w: 3}}, []uint64{7 + 1, 7*1000 + 2}, "B"},             // r1=1 (A), r2=2 (B)
-		{"same dest twice", []load{{w: 1}, {w: 2}, {w: 3}}, []uint64{3, 2}, "B"},                                               // both B
-		{"overloaded left out of total", []load{{w: 1}, {w: 2, active: 1, overloaded: true}, {w: 3}}, []uint64{1 + 5, 2}, "A"}, // total 4+1=5: r1=1 (A), r2=2 (C); 3*0 > 1*0 false
-		{"weight 0 left out", []load{{w: 0, active: 0}, {w: 2, active: 1}, {w: 3}}, []uint64{2, 3}, "C"},                       // total 5+1=6: r1=2 (B), r2=3 (C): 3*256 > 2*0
-		{"uniform draw covers the last dest", []load{{w: 1}, {w: 1}, {w: 1, active: 0}}, []uint64{3, 3}, "C"},                  // total 3+1=4: r=3 -> C
+		{"draws A and C, C less loaded per weight", []load{{w: 1, active: 1}, {w: 2}, {w: 3, active: 1}}, []uint64{draw(1, 7), draw(5, 7)}, "C"}, // 3*256 > 1*256
+		{"draws A and C, A idle", []load{{w: 1}, {w: 2}, {w: 3, active: 1}}, []uint64{draw(1, 7), draw(5, 7)}, "A"},                              // 3*0 > 1*256 false
+		{"equal ratio keeps first choice", []load{{w: 1, active: 1}, {w: 2}, {w: 3, active: 3}}, []uint64{draw(0, 7), draw(6, 7)}, "A"},          // 3*256 == 1*768
+		{"second draw wins", []load{{w: 1, active: 1}, {w: 2, active: 1}, {w: 3, active: 9}}, []uint64{draw(4, 7), draw(3, 7)}, "B"},             // 2*2304 > 3*256
+		// Multiply-shift: 2^63 is half the range, 7/2 rounds down to 3
+		// (B); 0 is 0 (A); 2^64-1 is 6 (C).
+		{"range reduction", []load{{w: 1, active: 1}, {w: 2}, {w: 3}}, []uint64{1 << 63, 0}, "B"},                                            // B idle: 2*256 > 1*0
+		{"range ends", []load{{w: 1}, {w: 2}, {w: 3, active: 1}}, []uint64{1<<64 - 1, 0}, "A"},                                               // C vs A: 1*256 > 3*0
+		{"same dest twice", []load{{w: 1}, {w: 2}, {w: 3}}, []uint64{draw(3, 7), draw(2, 7)}, "B"},                                           // both B
+		{"overloaded left out of total", []load{{w: 1}, {w: 2, active: 1, overloaded: true}, {w: 3}}, []uint64{draw(1, 5), draw(2, 5)}, "A"}, // total 4+1=5: A and C; 3*0 > 1*0 false
+		{"weight 0 left out", []load{{w: 0, active: 0}, {w: 2, active: 1}, {w: 3}}, []uint64{draw(2, 6), draw(3, 6)}, "C"},                   // total 5+1=6: B and C; 3*256 > 2*0
+		{"draw covers the last dest", []load{{w: 1}, {w: 1}, {w: 1, active: 0}}, []uint64{draw(3, 4), draw(3, 4)}, "C"},                      // total 3+1=4: r=3 -> C
 		{"no eligible: nothing drawn", []load{{w: 0}, {w: 1, active: 1, overloaded: true}}, nil, "-"},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/govs/govs/model"
@@ -11,9 +12,11 @@ import (
 // weighted random draws over the eligible destinations, keeping the one
 // with the lower overhead/weight.
 //
-// Deviations: each draw is Uint64() modulo (total weight + 1), where the
-// kernel uses get_random_u32_below; and the final comparison is made in 64
-// bits where the kernel's int products could overflow past 2^31.
+// Each draw maps a 64-bit random number onto [0, total weight] by
+// multiply-shift, the method of the kernel's get_random_u32_below, in 64
+// bits and without its rejection step: the bias left is below 2^-32.
+// Deviation: the final comparison is made in 64 bits where the kernel's int
+// products could overflow past 2^31.
 type twosScheduler struct {
 	rand Rand
 	cur  atomic.Pointer[[]*table.Dest]
@@ -50,8 +53,8 @@ func (s *twosScheduler) Schedule(*table.Packet) *table.Dest {
 	// Random weights are drawn from [0, total] inclusive: with 0 the first
 	// eligible destination is drawn, since rweight - weight <= 0 there.
 	total++
-	r1 := int64(s.rand.Uint64() % uint64(total))
-	r2 := int64(s.rand.Uint64() % uint64(total))
+	r1 := int64(below(s.rand.Uint64(), uint64(total)))
+	r2 := int64(below(s.rand.Uint64(), uint64(total)))
 	var w1, w2 int64 = -1, -1
 	var oh1, oh2 int64
 	for _, d := range dests {
@@ -78,4 +81,10 @@ func (s *twosScheduler) Schedule(*table.Packet) *table.Dest {
 		choice1 = choice2
 	}
 	return choice1
+}
+
+// below maps a uniform 64-bit x onto [0, n): the high word of x × n.
+func below(x, n uint64) uint64 {
+	hi, _ := bits.Mul64(x, n)
+	return hi
 }
