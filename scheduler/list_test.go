@@ -153,7 +153,7 @@ func TestTwos(t *testing.T) {
 		{"second draw wins", []load{{w: 1, active: 1}, {w: 2, active: 1}, {w: 3, active: 9}}, []uint64{draw(4, 7), draw(3, 7)}, "B"},             // 2*2304 > 3*256
 		// Multiply-shift: 2^63 is half the range, 7/2 rounds down to 3
 		// (B); 0 is 0 (A); 2^64-1 is 6 (C).
-		{"range reduction", []load{{w: 1, active: 1}, {w: 2}, {w: 3}}, []uint64{1 << 63, 0}, "B"},                                            // B idle: 2*256 > 1*0
+		{"range reduction", []load{{w: 1, active: 1}, {w: 2}, {w: 3}}, []uint64{1 << 63, 0}, "B"},                                            // B first, A second: 1*0 > 2*256 is false
 		{"range ends", []load{{w: 1}, {w: 2}, {w: 3, active: 1}}, []uint64{1<<64 - 1, 0}, "A"},                                               // C vs A: 1*256 > 3*0
 		{"same dest twice", []load{{w: 1}, {w: 2}, {w: 3}}, []uint64{draw(3, 7), draw(2, 7)}, "B"},                                           // both B
 		{"overloaded left out of total", []load{{w: 1}, {w: 2, active: 1, overloaded: true}, {w: 3}}, []uint64{draw(1, 5), draw(2, 5)}, "A"}, // total 4+1=5: A and C; 3*0 > 1*0 false
