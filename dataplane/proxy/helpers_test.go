@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -21,6 +22,8 @@ import (
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
+
+const isLinux = runtime.GOOS == "linux"
 
 // Test schedulers, so these tests do not depend on package scheduler.
 
@@ -140,7 +143,7 @@ func newEnv(t *testing.T, o Options) *env {
 	t.Helper()
 	checkLeaks(t)
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel}))
 	}
 	tbl := table.New(table.Options{NewScheduler: testSched})
 	e := &env{t: t, tbl: tbl, pl: New(tbl, o)}
@@ -448,3 +451,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+var testLogLevel = func() slog.Level {
+	if os.Getenv("PROXY_TEST_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}()

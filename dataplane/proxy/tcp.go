@@ -61,7 +61,8 @@ type tcpConn struct {
 
 	last    atomic.Int64  // coarse time of the last byte either way
 	touched atomic.Int64  // coarse time of the last table Touch
-	gen     atomic.Uint32 // bumped to make pumps recompute their deadlines
+	gen     atomic.Uint32 // bumped by a poke, so a re-arm cannot hide it
+	suspect atomic.Int32  // the direction (1 in, 2 out) that found the connection idle
 	done    atomic.Int32  // directions finished
 
 	inLR, outLR io.LimitedReader // kept here so each pump allocates none
@@ -79,16 +80,15 @@ func (p *Plane) handleTCP(l *listener, cc *net.TCPConn) {
 		return
 	}
 	ra, _ := cc.RemoteAddr().(*net.TCPAddr)
-	svc := l.service()
-	if svc == nil || ra == nil {
+	if ra == nil {
 		c.refuse()
 		return
 	}
 	src := ra.AddrPort()
 	pkt := table.Packet{Proto: model.ProtoTCP, Src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), Dst: l.id.addr}
-	tc, err := svc.Schedule(&pkt)
+	svc, tc, err := p.schedule(l, &pkt)
 	if err != nil {
-		p.warn("connection refused", "service", svc.String(), "client", pkt.Src.String(), "error", err)
+		p.warn("connection refused", "listener", l.id.String(), "client", pkt.Src.String(), "error", err)
 		c.refuse()
 		return
 	}
@@ -141,26 +141,45 @@ func (c *tcpConn) pumpIn() {
 // pump copies src to dst until EOF, an error or the idle timeout. Read
 // deadlines wake it to account bytes of an unfinished chunk and to check
 // idleness; they are re-armed only when they must move, not per chunk.
+//
+// Bytes inside an unfinished splice are invisible to the other direction,
+// so a pump that finds the connection idle does not end it alone: it
+// suspects, and pokes the other pump, which reports what it moved or, having
+// moved nothing, confirms and ends the connection.
 func (c *tcpConn) pump(dst, src *net.TCPConn, lr *io.LimitedReader, in bool) {
 	p := c.p
 	clk := p.clk
+	me, other := int32(1), int32(2)
+	if !in {
+		me, other = 2, 1
+	}
 	lr.R = src
+	stats := int64(p.opt.StatsInterval)
 	armed := int64(-1) // the read deadline set on src; -1: re-arm
 	own := clk.now()   // this direction's last traffic
 	for {
 		now := clk.now()
 		g := c.gen.Load()
-		dl := c.deadline(now, own)
-		if armed < 0 || armed <= now || armed > dl+int64(clockRes) {
+		// Re-arm after a wake, or when this direction turned busy while
+		// armed for a long sleep; not per chunk.
+		if armed < 0 || armed <= now || (now-own < stats && armed > now+stats+int64(clockRes)) {
+			// The coarse clock may lag when the process is starved; a
+			// deadline set from it could be past already.
+			dl := c.deadline(clk.precise(), own, me)
 			src.SetReadDeadline(clk.at(dl))
 			armed = dl
-			if c.gen.Load() != g {
-				// A poke raced with the re-arm and may have been overwritten.
-				armed = -1
-				continue
-			}
 		}
-		n, eof, err := p.copyChunk(dst, src, lr)
+		var (
+			n   int64
+			eof bool
+			err error
+		)
+		if c.gen.Load() != g {
+			// A poke may have been overwritten by the re-arm: act on it.
+			err = os.ErrDeadlineExceeded
+		} else {
+			n, eof, err = p.copyChunk(dst, src, lr)
+		}
 		if n > 0 {
 			own = clk.now()
 			c.account(in, n, own)
@@ -173,7 +192,16 @@ func (c *tcpConn) pump(dst, src *net.TCPConn, lr *io.LimitedReader, in bool) {
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			armed = -1
-			if n > 0 || !c.idle() {
+			if n > 0 {
+				continue
+			}
+			if !c.idle() {
+				c.suspect.CompareAndSwap(me, 0)
+				continue
+			}
+			if c.done.Load() == 0 && c.suspect.Load() != other {
+				c.suspect.Store(me)
+				c.poke(dst)
 				continue
 			}
 			p.log.Debug("connection idle timeout", "client", c.tc.Client.String(), "server", c.tc.Target.String(),
@@ -186,18 +214,31 @@ func (c *tcpConn) pump(dst, src *net.TCPConn, lr *io.LimitedReader, in bool) {
 
 // deadline returns when the pump should next wake: soon while its
 // direction moves bytes (to account an unfinished chunk), else when the
-// connection would become idle, and never later than idleProbe.
-func (c *tcpConn) deadline(now, own int64) int64 {
-	idleAt := c.last.Load() + int64(c.tc.Timeout())
+// connection would become idle, and never later than idleProbe. A pump
+// whose suspicion is pending waits a timeout for the other's answer.
+func (c *tcpConn) deadline(now, own int64, me int32) int64 {
+	to := int64(c.tc.Timeout())
+	if c.suspect.Load() == me {
+		return now + max(to, int64(clockRes))
+	}
 	wake := now + int64(idleProbe)
 	if st := int64(c.p.opt.StatsInterval); now-own < st {
 		wake = now + st
 	}
-	return max(min(wake, idleAt), now+int64(clockRes))
+	return max(min(wake, c.last.Load()+to), now+int64(clockRes))
 }
 
+// poke wakes the pump reading s so that it accounts its unfinished chunk
+// and re-evaluates its deadline.
+func (c *tcpConn) poke(s *net.TCPConn) {
+	c.gen.Add(1)
+	s.SetReadDeadline(aLongTimeAgo)
+}
+
+// idle compares coarse readings only: a lagging clock then delays an
+// expiry but never causes one.
 func (c *tcpConn) idle() bool {
-	return c.p.clk.precise()-c.last.Load() >= int64(c.tc.Timeout())
+	return c.p.clk.now()-c.last.Load() >= int64(c.tc.Timeout())
 }
 
 // copyChunk moves at most one chunk from src to dst. eof reports that src
@@ -236,6 +277,9 @@ func (c *tcpConn) account(in bool, n, now int64) {
 		c.tc.AddOut(pk, uint64(n))
 	}
 	c.last.Store(now)
+	if c.suspect.Load() != 0 {
+		c.suspect.Store(0)
+	}
 	if t := c.touched.Load(); now-t >= int64(touchEvery) && c.touched.CompareAndSwap(t, now) {
 		c.tc.Touch()
 	}
@@ -255,11 +299,12 @@ func (c *tcpConn) finish(dst *net.TCPConn, eof bool) {
 		return
 	}
 	if eof {
+		// A FIN is traffic: tcpfin_timeout runs from it, as in IPVS.
+		c.last.Store(c.p.clk.now())
 		c.tc.SetState(table.ConnFinWait)
 		// The other pump reads dst; wake it so it re-arms its deadline
 		// under tcpfin_timeout.
-		c.gen.Add(1)
-		dst.SetReadDeadline(aLongTimeAgo)
+		c.poke(dst)
 	}
 }
 

@@ -185,3 +185,58 @@ func TestHalfClose(t *testing.T) {
 		return e.tbl.ConnCount() == 0 && d.ActiveConns() == 0 && d.InactiveConns() == 0
 	})
 }
+
+// An idle connection is closed after tcp_timeout; one busy in either
+// direction is not, even when the other direction is silent.
+func TestIdleTimeout(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip, rip := ip("127.0.16.1"), ip("127.0.16.11")
+	port := freePort(t, vip, rip)
+	startTCP(t, "rs1", rip, port)
+	// Generous against a loaded machine: a starved drip server would look idle.
+	const timeout = 500 * time.Millisecond
+	svc := model.Service{Name: "i", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
+		RealServers: []model.RealServer{rs(rip, port, 1)}}
+	e.mustApply(&model.Config{Global: model.Global{TCPTimeout: timeout}, Services: []model.Service{svc}})
+
+	idle, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+	defer idle.Close()
+	chatty, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+	defer chatty.Close()
+	download, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+	defer download.Close()
+
+	start := time.Now()
+	idleDone := make(chan time.Duration, 1)
+	go func() {
+		io.ReadAll(idle)
+		idleDone <- time.Since(start)
+	}()
+	// The download client speaks once, then only reads for 4 timeouts.
+	if _, err := download.Write([]byte("drip 40\n")); err != nil {
+		t.Fatal(err)
+	}
+	dripped := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 40)
+		_, err := io.ReadFull(download, buf)
+		dripped <- err
+	}()
+	for i := 0; time.Since(start) < 4*timeout; i++ {
+		if err := chatty.echo(fmt.Sprint("ping ", i)); err != nil {
+			t.Fatalf("busy connection broke after %v: %v", time.Since(start), err)
+		}
+		time.Sleep(timeout / 6)
+	}
+	if err := <-dripped; err != nil {
+		t.Fatalf("download with a silent client broke: %v", err)
+	}
+	select {
+	case d := <-idleDone:
+		if d < timeout {
+			t.Fatalf("idle connection closed after %v, before its timeout %v", d, timeout)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("idle connection not closed")
+	}
+}

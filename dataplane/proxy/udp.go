@@ -74,10 +74,10 @@ func (l *listener) forward(b []byte, client netip.AddrPort) {
 				return
 			}
 			if svc.Config().OnePacket {
-				l.forwardOne(svc, b, client, now)
+				l.forwardOne(b, client, now)
 				return
 			}
-			if f = l.newFlow(svc, client, now); f == nil {
+			if f = l.newFlow(client, now); f == nil {
 				return
 			}
 		}
@@ -95,11 +95,11 @@ func (l *listener) forward(b []byte, client netip.AddrPort) {
 }
 
 // forwardOne schedules one datagram of a one-packet service on its own.
-func (l *listener) forwardOne(svc *table.Service, b []byte, client netip.AddrPort, now int64) {
+func (l *listener) forwardOne(b []byte, client netip.AddrPort, now int64) {
 	p := l.p
-	d, target, err := svc.Pick(&table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr})
+	svc, d, target, err := p.pick(l, &table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr})
 	if err != nil {
-		p.warn("datagram dropped", "service", svc.String(), "client", client.String(), "error", err)
+		p.warn("datagram dropped", "listener", l.id.String(), "client", client.String(), "error", err)
 		return
 	}
 	k := opsKey{client, target}
@@ -128,7 +128,7 @@ func (l *listener) forwardOne(svc *table.Service, b []byte, client netip.AddrPor
 }
 
 // newFlow schedules a new flow of client and starts relaying its replies.
-func (l *listener) newFlow(svc *table.Service, client netip.AddrPort, now int64) *udpFlow {
+func (l *listener) newFlow(client netip.AddrPort, now int64) *udpFlow {
 	p := l.p
 	l.mu.Lock()
 	stop := l.draining || l.closed
@@ -136,9 +136,9 @@ func (l *listener) newFlow(svc *table.Service, client netip.AddrPort, now int64)
 	if stop {
 		return nil
 	}
-	tc, err := svc.Schedule(&table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr})
+	_, tc, err := p.schedule(l, &table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr})
 	if err != nil {
-		p.warn("datagram dropped", "service", svc.String(), "client", client.String(), "error", err)
+		p.warn("datagram dropped", "listener", l.id.String(), "client", client.String(), "error", err)
 		return nil
 	}
 	f := l.dial(tc.Target, client, now)
@@ -262,8 +262,7 @@ func (f *udpFlow) serve() {
 	armed := false
 	for {
 		if !armed {
-			now := p.clk.now()
-			dl := max(f.last.Load()+int64(f.timeout()), now+int64(clockRes))
+			dl := max(f.last.Load()+int64(f.timeout()), p.clk.precise()+int64(clockRes))
 			f.conn.SetReadDeadline(p.clk.at(dl))
 			armed = true
 		}
@@ -299,7 +298,7 @@ func (f *udpFlow) serve() {
 func (f *udpFlow) expireIfIdle() bool {
 	l := f.l
 	l.mu.Lock()
-	if l.p.clk.precise()-f.last.Load() < int64(f.timeout()) {
+	if l.p.clk.now()-f.last.Load() < int64(f.timeout()) {
 		l.mu.Unlock()
 		return false
 	}

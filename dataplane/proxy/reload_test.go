@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/model"
+)
+
+// Reloads that change weights, the scheduler and the real servers of a
+// service, and add and remove other services, lose none of its
+// connections.
+func TestReloadWithoutLoss(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip, vipB := ip("127.0.18.1"), ip("127.0.18.2")
+	rips := []netip.Addr{ip("127.0.18.11"), ip("127.0.18.12"), ip("127.0.18.13"), ip("127.0.18.14")}
+	port := freePort(t, append([]netip.Addr{vip, vipB}, rips...)...)
+	for i, r := range rips {
+		startTCP(t, fmt.Sprintf("rs%d", i+1), r, port)
+		startUDP(t, fmt.Sprintf("urs%d", i+1), ap(r, port))
+	}
+	svcA := func(sched model.Scheduler, weights ...int) model.Service {
+		s := model.Service{Name: "a", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: sched}
+		for i, w := range weights {
+			if w >= 0 {
+				s.RealServers = append(s.RealServers, rs(rips[i], port, w))
+			}
+		}
+		return s
+	}
+	svcB := model.Service{Name: "b", Active: true, Proto: model.ProtoTCP, VIP: vipB, Port: port, Scheduler: model.SchedRR,
+		RealServers: []model.RealServer{rs(rips[0], port, 1)}}
+	svcC := model.Service{Name: "c", Active: true, Proto: model.ProtoUDP, VIP: vipB, Port: port, Scheduler: model.SchedRR,
+		RealServers: []model.RealServer{rs(rips[1], port, 1)}}
+	cfgs := []*model.Config{
+		{Services: []model.Service{svcA(model.SchedRR, 1, 1, 1, -1)}},
+		{Services: []model.Service{svcA(model.SchedWRR, 3, 2, 1, -1)}},
+		{Services: []model.Service{svcA(model.SchedWRR, 3, 2, -1, -1), svcB}},
+		{Services: []model.Service{svcB, svcA(model.SchedRR, 1, 0, 1, 1), svcC}},
+		{Services: []model.Service{svcA(model.SchedRR, -1, 1, 1, 1), svcC}},
+		{Services: []model.Service{svcA(model.SchedWRR, 1, 5, 1, 2)}},
+	}
+	e.mustApply(cfgs[0])
+
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src := ip(fmt.Sprintf("127.1.18.%d", w+1))
+			for i := 0; i < 5000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := roundTrip(src, ap(vip, port), fmt.Sprint("w", w, " ", i)); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	reloads := 0
+	for i := 1; time.Now().Before(deadline); i++ {
+		if err := e.apply(cfgs[i%len(cfgs)]); err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		reloads++
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d reloads, %d connections", reloads, ok.Load())
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d connections failed across reloads; first: %v", n, n+ok.Load(), firstErr.Load())
+	}
+	// Floors low enough for a loaded machine; what matters is that load and
+	// reloads overlapped.
+	if ok.Load() < 20 || reloads < 5 {
+		t.Fatalf("only %d connections and %d reloads", ok.Load(), reloads)
+	}
+	// Everything drains: no connection is left open in the table.
+	waitFor(t, 3*time.Second, "connections to drain", func() bool { return e.tbl.ConnCount() == 0 })
+}
+
+// roundTrip connects, reads the greeting, echoes a line and closes.
+func roundTrip(src netip.Addr, dst netip.AddrPort, msg string) error {
+	c, err := dialFrom(src, dst)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if l, err := c.line(); err != nil || !strings.HasPrefix(l, "rs") {
+		return fmt.Errorf("greeting %q: %v", l, err)
+	}
+	return c.echo(msg)
+}
+
+// A Prepare that cannot bind a port changes nothing: listeners it bound
+// are closed, running services keep serving, and the next Prepare works.
+func TestPrepareFailureChangesNothing(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip, taken, other := ip("127.0.19.1"), ip("127.0.19.3"), ip("127.0.19.2")
+	rip := ip("127.0.19.11")
+	port := freePort(t, vip, taken, other, rip)
+	startTCP(t, "rs1", rip, port)
+	mk := func(name string, a netip.Addr) model.Service {
+		return model.Service{Name: name, Active: true, Proto: model.ProtoTCP, VIP: a, Port: port, Scheduler: model.SchedRR,
+			RealServers: []model.RealServer{rs(rip, port, 1)}}
+	}
+	base := &model.Config{Services: []model.Service{mk("a", vip)}}
+	e.mustApply(base)
+
+	blocker, err := net.Listen("tcp", ap(taken, port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	bad := &model.Config{Services: []model.Service{mk("a", vip), mk("other", other), mk("taken", taken)}}
+	tx, err := e.pl.Prepare(context.Background(), bad)
+	if err == nil {
+		tx.Abort()
+		t.Fatal("Prepare bound a taken port")
+	}
+	if want := ap(taken, port).String(); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not name %s", err, want)
+	}
+	// The listener Prepare bound before failing is gone.
+	l, err := net.Listen("tcp", ap(other, port).String())
+	if err != nil {
+		t.Fatalf("port bound by the failed Prepare still taken: %v", err)
+	}
+	l.Close()
+	if name, _ := ident(t, ip("127.0.0.1"), ap(vip, port)); name != "rs1" {
+		t.Fatalf("running service answered %q", name)
+	}
+	blocker.Close()
+	e.mustApply(bad)
+	for _, a := range []netip.Addr{vip, other, taken} {
+		if name, _ := ident(t, ip("127.0.0.1"), ap(a, port)); name != "rs1" {
+			t.Fatalf("%s answered %q", a, name)
+		}
+	}
+}
+
+// On Linux a VIP that is not configured on any interface can be bound,
+// as a backup router needs.
+func TestFreebind(t *testing.T) {
+	if !isLinux {
+		t.Skip("IP_FREEBIND is Linux only")
+	}
+	e := newEnv(t, Options{})
+	// TEST-NET-1: bound only, never sent to.
+	vip := ip("192.0.2.1")
+	cfg := &model.Config{Services: []model.Service{{Name: "backup", Active: true, Proto: model.ProtoIP, FWMark: 7,
+		VIP: vip, Port: 80, MarkPorts: model.PortRanges{{First: 8080, Last: 8081}}, Scheduler: model.SchedRR}}}
+	tx, err := e.pl.Prepare(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Prepare on an unplumbed VIP: %v", err)
+	}
+	if n := len(tx.(*txn).fresh); n != 4 {
+		t.Fatalf("%d listeners for two ports of a TCP+UDP mark, want 4", n)
+	}
+	tx.Abort()
+}
