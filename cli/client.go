@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/govs/govs/control"
+	"github.com/govs/govs/listing"
+)
+
+// clientFailure reports a control-socket error and picks the exit code.
+func clientFailure(e *env, cmd string, err error) int {
+	fmt.Fprintf(e.stderr, "govs %s: %v\n", cmd, err)
+	if errors.Is(err, control.ErrNotRunning) {
+		return ExitUnreachable
+	}
+	return ExitFailure
+}
+
+func cmdList(e *env, args []string) int {
+	c := commands()["list"]
+	fs := newFlags(e, c)
+	fs.Bool("n", true, "numeric output (always on: govs never resolves names)")
+	stats := fs.Bool("stats", false, "show traffic counters, like ipvsadm --stats")
+	rate := fs.Bool("rate", false, "show rates, like ipvsadm --rate")
+	conns := fs.Bool("c", false, "show the connection table and persistence templates, like ipvsadm -L -c")
+	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *stats && *rate {
+		fmt.Fprintln(e.stderr, "govs list: --stats and --rate are exclusive")
+		return ExitUsage
+	}
+	cl := control.Dial(*socket)
+	if *conns {
+		list, err := cl.Conns(e.ctx)
+		if err != nil {
+			return clientFailure(e, "list", err)
+		}
+		if *asJSON {
+			return writeJSON(e, list)
+		}
+		if err := listing.WriteConns(e.stdout, list, listing.Options{Numeric: true}); err != nil {
+			return clientFailure(e, "list", err)
+		}
+		return ExitOK
+	}
+	snap, err := cl.Snapshot(e.ctx)
+	if err != nil {
+		return clientFailure(e, "list", err)
+	}
+	if *asJSON {
+		return writeJSON(e, snap)
+	}
+	st, err := cl.Status(e.ctx)
+	if err != nil {
+		return clientFailure(e, "list", err)
+	}
+	title := listing.TitleLine(st.Version, st.Plane, len(snap.Services))
+	o := listing.Options{Stats: *stats, Rate: *rate, Numeric: true, State: !*stats && !*rate, Title: title}
+	if err := listing.Write(e.stdout, snap, o); err != nil {
+		return clientFailure(e, "list", err)
+	}
+	return ExitOK
+}
+
+func writeJSON(e *env, v any) int {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintln(e.stderr, "govs:", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func cmdReload(e *env, args []string) int {
+	c := commands()["reload"]
+	fs := newFlags(e, c)
+	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if err := control.Dial(*socket).Reload(e.ctx); err != nil {
+		if errors.Is(err, control.ErrNotRunning) {
+			return clientFailure(e, "reload", err)
+		}
+		fmt.Fprintf(e.stderr, "govs reload: refused; the running configuration stays:\n%v\n", err)
+		return ExitFailure
+	}
+	fmt.Fprintln(e.stdout, "reloaded")
+	return ExitOK
+}
+
+func cmdStatus(e *env, args []string) int {
+	c := commands()["status"]
+	fs := newFlags(e, c)
+	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	st, err := control.Dial(*socket).Status(e.ctx)
+	if err != nil {
+		return clientFailure(e, "status", err)
+	}
+	if *asJSON {
+		return writeJSON(e, st)
+	}
+	fmt.Fprintf(e.stdout, "govs %s, pid %d, %s plane, up %s\nconfig %s, %d reloads\n", st.Version, st.PID,
+		st.Plane, time.Since(st.Started).Round(time.Second), st.ConfigPath, st.Reloads)
+	if st.LastReloadError != "" {
+		fmt.Fprintf(e.stdout, "last reload refused:\n%s\n", st.LastReloadError)
+	}
+	return ExitOK
+}

@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/govs/govs/config"
+	"github.com/govs/govs/control"
+	"github.com/govs/govs/dataplane"
+	"github.com/govs/govs/dataplane/proxy"
+	"github.com/govs/govs/router"
+	"github.com/govs/govs/scheduler"
+	"github.com/govs/govs/table"
+)
+
+// newPlane builds the data plane lvs.cf asks for.
+func newPlane(name string, t *table.Table, log *slog.Logger) (dataplane.Plane, error) {
+	switch name {
+	case "", "proxy":
+		return proxy.New(t, proxy.Options{Logger: log}), nil
+	case "auto":
+		log.Info("dataplane auto: using the userspace proxy plane (this build has no kernel plane)")
+		return proxy.New(t, proxy.Options{Logger: log}), nil
+	case "ipvs":
+		return nil, errors.New("dataplane = ipvs: this build has no kernel IPVS plane yet; use dataplane = proxy")
+	}
+	return nil, fmt.Errorf("unknown dataplane %q (want proxy, ipvs or auto)", name)
+}
+
+// routerAPI adapts a router to the control socket.
+type routerAPI struct{ r *router.Router }
+
+func (a routerAPI) Snapshot() table.Snapshot         { return a.r.Snapshot() }
+func (a routerAPI) Conns() []table.ConnStatus        { return a.r.Conns() }
+func (a routerAPI) Reload(ctx context.Context) error { return a.r.Reload(ctx) }
+func (a routerAPI) Status() control.Status {
+	s := a.r.Status()
+	return control.Status{Version: s.Version, ConfigPath: s.ConfigPath, Serial: s.SerialNo,
+		Plane: s.Plane, Started: s.Started, PID: s.PID, Reloads: s.Reloads,
+		FailedReloads: s.ReloadErrors, LastReload: s.LastReload, LastReloadError: s.LastReloadError}
+}
+
+func cmdRun(e *env, args []string) int {
+	c := commands()["run"]
+	fs := newFlags(e, c)
+	cfgPath := fs.String("c", DefaultConfig, "the lvs.cf configuration `file`")
+	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on stop, how long open connections may take to finish")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	log, err := newLogger(e.stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "govs run:", err)
+		return ExitUsage
+	}
+	return runRouter(e, log, *cfgPath, *socket, *drain, nil)
+}
+
+// runRouter runs a router on cfgPath until SIGTERM/SIGINT or e.ctx ends;
+// ready, if set, is called once it serves.
+func runRouter(e *env, log *slog.Logger, cfgPath, socket string, drain time.Duration, ready func()) int {
+	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	r, err := router.New(ctx, router.Options{ConfigPath: cfgPath, Version: Version, Logger: log,
+		NewScheduler: scheduler.New, NewPlane: newPlane})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "govs run: %v\n", err)
+		return ExitFailure
+	}
+	ln, err := control.Listen(socket)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "govs run: control socket: %v\n", err)
+		_ = r.Close(0)
+		return ExitFailure
+	}
+	srv := control.NewServer(routerAPI{r}, log)
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			log.Error("control socket stopped", "error", err)
+		}
+	}()
+	log.Info("control socket ready", "path", socket)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading")
+				_ = r.Reload(ctx)
+			}
+		}
+	}()
+	if ready != nil {
+		ready()
+	}
+	err = r.Run(ctx, drain)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "govs run: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func cmdCheck(e *env, args []string) int {
+	c := commands()["check"]
+	fs := newFlags(e, c)
+	cfgPath := fs.String("c", DefaultConfig, "the lvs.cf configuration `file`")
+	plane := fs.String("dataplane", "", "also check that this data plane (proxy, ipvs) can carry the file; errors instead of warnings")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	cfg, res, err := config.Load(*cfgPath)
+	if res != nil {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(e.stderr, "%s (warning)\n", w.String())
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return ExitFailure
+	}
+	if *plane != "" {
+		if errs := config.CheckPlane(cfg, *plane); len(errs) > 0 {
+			for _, f := range errs {
+				fmt.Fprintln(e.stderr, f.String())
+			}
+			return ExitFailure
+		}
+	}
+	active, reals, marks := 0, 0, 0
+	for _, s := range cfg.Services {
+		if !s.Active {
+			continue
+		}
+		active++
+		if s.FWMark != 0 {
+			marks++
+		}
+		for _, rs := range s.RealServers {
+			if rs.Active {
+				reals++
+			}
+		}
+	}
+	fmt.Fprintf(e.stdout, "%s: OK: %d virtual services (%d active, %d firewall-mark), %d active real servers, serial_no %d\n",
+		*cfgPath, len(cfg.Services), active, marks, reals, cfg.Global.SerialNo)
+	return ExitOK
+}

@@ -1,0 +1,241 @@
+// Package router is an LVS router: it reads lvs.cf, keeps the virtual
+// server table and a data plane in step with it, reloads without dropping
+// connections, and stops gracefully. It is what Piranha's pulse and lvsd
+// were, as one library that cmd/govs wraps.
+//
+// A configuration change follows one path whether it comes from a signal,
+// the control socket or, later, the web tool: parse and validate the whole
+// file, let the data plane acquire what the new configuration needs beside
+// the running one, apply it to the table, then switch the plane over. Any
+// failure before the switch leaves the running configuration untouched.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/govs/govs/clock"
+	"github.com/govs/govs/config"
+	"github.com/govs/govs/dataplane"
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/table"
+)
+
+// Options configure a Router.
+type Options struct {
+	// ConfigPath is the lvs.cf file.
+	ConfigPath string
+	// Version is reported by Status.
+	Version string
+	// Logger receives the router's log; discarded if nil.
+	Logger *slog.Logger
+	// Clock tells the time; the system clock if nil.
+	Clock clock.Clock
+	// NewScheduler builds schedulers (package scheduler's New).
+	NewScheduler table.NewSchedulerFunc
+	// NewPlane builds the data plane named by lvs.cf's dataplane keyword
+	// ("" means the default) for the table. It returns the plane and the
+	// name it resolved to.
+	NewPlane func(name string, t *table.Table, log *slog.Logger) (dataplane.Plane, error)
+	// TickInterval is the estimator period; 2 s (the kernel's) if zero.
+	TickInterval time.Duration
+}
+
+// Status describes a running router.
+type Status struct {
+	Version         string    `json:"version"`
+	ConfigPath      string    `json:"config"`
+	Plane           string    `json:"dataplane"`
+	Started         time.Time `json:"started"`
+	PID             int       `json:"pid"`
+	SerialNo        int       `json:"serial_no"`
+	Reloads         int       `json:"reloads"`
+	ReloadErrors    int       `json:"reload_errors"`
+	LastReload      time.Time `json:"last_reload,omitzero"`
+	LastReloadError string    `json:"last_reload_error,omitempty"`
+}
+
+// Router is a running LVS router.
+type Router struct {
+	o     Options
+	log   *slog.Logger
+	table *table.Table
+	plane dataplane.Plane
+
+	reloadMu sync.Mutex // one configuration change at a time
+	cfg      atomic.Pointer[model.Config]
+
+	mu     sync.Mutex
+	status Status
+}
+
+// New loads the configuration, builds the table and the data plane, and
+// starts serving it. On error nothing is left running.
+func New(ctx context.Context, o Options) (*Router, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.TickInterval == 0 {
+		o.TickInterval = 2 * time.Second
+	}
+	if o.NewPlane == nil || o.NewScheduler == nil {
+		return nil, errors.New("router: NewPlane and NewScheduler are required")
+	}
+	cfg, err := load(o.ConfigPath, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{o: o, log: o.Logger}
+	r.table = table.New(table.Options{Clock: o.Clock, NewScheduler: o.NewScheduler, Logger: o.Logger})
+	plane, err := o.NewPlane(cfg.Global.Dataplane, r.table, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if errs := config.CheckPlane(cfg, plane.Name()); len(errs) > 0 {
+		return nil, findingsError(errs)
+	}
+	r.plane = plane
+	if err := r.apply(ctx, cfg); err != nil {
+		_ = plane.Close(ctx)
+		return nil, err
+	}
+	r.status = Status{Version: o.Version, ConfigPath: o.ConfigPath, Plane: plane.Name(),
+		Started: o.Clock.Now(), PID: os.Getpid(), SerialNo: cfg.Global.SerialNo}
+	r.log.Info("router started", "config", o.ConfigPath, "dataplane", plane.Name(),
+		"services", len(r.table.Services()))
+	return r, nil
+}
+
+// load parses and validates the file, logging its warnings.
+func load(path string, log *slog.Logger) (*model.Config, error) {
+	cfg, res, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if res != nil {
+		for _, w := range res.Warnings {
+			log.Warn(w.String())
+		}
+	}
+	return cfg, nil
+}
+
+func findingsError(fs []config.Finding) error {
+	errs := make(config.ErrorList, len(fs))
+	copy(errs, fs)
+	return errs
+}
+
+// apply moves the table and the plane to cfg, or changes nothing.
+func (r *Router) apply(ctx context.Context, cfg *model.Config) error {
+	txn, err := r.plane.Prepare(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%s data plane: %w", r.plane.Name(), err)
+	}
+	ch, err := r.table.Apply(cfg)
+	if err != nil {
+		txn.Abort()
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("%s data plane: %w", r.plane.Name(), err)
+	}
+	r.cfg.Store(cfg)
+	r.log.Info("configuration applied", "serial_no", cfg.Global.SerialNo, "added", len(ch.Added),
+		"updated", len(ch.Updated), "removed", len(ch.Removed), "unchanged", len(ch.Unchanged))
+	return nil
+}
+
+// Reload re-reads the configuration file and applies it. A file with errors,
+// or one the data plane cannot carry out, is refused and the running
+// configuration stays; the error lists every problem as FILE:LINE: message.
+func (r *Router) Reload(ctx context.Context) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	err := r.reload(ctx)
+	r.mu.Lock()
+	r.status.Reloads++
+	r.status.LastReload = r.o.Clock.Now()
+	if err != nil {
+		r.status.ReloadErrors++
+		r.status.LastReloadError = err.Error()
+	} else {
+		r.status.LastReloadError = ""
+		r.status.SerialNo = r.cfg.Load().Global.SerialNo
+	}
+	r.mu.Unlock()
+	if err != nil {
+		r.log.Error("reload refused; the running configuration stays", "error", err.Error())
+	}
+	return err
+}
+
+func (r *Router) reload(ctx context.Context) error {
+	cfg, err := load(r.o.ConfigPath, r.log)
+	if err != nil {
+		return err
+	}
+	if cfg.Global.Dataplane != "" && cfg.Global.Dataplane != r.plane.Name() &&
+		!(cfg.Global.Dataplane == "auto") {
+		return fmt.Errorf("%s: dataplane changed from %s to %s: a restart is needed to switch data planes",
+			r.o.ConfigPath, r.plane.Name(), cfg.Global.Dataplane)
+	}
+	if errs := config.CheckPlane(cfg, r.plane.Name()); len(errs) > 0 {
+		return findingsError(errs)
+	}
+	return r.apply(ctx, cfg)
+}
+
+// Run keeps the table's estimators and template expiry going until ctx is
+// done, then stops the router: the plane stops accepting and open
+// connections get until drainCtx is done to finish.
+func (r *Router) Run(ctx context.Context, drain time.Duration) error {
+	tick := time.NewTicker(r.o.TickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return r.Close(drain)
+		case <-tick.C:
+			r.table.Tick()
+		}
+	}
+}
+
+// Close stops the router, letting open connections finish for up to drain.
+func (r *Router) Close(drain time.Duration) error {
+	r.log.Info("stopping: no new connections; draining", "open", r.table.ConnCount(), "drain", drain)
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := r.plane.Close(ctx)
+	r.log.Info("stopped", "left_open", r.table.ConnCount())
+	return err
+}
+
+// Table returns the router's virtual server table.
+func (r *Router) Table() *table.Table { return r.table }
+
+// Config returns the running configuration.
+func (r *Router) Config() *model.Config { return r.cfg.Load() }
+
+// Snapshot copies the table.
+func (r *Router) Snapshot() table.Snapshot { return r.table.Snapshot() }
+
+// Conns lists connection entries and templates.
+func (r *Router) Conns() []table.ConnStatus { return r.table.ConnSnapshot() }
+
+// Status describes the router.
+func (r *Router) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}

@@ -1,0 +1,294 @@
+// Package e2e tests the govs binary as a user meets it: a real process with
+// its command line, control socket and signals, real sockets, and real
+// clients (curl) in network namespaces.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as the real servers and clients that run inside
+// network namespaces: GOVS_E2E_ROLE selects the role.
+func TestMain(m *testing.M) {
+	switch os.Getenv("GOVS_E2E_ROLE") {
+	case "":
+	case "http":
+		serveHTTP(os.Getenv("GOVS_E2E_NAME"), strings.Split(os.Getenv("GOVS_E2E_LISTEN"), ","))
+		return
+	case "udp":
+		serveUDP(os.Getenv("GOVS_E2E_NAME"), strings.Split(os.Getenv("GOVS_E2E_LISTEN"), ","))
+		return
+	case "udpask":
+		os.Exit(udpAsk(os.Getenv("GOVS_E2E_TARGET"), os.Getenv("GOVS_E2E_SOURCE")))
+	default:
+		fmt.Fprintln(os.Stderr, "unknown GOVS_E2E_ROLE")
+		os.Exit(2)
+	}
+	code := func() int {
+		if runtime.GOOS != "linux" {
+			// The suite itself skips; nothing to build.
+			return m.Run()
+		}
+		dir, err := os.MkdirTemp("", "govs-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		govsBin = filepath.Join(dir, "govs")
+		build := exec.Command("go", "build", "-o", govsBin, "../../cmd/govs")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building govs: %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+var govsBin string
+
+// handler answers "NAME PORT" with the port it was reached on; /stream?n=N
+// sends N lines 100 ms apart, a long-lived connection for drain tests.
+func handler(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, port, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
+		if r.URL.Path == "/stream" {
+			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+			for i := range n {
+				fmt.Fprintf(w, "%s %s line %d\n", name, port, i)
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
+			}
+			return
+		}
+		fmt.Fprintf(w, "%s %s\n", name, port)
+	})
+}
+
+func serveHTTP(name string, addrs []string) {
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = http.Serve(ln, handler(name))
+		}()
+	}
+	wg.Wait()
+}
+
+func serveUDP(name string, addrs []string) {
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		pc, err := net.ListenPacket("udp", a)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				_, _ = pc.WriteTo([]byte(name+" "+string(buf[:n])), from)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func udpAsk(target, source string) int {
+	var laddr *net.UDPAddr
+	if source != "" {
+		laddr = &net.UDPAddr{IP: net.ParseIP(source)}
+	}
+	raddr, err := net.ResolveUDPAddr("udp", target)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	c, err := net.DialUDP("udp", laddr, raddr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	buf := make([]byte, 2048)
+	for range 5 { // UDP may lose the first datagram while neighbours resolve
+		if _, err := c.Write([]byte("ping")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := c.Read(buf)
+		if err == nil {
+			fmt.Println(string(buf[:n]))
+			return 0
+		}
+	}
+	fmt.Fprintln(os.Stderr, "no UDP reply from", target)
+	return 1
+}
+
+// govs runs the binary to completion and returns stdout, stderr and the
+// exit code.
+func govs(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, govsBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("govs %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// router is a `govs run` process.
+type router struct {
+	cmd    *exec.Cmd
+	socket string
+	log    *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startRouter starts `govs run` (through prefix, e.g. ip netns exec) and
+// waits until its control socket answers.
+func startRouter(t *testing.T, prefix []string, cfgPath string) *router {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "govs.sock")
+	args := append(append([]string{}, prefix...), govsBin, "run", "-c", cfgPath, "--socket", socket, "--drain-timeout", "10s")
+	r := &router{socket: socket, log: &syncBuffer{}, done: make(chan struct{})}
+	r.cmd = exec.Command(args[0], args[1:]...)
+	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		r.err = r.cmd.Wait()
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+		if t.Failed() {
+			t.Logf("govs run log:\n%s", r.log.String())
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, _, code := govs(t, "status", "--socket", socket); code == 0 {
+			return r
+		}
+		select {
+		case <-r.done:
+			t.Fatalf("govs run exited early: %v\n%s", r.err, r.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("govs run did not answer on its control socket\n%s", r.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends sig and waits for the exit code.
+func (r *router) stop(t *testing.T, sig syscall.Signal, within time.Duration) int {
+	t.Helper()
+	_ = r.cmd.Process.Signal(sig)
+	select {
+	case <-r.done:
+	case <-time.After(within):
+		t.Fatalf("govs run did not exit within %s of %v", within, sig)
+	}
+	if r.err == nil {
+		return 0
+	}
+	if ee, ok := r.err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// get fetches url over a fresh connection from the given local address.
+func get(ctx context.Context, url, local string) (string, error) {
+	d := &net.Dialer{Timeout: 3 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
