@@ -85,8 +85,8 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			if c, ok := cmds[args[1]]; ok {
-				newFlags(e, c).Usage()
-				return ExitOK
+				// Flags are declared by each command, so let it print them.
+				return c.run(e, []string{"-h"})
 			}
 			fmt.Fprintf(stderr, "govs: unknown command %q\n", args[1])
 			return ExitUsage

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := MainContext(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	if _, errOut, code := runCLI(t); code != ExitUsage || !strings.Contains(errOut, "Commands:") {
+		t.Errorf("no command: code %d\n%s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "frobnicate"); code != ExitUsage || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: code %d\n%s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "list", "--bogus"); code != ExitUsage || !strings.Contains(errOut, "bogus") {
+		t.Errorf("unknown flag: code %d\n%s", code, errOut)
+	}
+	if _, _, code := runCLI(t, "list", "extra"); code != ExitUsage {
+		t.Errorf("stray argument: code %d", code)
+	}
+	if out, _, code := runCLI(t, "version"); code != ExitOK || out != "govs "+Version+"\n" {
+		t.Errorf("version: %d %q", code, out)
+	}
+	out, _, code := runCLI(t, "--help")
+	if code != ExitOK {
+		t.Fatalf("--help: code %d", code)
+	}
+	for name := range commands() {
+		if !strings.Contains(out, "  "+name+" ") {
+			t.Errorf("--help does not list %s:\n%s", name, out)
+		}
+	}
+}
+
+// Every command's help names every flag it takes.
+func TestCommandHelpNamesFlags(t *testing.T) {
+	want := map[string][]string{
+		"run":    {"-c", "-socket", "-drain-timeout", "-log-level", "-log-format"},
+		"check":  {"-c", "-dataplane"},
+		"list":   {"-n", "-stats", "-rate", "-c", "-json", "-socket"},
+		"reload": {"-socket"},
+		"status": {"-json", "-socket"},
+		"demo":   {"-socket", "-log-level"},
+	}
+	for cmd, flags := range want {
+		_, errOut, code := runCLI(t, "help", cmd)
+		if code != ExitOK {
+			t.Errorf("help %s: code %d", cmd, code)
+		}
+		for _, f := range flags {
+			if !regexp.MustCompile(`\n  ` + regexp.QuoteMeta(f) + `[ \t\n]`).MatchString(errOut) {
+				t.Errorf("help %s does not name %s:\n%s", cmd, f, errOut)
+			}
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.cf")
+	os.WriteFile(good, []byte("primary = 192.0.2.1\nvirtual web {\n active = 1\n address = 192.0.2.100 eth0:1\n"+
+		" network_bogus = 1\n}\n"), 0o600)
+	_, errOut, code := runCLI(t, "check", "-c", good)
+	if code != ExitFailure || !strings.Contains(errOut, good+":5:") {
+		t.Errorf("bad file: code %d\n%s", code, errOut)
+	}
+
+	direct := filepath.Join(dir, "direct.cf")
+	os.WriteFile(direct, []byte("primary = 192.0.2.1\nnetwork = direct\nvirtual web {\n active = 1\n"+
+		" address = 127.0.0.1 lo\n port = 1\n server a {\n  address = 127.0.0.2\n  active = 1\n }\n}\n"), 0o600)
+	// A valid Piranha file passes check; the proxy plane's limits are
+	// warnings there, errors with --dataplane and for run.
+	out, errOut, code := runCLI(t, "check", "-c", direct)
+	if code != ExitOK || !strings.Contains(out, "OK") || !strings.Contains(errOut, "warning") {
+		t.Errorf("check of a direct-routing file: code %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "check", "-c", direct, "--dataplane", "proxy"); code != ExitFailure || !strings.Contains(errOut, direct+":") {
+		t.Errorf("check --dataplane proxy: code %d\n%s", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "run", "-c", direct, "--socket", filepath.Join(dir, "s.sock"))
+	if code != ExitFailure || !strings.Contains(errOut, "direct") {
+		t.Errorf("run of a direct-routing file on the proxy plane: code %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s.sock")); err == nil {
+		t.Error("a refused run left a control socket behind")
+	}
+}
+
+func TestClientWithoutRouter(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, cmd := range []string{"list", "reload", "status"} {
+		_, errOut, code := runCLI(t, cmd, "--socket", sock)
+		if code != ExitUnreachable || !strings.Contains(errOut, sock) {
+			t.Errorf("%s without a router: code %d\n%s", cmd, code, errOut)
+		}
+	}
+}
