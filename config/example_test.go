@@ -318,3 +318,44 @@ func TestReadmeExample(t *testing.T) {
 	}
 	roundTrip(t, c)
 }
+
+// TestReadmeCoversKeywords keeps the reference complete: every keyword the
+// parser knows appears in README.md.
+func TestReadmeCoversKeywords(t *testing.T) {
+	doc, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []map[string]*kwDef{globalKeywords, virtualKeywords, serverKeywords} {
+		for key := range table {
+			if !strings.Contains(string(doc), "`"+key+"`") {
+				t.Errorf("README.md does not document %s", key)
+			}
+		}
+	}
+	keys := CheckKeywords()
+	if len(keys) != len(checkExtras) || keys[0] != "check_type" {
+		t.Errorf("CheckKeywords() = %v", keys)
+	}
+	for _, key := range keys {
+		if virtualKeywords[key] == nil {
+			t.Errorf("%s is not a virtual-block keyword", key)
+		}
+	}
+}
+
+func TestNestedBlocks(t *testing.T) {
+	src := "virtual a {\n address = 192.0.2.1 eth0\n server s {\n  address = 10.0.0.1\n server t {\n  address = 10.0.0.2\n }\n" +
+		" server u {\n  address = 10.0.0.3\nfailover f {\n port = 1\n}\nserver v\n}\n"
+	errs, _ := parseFindings(t, src)
+	want := []string{
+		`t.cf:5: server block inside server "s" (missing "}"?)`,
+		`t.cf:10: failover block inside server "u" (missing "}"?)`,
+		`t.cf:10: failover block inside virtual "a" (missing "}"?)`,
+		"t.cf:13: server block outside a virtual block",
+		"t.cf:13: server: missing arguments (want: server NAME {)",
+	}
+	if !reflect.DeepEqual(errs, want) {
+		t.Errorf("got  %q\nwant %q", errs, want)
+	}
+}

@@ -115,16 +115,6 @@ func (k *checker) bad(s site, keys ...string) bool {
 	return false
 }
 
-// set reports whether the file set key in the block at s.
-func (k *checker) set(s site, key string) bool {
-	kp, _ := k.kp(s)
-	if kp == nil {
-		return false
-	}
-	_, ok := kp.lines[key]
-	return ok
-}
-
 func (k *checker) finding(s site, msg string) Finding {
 	kp, line := k.kp(s)
 	if kp != nil {
