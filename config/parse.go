@@ -108,7 +108,8 @@ type parser struct {
 	warns []Finding
 }
 
-// Load reads and parses the file at path.
+// Load reads and parses the file at path. A file that cannot be read
+// gives the *fs.PathError as is, so callers can test for fs.ErrNotExist.
 func Load(path string) (*model.Config, *Result, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
