@@ -248,7 +248,19 @@ type tcpServer struct {
 
 func startTCP(t *testing.T, name string, a netip.Addr, ports ...uint16) *tcpServer {
 	t.Helper()
-	s := &tcpServer{name: name, conns: map[net.Conn]struct{}{}}
+	return startTCPServer(t, &tcpServer{name: name}, a, ports...)
+}
+
+// startProxyTCP starts a real server that expects PROXY protocol headers.
+func startProxyTCP(t *testing.T, name string, a netip.Addr, ports ...uint16) *tcpServer {
+	t.Helper()
+	return startTCPServer(t, &tcpServer{name: name, proxy: true}, a, ports...)
+}
+
+func startTCPServer(t *testing.T, s *tcpServer, a netip.Addr, ports ...uint16) *tcpServer {
+	t.Helper()
+	name := s.name
+	s.conns = map[net.Conn]struct{}{}
 	for _, port := range ports {
 		l, err := net.Listen("tcp", ap(a, port).String())
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +19,7 @@ func TestProxyProtocol(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.20.1"), ip("127.0.20.11")
 	p1, p2, rport := freePort(t, vip), freePort(t, vip), freePort(t, rip)
-	s := startTCP(t, "rs1", rip, rport)
-	s.proxy = true
+	startProxyTCP(t, "rs1", rip, rport)
 	var svcs []model.Service
 	for v, port := range map[int]uint16{1: p1, 2: p2} {
 		r := rs(rip, rport, 1)
@@ -197,5 +195,3 @@ func TestCloseForces(t *testing.T) {
 		t.Fatal("Prepare after Close succeeded")
 	}
 }
-
-var _ = netip.Addr{}

@@ -125,6 +125,7 @@ func New(t *table.Table, o Options) *Plane {
 	p.bufs.New = func() any { b := make([]byte, size); return &b }
 	p.dgrams.New = func() any { b := make([]byte, maxDatagram); return &b }
 	p.dialCtx, p.cancelDial = context.WithCancel(context.Background())
+	p.warnAt.Store(-int64(time.Second))
 	return p
 }
 
@@ -152,6 +153,7 @@ type listener struct {
 	tcp *net.TCPListener
 	vip *net.TCPAddr // the local address, for PROXY protocol headers
 	udp *net.UDPConn
+	pkt table.Packet // scratch of the UDP receive goroutine
 
 	// UDP flows, guarded by mu.
 	mu       sync.Mutex
@@ -373,6 +375,11 @@ func (tx *txn) Commit() error {
 			continue
 		}
 		l := p.listeners[id]
+		if l == nil {
+			// Prepare reserved it; only a bug can lose it.
+			p.log.Error("prepared listener lost", "listener", id.String())
+			continue
+		}
 		if *l.svc.Load() != k {
 			p.log.Debug("listener moved", "listener", id.String(), "from", l.svc.Load().String(), "to", k.String())
 			l.svc.Store(&k)

@@ -179,3 +179,115 @@ func TestFreebind(t *testing.T) {
 	}
 	tx.Abort()
 }
+
+// A reload that removes a service or a real server lets their open
+// connections and UDP flows finish; the removed service takes no new ones,
+// and its UDP port is released once its last flow expires.
+func TestRemovalDrains(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip, r1, r2 := ip("127.0.24.1"), ip("127.0.24.11"), ip("127.0.24.12")
+	port, other := freePort(t, vip, r1, r2), freePort(t, vip, r1)
+	startTCP(t, "rs1", r1, port, other)
+	startTCP(t, "rs2", r2, port)
+	startUDP(t, "urs1", ap(r1, port))
+	mk := func(p model.Proto, port uint16, servers ...netip.Addr) model.Service {
+		s := model.Service{Name: p.String(), Active: true, Proto: p, VIP: vip, Port: port, Scheduler: model.SchedRR}
+		for _, r := range servers {
+			s.RealServers = append(s.RealServers, rs(r, port, 1))
+		}
+		return s
+	}
+	global := model.Global{UDPTimeout: 500 * time.Millisecond}
+	e.mustApply(&model.Config{Global: global, Services: []model.Service{
+		mk(model.ProtoTCP, port, r1, r2), mk(model.ProtoUDP, port, r1), mk(model.ProtoTCP, other, r1)}})
+
+	t.Run("real server", func(t *testing.T) {
+		c, name, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+		defer c.Close()
+		keep := r1
+		if name == "rs1" {
+			keep = r2
+		}
+		e.mustApply(&model.Config{Global: global, Services: []model.Service{
+			mk(model.ProtoTCP, port, keep), mk(model.ProtoUDP, port, r1), mk(model.ProtoTCP, other, r1)}})
+		if err := c.echo("after removal"); err != nil {
+			t.Fatalf("connection to a removed real server: %v", err)
+		}
+		for range 4 {
+			if n, _ := ident(t, ip("127.0.0.1"), ap(vip, port)); n == name {
+				t.Fatalf("new connection went to removed %s", name)
+			}
+		}
+	})
+
+	t.Run("service", func(t *testing.T) {
+		c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+		defer c.Close()
+		u := newUDPClient(t, ip("127.0.0.1"), ap(vip, port))
+		u.ask("before")
+		e.mustApply(&model.Config{Global: global, Services: []model.Service{mk(model.ProtoTCP, other, r1)}})
+		if err := c.echo("after removal"); err != nil {
+			t.Fatalf("connection of a removed service: %v", err)
+		}
+		u.ask("after removal")
+		if _, err := dialFrom(ip("127.0.0.1"), ap(vip, port)); err == nil {
+			t.Fatal("removed TCP service still accepts")
+		}
+		// A new client of the removed UDP service gets nothing.
+		n := newUDPClient(t, ip("127.0.0.2"), ap(vip, port))
+		n.c.WriteToUDPAddrPort([]byte("new"), ap(vip, port))
+		n.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, _, err := n.c.ReadFromUDPAddrPort(make([]byte, 100)); err == nil {
+			t.Fatal("removed UDP service answered a new client")
+		}
+		// Once the flow expires the port is free again.
+		waitFor(t, 3*time.Second, "UDP port release", func() bool {
+			uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap(vip, port)))
+			if err == nil {
+				uc.Close()
+			}
+			return err == nil
+		})
+		// The unchanged service never noticed.
+		if name, _ := ident(t, ip("127.0.0.1"), ap(vip, other)); name != "rs1" {
+			t.Fatalf("unchanged service answered %q", name)
+		}
+	})
+}
+
+// A port that moves from an address service into a mark bundle keeps its
+// listening socket and its open connections; new connections follow the
+// new service.
+func TestRepoint(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip, r1, r2 := ip("127.0.25.1"), ip("127.0.25.11"), ip("127.0.25.12")
+	port := freePort(t, vip, r1, r2)
+	startTCP(t, "rs1", r1, port)
+	startTCP(t, "rs2", r2, port)
+	plain := model.Service{Name: "plain", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
+		RealServers: []model.RealServer{rs(r1, port, 1)}}
+	bundle := model.Service{Name: "bundle", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, FWMark: 5,
+		MarkPorts: model.PortRanges{{First: port, Last: port}}, Scheduler: model.SchedRR,
+		RealServers: []model.RealServer{rs(r2, 0, 1)}}
+	e.mustApply(&model.Config{Services: []model.Service{plain}})
+	id := lkey{model.ProtoTCP, ap(vip, port)}
+	e.pl.mu.Lock()
+	before := e.pl.listeners[id]
+	e.pl.mu.Unlock()
+	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+	defer c.Close()
+
+	e.mustApply(&model.Config{Services: []model.Service{bundle}})
+	e.pl.mu.Lock()
+	after := e.pl.listeners[id]
+	e.pl.mu.Unlock()
+	if before != after {
+		t.Fatal("the listener was replaced instead of re-pointed")
+	}
+	if err := c.echo("kept"); err != nil {
+		t.Fatalf("open connection across the move: %v", err)
+	}
+	if name, reached := ident(t, ip("127.0.0.1"), ap(vip, port)); name != "rs2" || reached != int(port) {
+		t.Fatalf("new connection reached %s:%d, want the bundle's rs2:%d", name, reached, port)
+	}
+}

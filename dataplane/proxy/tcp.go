@@ -66,6 +66,7 @@ type tcpConn struct {
 	done    atomic.Int32  // directions finished
 
 	inLR, outLR io.LimitedReader // kept here so each pump allocates none
+	pkt         table.Packet
 
 	shard      *regShard
 	prev, next *tcpConn
@@ -85,10 +86,12 @@ func (p *Plane) handleTCP(l *listener, cc *net.TCPConn) {
 		return
 	}
 	src := ra.AddrPort()
-	pkt := table.Packet{Proto: model.ProtoTCP, Src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), Dst: l.id.addr}
-	svc, tc, err := p.schedule(l, &pkt)
+	// The packet lives in c, which is allocated anyway: schedulers take a
+	// pointer through an interface, which would move a local to the heap.
+	c.pkt = table.Packet{Proto: model.ProtoTCP, Src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), Dst: l.id.addr}
+	svc, tc, err := p.schedule(l, &c.pkt)
 	if err != nil {
-		p.warn("connection refused", "listener", l.id.String(), "client", pkt.Src.String(), "error", err)
+		p.warn("connection refused", "listener", l.id.String(), "client", c.pkt.Src.String(), "error", err)
 		c.refuse()
 		return
 	}
@@ -96,7 +99,7 @@ func (p *Plane) handleTCP(l *listener, cc *net.TCPConn) {
 	sc, err := p.dialer.DialTCP(p.dialCtx, "tcp", netip.AddrPort{}, tc.Target)
 	if err != nil {
 		p.warn("connect to real server failed", "service", svc.String(), "server", tc.Target.String(),
-			"client", pkt.Src.String(), "error", err)
+			"client", c.pkt.Src.String(), "error", err)
 		c.refuse()
 		return
 	}

@@ -97,7 +97,8 @@ func (l *listener) forward(b []byte, client netip.AddrPort) {
 // forwardOne schedules one datagram of a one-packet service on its own.
 func (l *listener) forwardOne(b []byte, client netip.AddrPort, now int64) {
 	p := l.p
-	svc, d, target, err := p.pick(l, &table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr})
+	l.pkt = table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr}
+	svc, d, target, err := p.pick(l, &l.pkt)
 	if err != nil {
 		p.warn("datagram dropped", "listener", l.id.String(), "client", client.String(), "error", err)
 		return
@@ -136,7 +137,8 @@ func (l *listener) newFlow(client netip.AddrPort, now int64) *udpFlow {
 	if stop {
 		return nil
 	}
-	_, tc, err := p.schedule(l, &table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr})
+	l.pkt = table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr}
+	_, tc, err := p.schedule(l, &l.pkt)
 	if err != nil {
 		p.warn("datagram dropped", "listener", l.id.String(), "client", client.String(), "error", err)
 		return nil
