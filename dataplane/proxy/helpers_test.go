@@ -116,7 +116,7 @@ func testSched(name model.Scheduler, _ model.SchedFlags) (table.Scheduler, error
 
 // checkLeaks fails the test if goroutines started during it outlive it.
 // Register it first, so that its cleanup runs last.
-func checkLeaks(t *testing.T) {
+func checkLeaks(t testing.TB) {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
@@ -134,12 +134,12 @@ func checkLeaks(t *testing.T) {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	tbl *table.Table
 	pl  *Plane
 }
 
-func newEnv(t *testing.T, o Options) *env {
+func newEnv(t testing.TB, o Options) *env {
 	t.Helper()
 	checkLeaks(t)
 	if o.Logger == nil {
@@ -191,7 +191,7 @@ func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
 
 // freePort returns a port free for TCP and UDP on every address given.
-func freePort(t *testing.T, addrs ...netip.Addr) uint16 {
+func freePort(t testing.TB, addrs ...netip.Addr) uint16 {
 	t.Helper()
 	for range 100 {
 		l, err := net.Listen("tcp", ap(addrs[0], 0).String())
@@ -246,18 +246,18 @@ type tcpServer struct {
 	wg    sync.WaitGroup
 }
 
-func startTCP(t *testing.T, name string, a netip.Addr, ports ...uint16) *tcpServer {
+func startTCP(t testing.TB, name string, a netip.Addr, ports ...uint16) *tcpServer {
 	t.Helper()
 	return startTCPServer(t, &tcpServer{name: name}, a, ports...)
 }
 
 // startProxyTCP starts a real server that expects PROXY protocol headers.
-func startProxyTCP(t *testing.T, name string, a netip.Addr, ports ...uint16) *tcpServer {
+func startProxyTCP(t testing.TB, name string, a netip.Addr, ports ...uint16) *tcpServer {
 	t.Helper()
 	return startTCPServer(t, &tcpServer{name: name, proxy: true}, a, ports...)
 }
 
-func startTCPServer(t *testing.T, s *tcpServer, a netip.Addr, ports ...uint16) *tcpServer {
+func startTCPServer(t testing.TB, s *tcpServer, a netip.Addr, ports ...uint16) *tcpServer {
 	t.Helper()
 	name := s.name
 	s.conns = map[net.Conn]struct{}{}
@@ -427,7 +427,7 @@ type udpServer struct {
 	done chan struct{}
 }
 
-func startUDP(t *testing.T, name string, a netip.AddrPort) *udpServer {
+func startUDP(t testing.TB, name string, a netip.AddrPort) *udpServer {
 	t.Helper()
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(a))
 	if err != nil {

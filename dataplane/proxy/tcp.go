@@ -96,7 +96,7 @@ func (p *Plane) handleTCP(l *listener, cc *net.TCPConn) {
 		return
 	}
 	c.tc = tc
-	sc, err := p.dialer.DialTCP(p.dialCtx, "tcp", netip.AddrPort{}, tc.Target)
+	sc, err := p.dialTCP(tc.Target)
 	if err != nil {
 		p.warn("connect to real server failed", "service", svc.String(), "server", tc.Target.String(),
 			"client", c.pkt.Src.String(), "error", err)
@@ -123,6 +123,19 @@ func (p *Plane) handleTCP(l *listener, cc *net.TCPConn) {
 	p.wg.Add(1)
 	go c.pumpIn()
 	c.pump(cc, sc, &c.outLR, false)
+}
+
+// dialTCP connects to a real server. Dialer.DialTCP would bind the zero
+// local address before connecting; a bind to port 0 cannot share a port
+// with TIME_WAIT connections to other destinations and scans the port
+// range, which costs milliseconds per connection once thousands linger.
+// A string address leaves the choice to connect.
+func (p *Plane) dialTCP(target netip.AddrPort) (*net.TCPConn, error) {
+	c, err := p.dialer.DialContext(p.dialCtx, "tcp", target.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
 }
 
 // refuse resets the client: no real server took the connection (IPVS
