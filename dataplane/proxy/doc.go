@@ -31,8 +31,9 @@
 // On Linux, TCP bytes move with splice(2) (net.TCPConn.ReadFrom over an
 // io.LimitedReader); elsewhere, or with Options.NoSplice, through pooled
 // buffers. Copies are cut in chunks of Options.ChunkSize so that the table's
-// byte counters, and so its rates, follow a bulk transfer; a trickle of bytes
-// smaller than a chunk is accounted at least every Options.StatsInterval.
+// byte counters, and so its rates, follow a bulk transfer; bytes of an
+// unfinished chunk are accounted at least every Options.StatsInterval while
+// their direction is busy, and within 30 seconds after a silence.
 // A userspace proxy sees bytes, not packets: packet counters are estimated as
 // one packet per 1448 bytes (an Ethernet MSS with TCP timestamps) or part
 // of it, and pure ACKs are not counted. UDP datagrams are counted exactly.
@@ -43,9 +44,11 @@
 // table's timeout for its state (tcp_timeout once established,
 // tcpfin_timeout once either side has closed); a UDP flow after udp_timeout.
 // Idleness is checked from read deadlines, not a timer per connection, and
-// time comes from a coarse clock ticking every 50 ms, so an idle connection
-// ends between its timeout and twice it after its last byte (twice only
-// when that byte arrived inside an unfinished chunk).
+// time comes from a coarse clock ticking every 50 ms. Bytes inside an
+// unfinished splice are invisible to the other direction, so the direction
+// that finds the connection idle asks the other before ending it. An idle
+// connection ends about its timeout after its last byte, up to twice that
+// when its last bytes trickled in after a silence.
 //
 // # PROXY protocol
 //
@@ -57,8 +60,10 @@
 //
 // The real server sees the router's address as the source unless it speaks
 // the PROXY protocol; direct routing and tunnelling are impossible (the proxy
-// terminates TCP); a port-0 (any port) service cannot be listened on and is
-// skipped with a warning. TCP_NODELAY is on for both sides (Go's default for
+// terminates TCP) and such real servers are proxied with a warning, as are
+// FTP services (there is no FTP helper); a port-0 (any port) service cannot
+// be listened on and is skipped with a warning. Every listened port costs a
+// socket and a goroutine, and a UDP one a 64 KiB receive buffer. TCP_NODELAY is on for both sides (Go's default for
 // every TCP socket); TCP keepalives are off, as IPVS sends none and the idle
 // timeouts end dead connections.
 package proxy

@@ -220,6 +220,7 @@ func (p *Plane) wanted(cfg *model.Config) map[lkey]model.ServiceKey {
 			p.log.Warn("virtual service protocol not proxied", "service", key.String(), "name", s.Name, "proto", s.Proto.String())
 			continue
 		}
+		p.unsupported(cfg, s)
 		vip := s.VIP.Unmap()
 		for _, r := range s.ListenPorts() {
 			for port := int(r.First); port <= int(r.Last); port++ {
@@ -242,6 +243,26 @@ func (p *Plane) wanted(cfg *model.Config) map[lkey]model.ServiceKey {
 		}
 	}
 	return want
+}
+
+// unsupported warns about settings of s that a proxy cannot honour, so
+// that a configuration written for IPVS does not silently behave otherwise.
+func (p *Plane) unsupported(cfg *model.Config, s *model.Service) {
+	for _, r := range s.RealServers {
+		f := r.Forward
+		if f == model.ForwardDefault {
+			f = cfg.Global.Network
+		}
+		if r.Active && (f == model.ForwardDR || f == model.ForwardTUN) {
+			p.log.Warn("real server forwarding method not available in the proxy plane: it is proxied, and sees the router's address",
+				"service", s.Key().String(), "server", r.Key().String(), "network", f.String())
+			break
+		}
+	}
+	if s.FTP {
+		p.log.Warn("FTP helper not available in the proxy plane: use a persistent mark service bundling the passive ports",
+			"service", s.Key().String())
+	}
 }
 
 // txn is a prepared configuration change.
