@@ -191,7 +191,6 @@ fi
 if [ "$rc_line" != "ipvs-vm: tests exited 0" ] || [ -n "$failed" ]; then
 	# Show each failing test's output: from its === RUN to its --- FAIL.
 	awk '/^=== RUN/ {buf=""} {buf=buf $0 "\n"} /^--- FAIL/ {printf "%s", buf}' "$work/console.txt" | tail -n 200 >&2
-	tail -n 20 "$work/console.txt" >&2
 	echo "ipvs-vm: FAIL ($(echo "$failed" | grep -c . || true) failed, $passed passed; $times; console in $work/console.txt)"
 	echo "$failed"
 	exit 1
