@@ -194,6 +194,8 @@ func (l *listener) close() {
 // higher one.
 func (p *Plane) wanted(cfg *model.Config) map[lkey]model.ServiceKey {
 	want := map[lkey]model.ServiceKey{}
+	type pair struct{ serving, ignored model.ServiceKey }
+	conflicts := map[pair]int{}
 	better := func(a, b model.ServiceKey) bool {
 		if a.IsMark() != b.IsMark() {
 			return a.IsMark()
@@ -232,15 +234,18 @@ func (p *Plane) wanted(cfg *model.Config) map[lkey]model.ServiceKey {
 					id := lkey{pr, netip.AddrPortFrom(vip, uint16(port))}
 					if o, ok := want[id]; ok && o != key {
 						if !better(key, o) {
-							p.log.Warn("port claimed by two virtual services", "listener", id.String(), "serving", o.String(), "ignored", key.String())
+							conflicts[pair{o, key}]++
 							continue
 						}
-						p.log.Warn("port claimed by two virtual services", "listener", id.String(), "serving", key.String(), "ignored", o.String())
+						conflicts[pair{key, o}]++
 					}
 					want[id] = key
 				}
 			}
 		}
+	}
+	for c, n := range conflicts {
+		p.log.Warn("ports claimed by two virtual services", "serving", c.serving.String(), "ignored", c.ignored.String(), "ports", n)
 	}
 	return want
 }
@@ -269,8 +274,10 @@ func (p *Plane) unsupported(cfg *model.Config, s *model.Service) {
 type txn struct {
 	p     *Plane
 	want  map[lkey]model.ServiceKey
-	fresh map[lkey]*listener // bound by Prepare, not yet serving
-	done  bool
+	fresh map[lkey]*listener // bound by Prepare, not yet serving; Prepare's own until it returns
+	// ready (Prepare returned it) and done (committed or dropped) are
+	// guarded by p.mu.
+	ready, done bool
 }
 
 // Prepare binds the listeners cfg adds, beside the running ones. If any
@@ -281,11 +288,11 @@ func (p *Plane) Prepare(ctx context.Context, cfg *model.Config) (dataplane.Txn, 
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, errors.New("proxy: plane closed")
+		return nil, errors.New("plane closed")
 	}
 	if p.pending != nil {
 		p.mu.Unlock()
-		return nil, errors.New("proxy: another configuration is prepared and not committed")
+		return nil, errors.New("another configuration is prepared and not committed")
 	}
 	var need []lkey
 	for id := range want {
@@ -310,8 +317,8 @@ func (p *Plane) Prepare(ctx context.Context, cfg *model.Config) (dataplane.Txn, 
 			if p.pending == tx {
 				p.pending = nil
 			}
-			p.mu.Unlock()
 			tx.done = true
+			p.mu.Unlock()
 			p.retireIdle()
 			return nil, err
 		}
@@ -324,7 +331,7 @@ func (p *Plane) Prepare(ctx context.Context, cfg *model.Config) (dataplane.Txn, 
 			f.close()
 		}
 		tx.done = true
-		return nil, errors.New("proxy: plane closed")
+		return nil, errors.New("plane closed")
 	}
 	for id, k := range want {
 		if l, ok := p.listeners[id]; ok && *l.svc.Load() != k {
@@ -333,6 +340,7 @@ func (p *Plane) Prepare(ctx context.Context, cfg *model.Config) (dataplane.Txn, 
 	}
 	ch := make(chan struct{})
 	p.reloading.Store(&ch)
+	tx.ready = true
 	return tx, nil
 }
 
@@ -348,20 +356,20 @@ func (p *Plane) listen(ctx context.Context, id lkey) (*listener, error) {
 	case model.ProtoTCP:
 		ln, err := p.lc.Listen(ctx, "tcp"+fam, addr)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: listen on tcp %s: %w", addr, err)
+			return nil, fmt.Errorf("listen on tcp %s: %w", addr, err)
 		}
 		l.tcp = ln.(*net.TCPListener)
 		l.vip = net.TCPAddrFromAddrPort(id.addr)
 	case model.ProtoUDP:
 		pc, err := p.lc.ListenPacket(ctx, "udp"+fam, addr)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: listen on udp %s: %w", addr, err)
+			return nil, fmt.Errorf("listen on udp %s: %w", addr, err)
 		}
 		l.udp = pc.(*net.UDPConn)
 		l.flows = map[netip.AddrPort]*udpFlow{}
 		l.ops = map[opsKey]*udpFlow{}
 	default:
-		return nil, fmt.Errorf("proxy: listen on %s: unsupported protocol", id)
+		return nil, fmt.Errorf("listen on %s: unsupported protocol", id)
 	}
 	return l, nil
 }
@@ -378,9 +386,9 @@ func (tx *txn) Commit() error {
 			l.close()
 		}
 		if p.closed {
-			return errors.New("proxy: commit: plane closed")
+			return errors.New("commit: plane closed")
 		}
-		return errors.New("proxy: commit: configuration no longer prepared")
+		return errors.New("commit: configuration no longer prepared")
 	}
 	tx.done = true
 	p.pending = nil
@@ -587,8 +595,11 @@ func (p *Plane) Close(ctx context.Context) error {
 	if tx := p.pending; tx != nil {
 		tx.done = true
 		p.pending = nil
-		for _, l := range tx.fresh {
-			l.close()
+		// A Prepare still binding sees it was dropped and closes its own.
+		if tx.ready {
+			for _, l := range tx.fresh {
+				l.close()
+			}
 		}
 	}
 	for _, l := range p.listeners {
