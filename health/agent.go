@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // agentState is what a load agent last said about its server's
@@ -88,14 +89,13 @@ func parseAgentReply(line string) (agentReply, error) {
 }
 
 // pollAgent asks the agent once: connect, read one line, close.
-func pollAgent(ctx context.Context, dial DialFunc, spec agentSpec) (agentReply, error) {
-	target := netip.AddrPortFrom(spec.addr, spec.port).String()
-	c, err := dial(ctx, "tcp", target)
+func pollAgent(ctx context.Context, env probeEnv, spec agentSpec, deadline time.Time) (agentReply, error) {
+	c, stop, err := env.connect(ctx, "tcp", netip.AddrPortFrom(spec.addr, spec.port), deadline)
 	if err != nil {
 		return agentReply{}, connectError(err, spec.interval)
 	}
 	defer closeReset(c)
-	defer bind(ctx, c)()
+	defer stop()
 	buf := make([]byte, 0, 256)
 	tmp := make([]byte, 256)
 	for len(buf) < 1024 {

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +27,9 @@ type Options struct {
 	// not pace the checks, which run on the runtime's timers. The table's
 	// clock if nil.
 	Clock clock.Clock
-	// Dial opens the connections of every check and agent poll; a
-	// net.Dialer if nil. A router that must check from a given source
+	// Dial opens the connections of every check and agent poll. If nil,
+	// TCP goes through a lean dialer of this package (on Linux) and other
+	// networks through net.Dialer. A router that must check from a given source
 	// address or through a tunnel hooks in here.
 	Dial DialFunc
 	// RootCAs verifies HTTPS servers of checks with check_tls_verify = 1;
@@ -57,18 +58,19 @@ func (s monState) String() string { return monStateNames[s] }
 type monitorKey struct {
 	addr netip.Addr
 	port uint16
-	spec probeSpec
+	def  *checkDef
 }
 
 func (k monitorKey) target() string { return netip.AddrPortFrom(k.addr, k.port).String() }
+
+func (mon *monitor) spec() *probeSpec { return &mon.key.def.spec }
 
 // monitor probes one target and holds its verdict. All fields but probe
 // are guarded by Manager.mu.
 type monitor struct {
 	key   monitorKey
-	desc  string
 	probe prober
-	binds map[bindKey]*binding
+	binds []*binding // usually one or two
 
 	state            monState
 	reason           string
@@ -82,7 +84,6 @@ type monitor struct {
 
 	timer    *time.Timer
 	due      time.Time
-	cancel   context.CancelFunc
 	inflight bool
 	stopped  bool
 }
@@ -102,7 +103,6 @@ type agent struct {
 	errLogged bool
 
 	timer    *time.Timer
-	cancel   context.CancelFunc
 	inflight bool
 	stopped  bool
 }
@@ -148,6 +148,7 @@ type Manager struct {
 
 	mu        sync.Mutex
 	monitors  map[monitorKey]*monitor
+	defs      map[probeSpec]*checkDef
 	agents    map[agentSpec]*agent
 	binds     map[bindKey]*binding
 	overrides []*override
@@ -163,7 +164,7 @@ type Manager struct {
 // configuration t was applied with, and Run.
 func New(t *table.Table, o Options) *Manager {
 	m := &Manager{t: t, log: o.Logger, clock: o.Clock, rand: o.Rand,
-		monitors: map[monitorKey]*monitor{}, agents: map[agentSpec]*agent{},
+		monitors: map[monitorKey]*monitor{}, defs: map[probeSpec]*checkDef{}, agents: map[agentSpec]*agent{},
 		binds: map[bindKey]*binding{}, noted: map[string]bool{}}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -175,9 +176,6 @@ func New(t *table.Table, o Options) *Manager {
 		m.rand = rand.Float64
 	}
 	m.env = probeEnv{dial: o.Dial, rootCAs: o.RootCAs}
-	if m.env.dial == nil {
-		m.env.dial = (&net.Dialer{}).DialContext
-	}
 	return m
 }
 
@@ -258,21 +256,29 @@ func (m *Manager) attachMonitor(b *binding) {
 		}
 		return
 	}
-	mk := monitorKey{addr: sp.addr, port: sp.port, spec: sp.probe}
-	if b.mon != nil && b.mon.key == mk {
+	def := m.defs[*sp.probe]
+	mk := monitorKey{addr: sp.addr, port: sp.port, def: def}
+	if def != nil && b.mon != nil && b.mon.key == mk {
+		b.spec.probe = &def.spec
 		return
 	}
 	m.detachMonitor(b)
+	if def == nil {
+		def = &checkDef{spec: *sp.probe, desc: sp.probe.describe()}
+		m.defs[def.spec] = def
+		mk.def = def
+	}
+	b.spec.probe = &def.spec
 	mon := m.monitors[mk]
 	if mon == nil {
-		mon = &monitor{key: mk, desc: mk.spec.describe(), binds: map[bindKey]*binding{},
-			probe: newProber(mk.spec, mk.addr, mk.port, m.env), since: m.clock.Now()}
+		def.refs++
+		mon = &monitor{key: mk, probe: newProber(&def.spec, mk.addr, mk.port, m.env), since: m.clock.Now()}
 		m.monitors[mk] = mon
 		if m.running {
 			m.startMonitor(mon)
 		}
 	}
-	mon.binds[b.key] = b
+	mon.binds = append(mon.binds, b)
 	b.mon = mon
 	if mon.state != monUnknown {
 		m.adoptVerdict(b, mon.state == monUp, mon.reason)
@@ -285,10 +291,17 @@ func (m *Manager) detachMonitor(b *binding) {
 		return
 	}
 	b.mon = nil
-	delete(mon.binds, b.key)
+	if i := slices.Index(mon.binds, b); i >= 0 {
+		mon.binds = slices.Delete(mon.binds, i, i+1)
+	}
 	if len(mon.binds) == 0 {
 		m.stopMonitor(mon)
 		delete(m.monitors, mon.key)
+		def := mon.key.def
+		def.refs--
+		if def.refs == 0 {
+			delete(m.defs, def.spec)
+		}
 	}
 }
 
@@ -326,9 +339,6 @@ func (m *Manager) detachAgent(b *binding) {
 		a.stopped = true
 		if a.timer != nil {
 			a.timer.Stop()
-		}
-		if a.cancel != nil {
-			a.cancel()
 		}
 		delete(m.agents, a.spec)
 	}
@@ -498,7 +508,11 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.mu.Unlock()
 		return errors.New("health: Run called twice")
 	}
-	m.ran, m.running, m.ctx = true, true, ctx
+	// Checks in flight watch this context: cancelling it at shutdown
+	// interrupts them at once.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.ran, m.running, m.ctx = true, true, runCtx
 	for _, mon := range m.monitors {
 		m.startMonitor(mon)
 	}
@@ -515,16 +529,10 @@ func (m *Manager) Run(ctx context.Context) error {
 		if mon.timer != nil {
 			mon.timer.Stop()
 		}
-		if mon.cancel != nil {
-			mon.cancel()
-		}
 	}
 	for _, a := range m.agents {
 		if a.timer != nil {
 			a.timer.Stop()
-		}
-		if a.cancel != nil {
-			a.cancel()
 		}
 	}
 	for _, b := range m.binds {
@@ -544,13 +552,13 @@ func (m *Manager) startMonitor(mon *monitor) {
 	mon.timer = time.AfterFunc(0, func() { m.runCheck(mon) })
 }
 
+// stopMonitor stops mon's timer. A check in flight runs to its deadline
+// and its result is dropped: cancelling it would cost every check a
+// context of its own.
 func (m *Manager) stopMonitor(mon *monitor) {
 	mon.stopped = true
 	if mon.timer != nil {
 		mon.timer.Stop()
-	}
-	if mon.cancel != nil {
-		mon.cancel()
 	}
 }
 
@@ -560,10 +568,21 @@ func (m *Manager) stopMonitor(mon *monitor) {
 // checks follow every interval with ±5% jitter so that phases keep
 // drifting apart instead of locking together.
 func (m *Manager) nextDue(prev time.Time, iv time.Duration, first bool) time.Time {
+	var next time.Time
 	if first {
-		return prev.Add(iv/2 + time.Duration(m.rand()*float64(iv)))
+		next = prev.Add(iv/2 + time.Duration(m.rand()*float64(iv)))
+	} else {
+		next = prev.Add(iv + time.Duration((m.rand()-0.5)*float64(iv)/10))
 	}
-	return prev.Add(iv + time.Duration((m.rand()-0.5)*float64(iv)/10))
+	// Round up to a grid of a hundredth of the interval (1 to 10 ms), so
+	// that the runtime wakes once per grid step for a batch of checks
+	// rather than once per check.
+	q := min(max(iv/100, time.Millisecond), 10*time.Millisecond)
+	next = next.Truncate(q).Add(q)
+	if now := time.Now(); next.Before(now) {
+		next = now
+	}
+	return next
 }
 
 // runCheck is a monitor's timer callback: one check, its verdict, and the
@@ -576,32 +595,26 @@ func (m *Manager) runCheck(mon *monitor) {
 		m.mu.Unlock()
 		return
 	}
-	iv := mon.key.spec.interval
-	ctx, cancel := context.WithTimeout(m.ctx, iv)
-	mon.cancel, mon.inflight = cancel, true
+	iv := mon.spec().interval
+	ctx := m.ctx
+	mon.inflight = true
 	m.wg.Add(1)
 	m.mu.Unlock()
 	defer m.wg.Done()
 
 	start := time.Now()
-	err := mon.probe.check(ctx)
+	err := mon.probe.check(ctx, start.Add(iv))
 	latency := time.Since(start)
-	cancel()
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mon.inflight, mon.cancel = false, nil
-	if mon.stopped || !m.running || m.ctx.Err() != nil {
-		return // cancelled by a reload or shutdown: not a verdict
+	mon.inflight = false
+	if mon.stopped || !m.running || ctx.Err() != nil {
+		return // a reload removed the monitor, or shutdown: not a verdict
 	}
 	m.record(mon, err, latency)
-	now := time.Now()
-	next := m.nextDue(mon.due, iv, mon.checks == 1)
-	if next.Before(now) {
-		next = now
-	}
-	mon.due = next
-	mon.timer.Reset(next.Sub(now))
+	mon.due = m.nextDue(mon.due, iv, mon.checks == 1)
+	mon.timer.Reset(max(0, time.Until(mon.due)))
 }
 
 // record applies one check result to mon's state machine (nanny's, with
@@ -613,7 +626,7 @@ func (m *Manager) record(mon *monitor, err error, latency time.Duration) {
 	mon.checks++
 	mon.lastCheck = m.clock.Now()
 	mon.latency = latency
-	sp := &mon.key.spec
+	sp := mon.spec()
 	if err == nil {
 		mon.lastOK = true
 		mon.okRun++
@@ -662,7 +675,7 @@ func (m *Manager) transition(mon *monitor, st monState, reason string) {
 	if changed {
 		line := mon.key.target() + " " + st.String() + ": " + reason
 		args := []any{"server", mon.key.target(), "state", st.String(), "reason", reason,
-			"check", mon.desc, "services", len(mon.binds)}
+			"check", mon.key.def.desc, "services", len(mon.binds)}
 		if st == monDown {
 			m.log.Warn(line, args...)
 		} else {
@@ -694,8 +707,8 @@ func (m *Manager) startRamp(b *binding) {
 		n++
 	}
 	step := DefaultRampStep
-	if b.mon != nil && b.mon.key.spec.interval > step {
-		step = b.mon.key.spec.interval
+	if b.mon != nil && b.mon.spec().interval > step {
+		step = b.mon.spec().interval
 	}
 	if b.spec.slowstart > 0 {
 		step = b.spec.slowstart / time.Duration(n)
@@ -741,20 +754,19 @@ func (m *Manager) runAgent(a *agent) {
 		return
 	}
 	iv := a.spec.interval
-	ctx, cancel := context.WithTimeout(m.ctx, iv)
-	a.cancel, a.inflight = cancel, true
+	ctx := m.ctx
+	a.inflight = true
 	m.wg.Add(1)
 	m.mu.Unlock()
 	defer m.wg.Done()
 
 	start := time.Now()
-	reply, err := pollAgent(ctx, m.env.dial, a.spec)
-	cancel()
+	reply, err := pollAgent(ctx, m.env, a.spec, start.Add(iv))
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a.inflight, a.cancel = false, nil
-	if a.stopped || !m.running || m.ctx.Err() != nil {
+	a.inflight = false
+	if a.stopped || !m.running || ctx.Err() != nil {
 		return
 	}
 	a.lastPoll = m.clock.Now()

@@ -293,7 +293,11 @@ func TestApplyKeepsMonitors(t *testing.T) {
 	monOf := func(svc *model.Service) *monitor {
 		r.m.mu.Lock()
 		defer r.m.mu.Unlock()
-		return r.m.monitors[monitorKey{addr: s.addr.Addr(), port: s.addr.Port(), spec: buildSpec(svc, svc.RealServers[0]).probe}]
+		def := r.m.defs[*buildSpec(svc, svc.RealServers[0]).probe]
+		if def == nil {
+			return nil
+		}
+		return r.m.monitors[monitorKey{addr: s.addr.Addr(), port: s.addr.Port(), def: def}]
 	}
 	monBefore := monOf(&a)
 

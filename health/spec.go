@@ -112,8 +112,8 @@ type bindSpec struct {
 	quiesce   bool
 	slowstart time.Duration // total ramp time; <0: nanny's per-step default; 0: off
 	addr      netip.Addr
-	port      uint16 // check port
-	probe     probeSpec
+	port      uint16     // check port
+	probe     *probeSpec // after Apply, the interned spec of its monitor
 	agent     *agentSpec
 	problems  []string // configuration the probe cannot honour, logged at Apply
 }
@@ -135,6 +135,7 @@ func buildSpec(svc *model.Service, rs model.RealServer) bindSpec {
 		quiesce:   c.Quiesce,
 		slowstart: -1,
 		addr:      rs.Addr.Unmap(),
+		probe:     &probeSpec{},
 	}
 	// The check port is the real server's port; a port-0 real server (a
 	// firewall-mark service keeping the client's port) is checked on the
@@ -158,7 +159,7 @@ func buildSpec(svc *model.Service, rs model.RealServer) bindSpec {
 		}
 	}
 
-	p := &b.probe
+	p := b.probe
 	p.interval = c.Interval
 	if p.interval <= 0 {
 		p.interval = DefaultInterval
@@ -418,6 +419,14 @@ func dnsTypeName(t dnsmessage.Type) string {
 		}
 	}
 	return "TYPE" + strconv.Itoa(int(t))
+}
+
+// checkDef is a probe definition interned by the Manager: the thousands of
+// monitors that run the same check share one copy and its description.
+type checkDef struct {
+	spec probeSpec
+	desc string
+	refs int // monitors using it
 }
 
 // describe renders the probe for Status and logs.

@@ -2,6 +2,7 @@ package health
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -69,10 +70,10 @@ type AgentStatus struct {
 	Servers []ServerRef `json:"servers"`
 }
 
-func (m *Manager) refs(binds map[bindKey]*binding) []ServerRef {
+func refs(binds []*binding) []ServerRef {
 	out := make([]ServerRef, 0, len(binds))
-	for k, b := range binds {
-		out = append(out, ServerRef{Service: k.svc, ServiceName: b.spec.svcName, RealServer: k.dest})
+	for _, b := range binds {
+		out = append(out, ServerRef{Service: b.key.svc, ServiceName: b.spec.svcName, RealServer: b.key.dest})
 	}
 	slices.SortFunc(out, func(a, b ServerRef) int {
 		return cmp.Or(table.CompareKeys(a.Service, b.Service), a.RealServer.Addr.Compare(b.RealServer.Addr),
@@ -87,10 +88,10 @@ func (m *Manager) Status() []MonitorStatus {
 	defer m.mu.Unlock()
 	out := make([]MonitorStatus, 0, len(m.monitors))
 	for _, mon := range m.monitors {
-		sp := &mon.key.spec
+		sp := mon.spec()
 		out = append(out, MonitorStatus{
 			Target:          model.DestKey{Addr: mon.key.addr, Port: mon.key.port},
-			Check:           mon.desc,
+			Check:           mon.key.def.desc,
 			Interval:        sp.interval,
 			Rise:            sp.rise,
 			Fall:            sp.fall,
@@ -105,7 +106,7 @@ func (m *Manager) Status() []MonitorStatus {
 			ConsecutiveFail: mon.failRun,
 			Checks:          mon.checks,
 			Failures:        mon.failures,
-			Servers:         m.refs(mon.binds),
+			Servers:         refs(mon.binds),
 		})
 	}
 	slices.SortFunc(out, func(a, b MonitorStatus) int {
@@ -130,7 +131,7 @@ func (m *Manager) Agents() []AgentStatus {
 			LastOK:    a.lastOK,
 			LastReply: a.lastReply,
 			LastError: a.lastErr,
-			Servers:   m.refs(a.binds),
+			Servers:   refs(slices.Collect(maps.Values(a.binds))),
 		})
 	}
 	slices.SortFunc(out, func(a, b AgentStatus) int {
