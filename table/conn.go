@@ -118,19 +118,35 @@ func (c *Conn) SetState(st ConnState) {
 // Touch records activity now.
 func (c *Conn) Touch() { c.seen.Store(c.t.clock.Now().UnixNano()) }
 
+// TouchAt records activity at t, for data planes that keep a coarse clock
+// of their own and would rather not read the table's on every packet.
+func (c *Conn) TouchAt(t time.Time) { c.seen.Store(t.UnixNano()) }
+
 // AddIn accounts traffic from the client towards the real server.
 func (c *Conn) AddIn(pkts, bytes uint64) {
 	c.inBytes.Add(bytes)
-	for _, ct := range [2]*Counters{&c.dest.Counters, &c.svc.Counters} {
-		ct.InPkts.Add(pkts)
-		ct.InBytes.Add(bytes)
-	}
+	c.svc.AddIn(c.dest, pkts, bytes)
 }
 
 // AddOut accounts traffic from the real server back to the client.
 func (c *Conn) AddOut(pkts, bytes uint64) {
 	c.outBytes.Add(bytes)
-	for _, ct := range [2]*Counters{&c.dest.Counters, &c.svc.Counters} {
+	c.svc.AddOut(c.dest, pkts, bytes)
+}
+
+// AddIn accounts traffic from a client to real server d that has no
+// connection entry (one-packet scheduling).
+func (s *Service) AddIn(d *Dest, pkts, bytes uint64) {
+	for _, ct := range [2]*Counters{&d.Counters, &s.Counters} {
+		ct.InPkts.Add(pkts)
+		ct.InBytes.Add(bytes)
+	}
+}
+
+// AddOut accounts traffic from real server d to a client that has no
+// connection entry.
+func (s *Service) AddOut(d *Dest, pkts, bytes uint64) {
+	for _, ct := range [2]*Counters{&d.Counters, &s.Counters} {
 		ct.OutPkts.Add(pkts)
 		ct.OutBytes.Add(bytes)
 	}

@@ -106,7 +106,12 @@ func (s *Service) allDests() []*Dest {
 // the list, as Piranha's lvsd added it when no nanny reported its server
 // active, and leaves again when one returns. Called with s.mu held (or
 // before the service is published).
-func (s *Service) rebuild() {
+func (s *Service) rebuild() { s.rebuildWith(nil) }
+
+// rebuildWith is rebuild that also replaces the scheduler with sc (if not
+// nil). The new scheduler gets the list before it is published, so a
+// concurrent Schedule never meets a scheduler without real servers.
+func (s *Service) rebuildWith(sc Scheduler) {
 	list := make([]*Dest, 0, len(s.dests)+1)
 	up := false
 	for _, d := range s.dests {
@@ -136,7 +141,12 @@ func (s *Service) rebuild() {
 	}
 	s.sorryOn = on
 	s.list.Store(&list)
-	s.sched.Load().s.Update(list)
+	if sc != nil {
+		sc.Update(list)
+		s.sched.Store(&schedBox{sc})
+	} else {
+		s.sched.Load().s.Update(list)
+	}
 	s.t.notify()
 }
 
@@ -157,9 +167,6 @@ func (s *Service) update(cfg *model.Service, sc Scheduler) bool {
 	changed := !reflect.DeepEqual(old, cfg)
 	c := *cfg
 	s.cfg.Store(&c)
-	if sc != nil {
-		s.sched.Store(&schedBox{sc})
-	}
 	byKey := map[model.DestKey]*Dest{}
 	for _, d := range s.dests {
 		byKey[d.key] = d
@@ -203,7 +210,7 @@ func (s *Service) update(cfg *model.Service, sc Scheduler) bool {
 		s.retire(d)
 	}
 	s.dests = next
-	s.rebuild()
+	s.rebuildWith(sc)
 	return changed
 }
 

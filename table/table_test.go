@@ -336,20 +336,28 @@ func TestRates(t *testing.T) {
 	}
 }
 
-// Scheduling runs from many goroutines while reloads change weights; the
-// counts stay consistent (run with -race).
+// Scheduling runs from many goroutines while reloads change weights and
+// schedulers: no connection is refused and the counts stay consistent (run
+// with -race).
 func TestConcurrentScheduleAndApply(t *testing.T) {
 	c := clock.NewFake(t0)
 	svc := markService(30*time.Second, 24)
 	tb := newTable(t, c, svc)
 	s := tb.Service(mark)
 	var wg sync.WaitGroup
-	var failed atomic.Int64
+	var failed, done atomic.Int64
+	stop := make(chan struct{})
 	for g := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 500 {
+			for i := range 1_000_000 { // bounded; normally ends with the reloads
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				done.Add(1)
 				cn, err := s.Schedule(pkt(fmt.Sprintf("203.0.%d.%d:%d", g, i%250, i), 80))
 				if err != nil {
 					failed.Add(1)
@@ -360,15 +368,18 @@ func TestConcurrentScheduleAndApply(t *testing.T) {
 			}
 		}()
 	}
-	for i := range 50 {
+	for i := range 200 {
 		svc.RealServers[i%3].Weight = 1 + i%5
+		// A new scheduler must never be seen before it has the servers.
+		svc.Scheduler = []model.Scheduler{model.SchedRR, model.SchedWRR}[i%2]
 		if _, err := tb.Apply(&model.Config{Services: []model.Service{svc}}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 {
-		t.Fatalf("%d schedules failed", failed.Load())
+		t.Fatalf("%d of %d schedules failed", failed.Load(), done.Load())
 	}
 	for _, d := range s.Dests() {
 		if d.ActiveConns() != 0 || d.InactiveConns() != 0 {

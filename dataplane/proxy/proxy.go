@@ -71,9 +71,6 @@ type Plane struct {
 	listeners map[lkey]*listener
 	pending   *txn
 	closed    bool
-	// reloading is closed when the pending configuration is committed or
-	// dropped; nil when none is pending.
-	reloading atomic.Pointer[chan struct{}]
 
 	reg     registry
 	open    atomic.Int64 // TCP connections and UDP flows alive
@@ -338,8 +335,6 @@ func (p *Plane) Prepare(ctx context.Context, cfg *model.Config) (dataplane.Txn, 
 			l.next.Store(&k)
 		}
 	}
-	ch := make(chan struct{})
-	p.reloading.Store(&ch)
 	tx.ready = true
 	return tx, nil
 }
@@ -392,7 +387,6 @@ func (tx *txn) Commit() error {
 	}
 	tx.done = true
 	p.pending = nil
-	defer p.reloaded()
 	var added, removed int
 	for id, k := range tx.want {
 		if l, ok := tx.fresh[id]; ok {
@@ -450,67 +444,30 @@ func (tx *txn) Abort() {
 		l.next.Store(nil)
 	}
 	p.mu.Unlock()
-	p.reloaded()
 	for _, l := range tx.fresh {
 		l.close()
 	}
 	p.retireIdle()
 }
 
-// reloaded wakes connections that wait for the pending configuration.
-func (p *Plane) reloaded() {
-	if ch := p.reloading.Swap(nil); ch != nil {
-		close(*ch)
-	}
-}
-
 // schedule asks l's service for the real server of a new connection.
-//
-// While a reload is pending the table may briefly have no real server to
-// offer (a changed scheduler is published before it is given the real
-// servers), so ErrNoDest then waits for the reload's Commit and asks
-// again, so that a reload costs no connection.
 func (p *Plane) schedule(l *listener, pkt *table.Packet) (*table.Service, *table.Conn, error) {
-	for try := 0; ; try++ {
-		svc := l.service()
-		if svc == nil {
-			return nil, nil, table.ErrServiceRemoved
-		}
-		tc, err := svc.Schedule(pkt)
-		if err == nil || try > 0 || !errors.Is(err, table.ErrNoDest) || !p.awaitReload() {
-			return svc, tc, err
-		}
+	svc := l.service()
+	if svc == nil {
+		return nil, nil, table.ErrServiceRemoved
 	}
+	tc, err := svc.Schedule(pkt)
+	return svc, tc, err
 }
 
 // pick is schedule for one-packet scheduling.
 func (p *Plane) pick(l *listener, pkt *table.Packet) (*table.Service, *table.Dest, netip.AddrPort, error) {
-	for try := 0; ; try++ {
-		svc := l.service()
-		if svc == nil {
-			return nil, nil, netip.AddrPort{}, table.ErrServiceRemoved
-		}
-		d, target, err := svc.Pick(pkt)
-		if err == nil || try > 0 || !errors.Is(err, table.ErrNoDest) || !p.awaitReload() {
-			return svc, d, target, err
-		}
+	svc := l.service()
+	if svc == nil {
+		return nil, nil, netip.AddrPort{}, table.ErrServiceRemoved
 	}
-}
-
-// awaitReload waits, boundedly, for a pending reload to end; it reports
-// whether one was pending.
-func (p *Plane) awaitReload() bool {
-	ch := p.reloading.Load()
-	if ch == nil {
-		return false
-	}
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	select {
-	case <-*ch:
-	case <-t.C:
-	}
-	return true
+	d, target, err := svc.Pick(pkt)
+	return svc, d, target, err
 }
 
 // start launches the serving goroutine of a listener. Called with p.mu held.
@@ -591,7 +548,6 @@ func (p *Plane) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
-	p.reloaded()
 	if tx := p.pending; tx != nil {
 		tx.done = true
 		p.pending = nil

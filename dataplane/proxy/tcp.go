@@ -297,7 +297,7 @@ func (c *tcpConn) account(in bool, n, now int64) {
 		c.suspect.Store(0)
 	}
 	if t := c.touched.Load(); now-t >= int64(touchEvery) && c.touched.CompareAndSwap(t, now) {
-		c.tc.Touch()
+		c.tc.TouchAt(time.Unix(0, now))
 	}
 }
 

@@ -224,10 +224,7 @@ func (f *udpFlow) in(n int, now int64) {
 	if f.tc != nil {
 		f.tc.AddIn(1, uint64(n))
 	} else {
-		for _, ct := range [2]*table.Counters{&f.dest.Counters, &f.svc.Counters} {
-			ct.InPkts.Add(1)
-			ct.InBytes.Add(uint64(n))
-		}
+		f.svc.AddIn(f.dest, 1, uint64(n))
 	}
 	f.seen(now)
 }
@@ -237,10 +234,7 @@ func (f *udpFlow) out(n int, now int64) {
 	if f.tc != nil {
 		f.tc.AddOut(1, uint64(n))
 	} else {
-		for _, ct := range [2]*table.Counters{&f.dest.Counters, &f.svc.Counters} {
-			ct.OutPkts.Add(1)
-			ct.OutBytes.Add(uint64(n))
-		}
+		f.svc.AddOut(f.dest, 1, uint64(n))
 	}
 	f.seen(now)
 }
@@ -249,7 +243,7 @@ func (f *udpFlow) seen(now int64) {
 	f.last.Store(now)
 	if f.tc != nil {
 		if t := f.touched.Load(); now-t >= int64(touchEvery) && f.touched.CompareAndSwap(t, now) {
-			f.tc.Touch()
+			f.tc.TouchAt(time.Unix(0, now))
 		}
 	}
 }
