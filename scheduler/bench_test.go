@@ -11,7 +11,8 @@ import (
 
 // benchDests builds n real servers with weights 1..10 and a spread of
 // connection counts that keeps every one of them usable (active never above
-// weight, so lblc caches stay valid and ovf has candidates).
+// weight, so lblc caches stay valid and ovf has candidates) and none idle
+// (so nq scans the whole list as sed does, its worst case).
 func benchDests(n int) []*table.Dest {
 	ds := make([]*table.Dest, n)
 	for i := range ds {
@@ -21,7 +22,7 @@ func benchDests(n int) []*table.Dest {
 			Port:   80,
 			Weight: w,
 		})
-		ds[i].SetCounters((i*7)%(w+1), (i*13)%50, 0)
+		ds[i].SetCounters(1+(i*7)%w, (i*13)%50, 0)
 	}
 	return ds
 }
