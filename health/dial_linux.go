@@ -87,6 +87,13 @@ func (c *fastConn) waitConnected(ctx context.Context) error {
 			return false
 		case v != 0:
 			cerr = syscall.Errno(v)
+		default:
+			// No error is also what a connect still in progress reports
+			// (and the poller may wake spuriously): only a peer name
+			// proves the connection, as in net's own connect.
+			if _, err := syscall.Getpeername(int(fd)); err != nil {
+				return false
+			}
 		}
 		return true
 	})

@@ -19,7 +19,7 @@ func fastDial(ctx context.Context, network, address string) (net.Conn, error) {
 
 type fastConn struct{ net.Conn }
 
-func (c *fastConn) abort()                               {}
+func (c *fastConn) abort()                              {}
 func (c *fastConn) waitConnected(context.Context) error { return nil }
 
 func startTCP(netip.AddrPort) (*fastConn, error) { return nil, errors.New("not available") }

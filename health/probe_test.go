@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -469,4 +470,80 @@ func TestDNSCheck(t *testing.T) {
 	dead := refusedUDP(t, "127.0.0.25")
 	svc := service("d", 53, model.Check{Interval: 300 * time.Millisecond, Extra: map[string]string{KeyCheckType: "dns"}})
 	wantErr(t, probeOnce(t, svc, realServer(dead, 1), probeEnv{}), "port unreachable")
+}
+
+// blackholeAddr returns a loopback listener whose accept queue is full, so
+// that a further connect gets no answer to its SYN: a silent server
+// without leaving the machine.
+func blackholeAddr(t *testing.T, host string) netip.AddrPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	ip := netip.MustParseAddr(host).As4()
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: ip}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	ap := netip.AddrPortFrom(netip.AddrFrom4(ip), uint16(sa.(*syscall.SockaddrInet4).Port))
+	// Fill the queue; keep the connections open.
+	for i := 0; i < 8; i++ {
+		d := net.Dialer{Timeout: 100 * time.Millisecond}
+		c, err := d.Dial("tcp", ap.String())
+		if err != nil {
+			return ap
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skip("could not fill a listen queue")
+	return ap
+}
+
+// The lean dialer: timeouts, refusals and cancellation.
+func TestFastDial(t *testing.T) {
+	hole := blackholeAddr(t, "127.0.0.26")
+	rs := realServer(hole, 1)
+	start := time.Now()
+	err := probeOnce(t, service("x", 25, model.Check{Interval: 200 * time.Millisecond}), rs, probeEnv{})
+	wantErr(t, err, "connect timeout after 200ms")
+	if el := time.Since(start); el < 150*time.Millisecond || el > time.Second {
+		t.Errorf("timeout took %s", el)
+	}
+
+	// Cancellation interrupts a connect at once.
+	sp := buildSpec(&model.Service{Port: 25, Check: model.Check{Interval: 5 * time.Second}}, rs)
+	p := newProber(sp.probe, sp.addr, sp.port, probeEnv{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	err = p.check(ctx, time.Now().Add(5*time.Second))
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("cancelled check took %s", el)
+	}
+	wantErr(t, err, "cancelled")
+
+	// As a net.Conn for HTTP: addresses and deadlines.
+	s := newServer(t, "127.0.0.26", reply("hello"))
+	c, err := fastDial(context.Background(), "tcp", s.addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.RemoteAddr().String() != s.addr.String() || c.LocalAddr() == nil {
+		t.Errorf("addresses %v %v", c.LocalAddr(), c.RemoteAddr())
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("read %q %v", buf, err)
+	}
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := c.Read(buf); !isTimeout(err) {
+		t.Errorf("read past deadline: %v", err)
+	}
 }

@@ -231,8 +231,15 @@ func TestScale(t *testing.T) {
 		float64(heapInuse)/(1<<20), float64(ms.HeapAlloc)/(1<<20), ms.HeapObjects, float64(ms.Sys)/(1<<20),
 		float64(rssKiB())/1024, runtime.NumGoroutine())
 	var lat []time.Duration
+	errs := map[string]int{}
 	for _, s := range m.Status() {
 		lat = append(lat, s.Latency)
+		if s.LastError != "" {
+			errs[s.LastError]++
+		}
+	}
+	if len(errs) > 0 {
+		t.Logf("last errors seen: %v", errs)
 	}
 	slices.Sort(lat)
 	t.Logf("latest check latency: p50 %s p90 %s p99 %s max %s", lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100], lat[len(lat)-1])
