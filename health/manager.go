@@ -158,6 +158,7 @@ type Manager struct {
 	ctx       context.Context
 	wg        sync.WaitGroup
 	noted     map[string]bool // configuration warnings already logged
+	epoch     time.Time       // origin of the check timer grid
 }
 
 // New returns a Manager that drives t's real servers. Call Apply with the
@@ -165,7 +166,7 @@ type Manager struct {
 func New(t *table.Table, o Options) *Manager {
 	m := &Manager{t: t, log: o.Logger, clock: o.Clock, rand: o.Rand,
 		monitors: map[monitorKey]*monitor{}, defs: map[probeSpec]*checkDef{}, agents: map[agentSpec]*agent{},
-		binds: map[bindKey]*binding{}, noted: map[string]bool{}}
+		binds: map[bindKey]*binding{}, noted: map[string]bool{}, epoch: time.Now()}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -577,8 +578,11 @@ func (m *Manager) nextDue(prev time.Time, iv time.Duration, first bool) time.Tim
 	// Round up to a grid of a hundredth of the interval (1 to 10 ms), so
 	// that the runtime wakes once per grid step for a batch of checks
 	// rather than once per check.
+	// The grid counts from the Manager's creation on the monotonic clock,
+	// so that a step of the wall clock does not stall or rush the checks.
 	q := min(max(iv/100, time.Millisecond), 10*time.Millisecond)
-	next = next.Truncate(q).Add(q)
+	off := next.Sub(m.epoch)
+	next = m.epoch.Add((off + q - 1) / q * q)
 	if now := time.Now(); next.Before(now) {
 		next = now
 	}

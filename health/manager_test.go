@@ -574,3 +574,38 @@ func TestNoneAndShutdown(t *testing.T) {
 		t.Errorf("a cancelled check changed state: %s", got)
 	}
 }
+
+// Checks are spread: the second check lands at a random phase in
+// [interval/2, 3·interval/2), later ones every interval ±5%, all rounded up
+// to a grid of interval/100 (at most 10 ms) so timers fire in batches.
+func TestNextDueSpread(t *testing.T) {
+	var u float64
+	m := New(table.New(table.Options{}), Options{Rand: func() float64 { return u }})
+	iv := time.Second
+	prev := m.epoch.Add(123456789 * time.Nanosecond)
+	for _, c := range []struct {
+		u      float64
+		first  bool
+		lo, hi time.Duration
+	}{
+		{0, true, 500 * time.Millisecond, 510 * time.Millisecond},
+		{0.999, true, 1499 * time.Millisecond, 1510 * time.Millisecond},
+		{0, false, 950 * time.Millisecond, 960 * time.Millisecond},
+		{0.5, false, 1000 * time.Millisecond, 1010 * time.Millisecond},
+		{0.999, false, 1049 * time.Millisecond, 1060 * time.Millisecond},
+	} {
+		u = c.u
+		next := m.nextDue(prev, iv, c.first)
+		d := next.Sub(prev)
+		if d < c.lo || d >= c.hi {
+			t.Errorf("u=%v first=%v: next after %s, want [%s, %s)", c.u, c.first, d, c.lo, c.hi)
+		}
+		if next.Sub(m.epoch)%(10*time.Millisecond) != 0 {
+			t.Errorf("next %s off the 10ms grid", next.Sub(m.epoch))
+		}
+	}
+	// Overdue: now.
+	if d := time.Until(m.nextDue(time.Now().Add(-time.Hour), iv, false)); d > 0 {
+		t.Errorf("overdue check scheduled %s ahead", d)
+	}
+}
