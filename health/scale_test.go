@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ import (
 // that their accept work is not counted as the router's. It is off unless
 // GOVS_HEALTH_SCALE=1:
 //
-//	GOVS_HEALTH_SCALE=1 go test -run TestScale -v -timeout 10m ./health/
+//	GOVS_HEALTH_SCALE=1 go test -run 'TestScale(Baseline)?$' -v -timeout 10m ./health/
 //
 // GOVS_HEALTH_SCALE_N and GOVS_HEALTH_SCALE_SECONDS change the number of
 // servers and the measured window.
@@ -83,6 +84,103 @@ func TestScaleListeners(t *testing.T) {
 	bufio.NewReader(os.Stdin).ReadString('\n')
 }
 
+// startListeners runs TestScaleListeners in a child process with n
+// listeners and returns once they listen; the child ends with the test.
+func startListeners(t *testing.T, n int) {
+	child := exec.Command(os.Args[0], "-test.run=^TestScaleListeners$")
+	child.Env = append(os.Environ(), "GOVS_HEALTH_LISTENERS="+strconv.Itoa(n))
+	child.Stderr = os.Stderr
+	stdin, _ := child.StdinPipe()
+	stdout, _ := child.StdoutPipe()
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		child.Wait()
+	})
+	br := bufio.NewReader(stdout)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("listener process: %v", err)
+		}
+		if strings.TrimSpace(line) == "READY" {
+			break
+		}
+	}
+	go func() { // drain the child's test output
+		for {
+			if _, err := br.ReadString('\n'); err != nil {
+				return
+			}
+		}
+	}()
+
+}
+
+// TestScaleBaseline measures the same connect checks with nothing around
+// them (socket, connect, close with a reset, one timer per target), to
+// tell the kernel's cost of a TCP check from what the package adds.
+func TestScaleBaseline(t *testing.T) {
+	if os.Getenv("GOVS_HEALTH_SCALE") != "1" {
+		t.Skip("set GOVS_HEALTH_SCALE=1 to run the scale baseline")
+	}
+	n := envInt("GOVS_HEALTH_SCALE_N", 10000)
+	window := time.Duration(envInt("GOVS_HEALTH_SCALE_SECONDS", 30)) * time.Second
+	raiseNofile(t)
+	startListeners(t, n)
+	var mu sync.Mutex
+	var checks, fails int
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		ap := scaleAddr(i)
+		var tm *time.Timer
+		wg.Add(1)
+		tm = time.AfterFunc(time.Duration(i)*time.Second/time.Duration(n), func() {
+			ok := false
+			if c, err := startTCP(ap); err == nil {
+				c.SetDeadline(time.Now().Add(time.Second))
+				if c.waitConnected(context.Background()) == nil {
+					ok = true
+					closeReset(c)
+				}
+			}
+			mu.Lock()
+			checks++
+			if !ok {
+				fails++
+			}
+			mu.Unlock()
+			select {
+			case <-stop:
+				wg.Done()
+			default:
+				tm.Reset(time.Second)
+			}
+		})
+	}
+	time.Sleep(3 * time.Second)
+	mu.Lock()
+	c0 := checks
+	mu.Unlock()
+	u0, s0 := rusage(t)
+	t0 := time.Now()
+	time.Sleep(window)
+	u1, s1 := rusage(t)
+	el := time.Since(t0)
+	mu.Lock()
+	c1, f := checks, fails
+	mu.Unlock()
+	close(stop)
+	wg.Wait()
+	per := func(d time.Duration) float64 { return d.Seconds() / float64(c1-c0) * 1e6 }
+	t.Logf("baseline: %d checks (%.0f/s), %d failed; CPU %.1f%% of one core (user %.1f%%, sys %.1f%%; %.1f µs per check: user %.1f, sys %.1f)",
+		c1-c0, float64(c1-c0)/el.Seconds(), f, 100*(u1-u0+s1-s0).Seconds()/el.Seconds(),
+		100*(u1-u0).Seconds()/el.Seconds(), 100*(s1-s0).Seconds()/el.Seconds(), per(u1-u0+s1-s0), per(u1-u0), per(s1-s0))
+}
+
 func rusage(t testing.TB) (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -116,35 +214,7 @@ func TestScale(t *testing.T) {
 		t.Fatalf("RLIMIT_NOFILE %d is too low for %d servers", nofile, n)
 	}
 
-	child := exec.Command(os.Args[0], "-test.run=^TestScaleListeners$")
-	child.Env = append(os.Environ(), "GOVS_HEALTH_LISTENERS="+strconv.Itoa(n))
-	child.Stderr = os.Stderr
-	stdin, _ := child.StdinPipe()
-	stdout, _ := child.StdoutPipe()
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		child.Wait()
-	}()
-	br := bufio.NewReader(stdout)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("listener process: %v", err)
-		}
-		if strings.TrimSpace(line) == "READY" {
-			break
-		}
-	}
-	go func() { // drain the child's test output
-		for {
-			if _, err := br.ReadString('\n'); err != nil {
-				return
-			}
-		}
-	}()
+	startListeners(t, n)
 
 	// 100 real servers per service, services on consecutive virtual ports.
 	cfg := &model.Config{}
