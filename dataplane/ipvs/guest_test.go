@@ -3,14 +3,18 @@
 package ipvs
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/govs/govs/listing"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -444,4 +448,134 @@ func dropService(list, header string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "")
+}
+
+// `govs list` (package listing) prints the table exactly as ipvsadm -L -n
+// prints the kernel's, after its title line.
+func TestGuestListingMatchesIpvsadm(t *testing.T) {
+	topology(t)
+	g := newGuestPlane(t, Options{})
+	web := gService("web", model.ProtoTCP, gVIPNAT, 80, model.SchedWLC, gServer(0, 8080, 1, 0), gServer(1, 8080, 2, 0))
+	web.RealServers[0].UpperThreshold, web.RealServers[0].LowerThreshold = 100, 50
+	dns := gService("dns", model.ProtoUDP, gVIPNAT, 53, model.SchedRR, gServer(0, 53, 1, 0))
+	ops := gService("ops", model.ProtoUDP, gVIPDR, 53, model.SchedRR, gServer(1, 53, 1, model.ForwardDR))
+	ops.OnePacket = true
+	sh := gService("sh", model.ProtoTCP, gVIPDR, 80, model.SchedSH, gServer(0, 80, 1, model.ForwardDR), gServer(2, 80, 4, model.ForwardDR))
+	sh.SchedFlags = model.FlagFallback | model.FlagPort
+	tun := gService("tun", model.ProtoTCP, gVIPTUN, 80, model.SchedWRR, gServer(1, 80, 3, model.ForwardTUN), gServer(2, 80, 1, model.ForwardTUN))
+	tun.Persistence = model.Persistence{Timeout: 300 * time.Second, PrefixLen: 24}
+	mark := gService("bundle", model.ProtoTCP, gVIPMark, 80, model.SchedLC, gServer(0, 0, 1, 0), gServer(2, 0, 1, 0))
+	mark.FWMark, mark.MarkPorts = 80, model.PortRanges{{First: 80, Last: 80}, {First: 443, Last: 443}}
+	mark.Persistence = model.Persistence{Timeout: 600 * time.Second}
+	v6 := gService("v6", model.ProtoTCP, gVIP6, 443, model.SchedMH,
+		model.RealServer{Name: "rs1", Addr: gRS6[0], Port: 443, Weight: 1, Active: true},
+		model.RealServer{Name: "rs2", Addr: gRS6[1], Port: 443, Weight: 2, Active: true})
+	v6.Persistence = model.Persistence{Timeout: 60 * time.Second, PrefixLen: 64}
+	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT},
+		Services: []model.Service{web, dns, ops, sh, tun, mark, v6}})
+	g.tb.Service(model.TCPKey(netip.AddrPortFrom(gVIPNAT, 80))).SetState(
+		model.DestKey{Addr: gRS[1], Port: 8080}, table.StateQuiesced, "test")
+	if _, err := name(hostPort(gVIPNAT, 80)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.p.mirrorStats(); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := listing.Write(&b, g.tb.Snapshot(), listing.Options{Numeric: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := ipvsadmList(t); b.String() != want {
+		t.Fatalf("govs list:\n%s\nipvsadm -L -n:\n%s", b.String(), want)
+	}
+	t.Logf("both list:\n%s", b.String())
+}
+
+// Loading 10,000 services of 10 real servers each: govs against
+// ipvsadm -R with the same table, in the same guest. The sizes come from
+// GOVS_IPVS_BENCH (services; 0 skips).
+func TestGuestBenchmark(t *testing.T) {
+	topology(t)
+	n := 10000
+	if v := os.Getenv("GOVS_IPVS_BENCH"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("GOVS_IPVS_BENCH=%q", v)
+		}
+	}
+	if n <= 0 {
+		t.Skip("GOVS_IPVS_BENCH=0")
+	}
+	const perService = 10
+	cfg := &model.Config{Global: model.Global{Network: model.ForwardNAT}}
+	var restore strings.Builder
+	for i := range n {
+		vip := netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + i%250)})
+		port := uint16(1000 + i/250)
+		s := gService(fmt.Sprintf("s%d", i), model.ProtoTCP, vip, port, model.SchedWLC)
+		fmt.Fprintf(&restore, "-A -t %s -s wlc\n", hostPort(vip, port))
+		for j := range perService {
+			rs := netip.AddrFrom4([4]byte{198, 51, 100, byte(101 + j)})
+			s.RealServers = append(s.RealServers, model.RealServer{Name: fmt.Sprintf("r%d", j), Addr: rs, Port: 80, Weight: 1, Active: true})
+			fmt.Fprintf(&restore, "-a -t %s -r %s -m -w 1\n", hostPort(vip, port), hostPort(rs, 80))
+		}
+		cfg.Services = append(cfg.Services, s)
+	}
+	if out := ipvsadmList(t); strings.Count(out, "\n") > 2 {
+		t.Fatalf("the kernel table is not empty:\n%s", out)
+	}
+	file := t.TempDir() + "/restore"
+	if err := os.WriteFile(file, []byte(restore.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		k, err := NewNetlinkKernel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		svcs, err := k.Services()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(svcs)
+	}
+
+	start := time.Now()
+	mustRun(t, "sh", "-c", "ipvsadm -R < "+file)
+	ipvsadmTime := time.Since(start)
+	if c := count(); c != n {
+		t.Fatalf("ipvsadm -R loaded %d services, want %d", c, n)
+	}
+	start = time.Now()
+	mustRun(t, "ipvsadm", "-C")
+	flushTime := time.Since(start)
+
+	g := newGuestPlane(t, Options{})
+	start = time.Now()
+	g.apply(cfg)
+	govsTime := time.Since(start)
+	if c := count(); c != n {
+		t.Fatalf("govs loaded %d services, want %d", c, n)
+	}
+	start = time.Now()
+	if err := g.p.Reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	verifyTime := time.Since(start)
+	start = time.Now()
+	if err := g.p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	closeTime := time.Since(start)
+	if c := count(); c != 0 {
+		t.Fatalf("%d services left after Close", c)
+	}
+	fmt.Printf("ipvs-vm bench: %d services x %d real servers: ipvsadm -R %.2fs, govs %.2fs (%.2fx); "+
+		"ipvsadm -C %.2fs, govs Close %.2fs; a full drift check %.2fs\n",
+		n, perService, ipvsadmTime.Seconds(), govsTime.Seconds(), govsTime.Seconds()/ipvsadmTime.Seconds(),
+		flushTime.Seconds(), closeTime.Seconds(), verifyTime.Seconds())
+	if govsTime > ipvsadmTime {
+		t.Logf("govs was slower than ipvsadm -R")
+	}
 }

@@ -119,8 +119,10 @@ type Kernel interface {
 	Services() ([]KService, error)
 	// Dests lists a service's real servers in the kernel's order.
 	Dests(k model.ServiceKey) ([]KDest, error)
-	// Apply carries out ops in order, stopping at the first failure; it
-	// returns how many succeeded. Implementations may batch them.
+	// Apply carries out ops in order and returns how many succeeded
+	// before the first failure. Implementations may batch them, in which
+	// case changes after a failed one may have been made too: after an
+	// error, callers read the kernel again.
 	Apply(ops []Op) (int, error)
 	// Timeouts returns the kernel's idle timeouts.
 	Timeouts() (Timeouts, error)

@@ -38,6 +38,7 @@ type netlinkKernel struct {
 	c      cfipvs.Client
 	genl   *genetlink.Conn
 	family genetlink.Family
+	batch  *batcher
 }
 
 // NewNetlinkKernel connects to IPVS in the network namespace of the
@@ -60,7 +61,12 @@ func NewNetlinkKernel() (Kernel, error) {
 		genl.Close()
 		return nil, fmt.Errorf("%s: %w", netlinkErrMsg, err)
 	}
-	return &netlinkKernel{c: c, genl: genl, family: fam}, nil
+	b, err := newBatcher(fam.ID)
+	if err != nil {
+		genl.Close()
+		return nil, fmt.Errorf("%s: %w", netlinkErrMsg, err)
+	}
+	return &netlinkKernel{c: c, genl: genl, family: fam, batch: b}, nil
 }
 
 func afOf(f model.Family) cfipvs.AddressFamily {
@@ -191,30 +197,10 @@ func (k *netlinkKernel) Dests(key model.ServiceKey) ([]KDest, error) {
 }
 
 func (k *netlinkKernel) Apply(ops []Op) (int, error) {
-	for i, op := range ops {
-		var err error
-		svc := toCF(op.Service)
-		switch op.Kind {
-		case OpAddService:
-			err = k.c.CreateService(svc)
-		case OpEditService:
-			err = k.c.UpdateService(svc)
-		case OpDelService:
-			err = k.c.RemoveService(svc)
-		case OpAddDest:
-			err = k.c.CreateDestination(svc, destToCF(op.Dest))
-		case OpEditDest:
-			err = k.c.UpdateDestination(svc, destToCF(op.Dest))
-		case OpDelDest:
-			err = k.c.RemoveDestination(svc, destToCF(op.Dest))
-		default:
-			err = fmt.Errorf("unknown operation %d", op.Kind)
-		}
-		if err != nil {
-			return i, fmt.Errorf("%s: %s: %w", netlinkErrMsg, op, err)
-		}
+	if len(ops) == 0 {
+		return 0, nil
 	}
-	return len(ops), nil
+	return k.batch.apply(ops)
 }
 
 func (k *netlinkKernel) Timeouts() (Timeouts, error) {
@@ -316,6 +302,9 @@ func (k *netlinkKernel) StopDaemon(s SyncState) error {
 
 func (k *netlinkKernel) Close() error {
 	err := k.genl.Close()
+	if e := k.batch.close(); err == nil {
+		err = e
+	}
 	if c, ok := k.c.(interface{ Close() error }); ok {
 		if e := c.Close(); err == nil {
 			err = e

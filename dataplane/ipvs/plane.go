@@ -768,17 +768,17 @@ func (p *Plane) Close(ctx context.Context) error {
 		errs = append(errs, err)
 		have = nil
 	}
+	// Only services that hold connections are quiesced and waited for;
+	// idle ones go at once.
 	var quiesce []Op
-	busy := false
+	anyBusy := false
 	for k := range p.owned {
 		h, ok := have[k]
-		if !ok {
+		if !ok || !busy(h.dests) {
 			continue
 		}
+		anyBusy = true
 		for _, d := range h.dests {
-			if d.Active+d.Inactive > 0 {
-				busy = true
-			}
 			if d.Weight != 0 {
 				d.Weight = 0
 				quiesce = append(quiesce, Op{Kind: OpEditDest, Service: h.svc, Dest: d})
@@ -788,7 +788,7 @@ func (p *Plane) Close(ctx context.Context) error {
 	if _, err := p.k.Apply(quiesce); err != nil {
 		errs = append(errs, err)
 	}
-	if busy {
+	if anyBusy {
 		p.drain(ctx)
 	}
 	var del []Op
