@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,12 +98,42 @@ func (c *Client) Reload(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "reload", nil)
 }
 
+// RealServer sends an operator override.
+func (c *Client) RealServer(ctx context.Context, r RealServerRequest) (RealServerResult, error) {
+	var res RealServerResult
+	err := c.doBody(ctx, http.MethodPost, "realserver", r, &res)
+	return res, err
+}
+
+// Health fetches the health monitors, agents and overrides as raw JSON,
+// decoded by the caller that knows their types.
+func (c *Client) Health(ctx context.Context) (json.RawMessage, error) {
+	var raw json.RawMessage
+	err := c.do(ctx, http.MethodGet, "health", &raw)
+	return raw, err
+}
+
 func (c *Client) do(ctx context.Context, method, endpoint string, out any) error {
+	return c.doBody(ctx, method, endpoint, nil, out)
+}
+
+func (c *Client) doBody(ctx context.Context, method, endpoint string, in, out any) error {
+	var reqBody io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		reqBody = bytes.NewReader(b)
+	}
 	// The host is a placeholder: the transport dials the socket whatever
 	// the URL says.
-	req, err := http.NewRequestWithContext(ctx, method, "http://govs"+APIVersion+endpoint, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://govs"+APIVersion+endpoint, reqBody)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

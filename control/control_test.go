@@ -32,7 +32,23 @@ type fakeRouter struct {
 	overlap   atomic.Bool
 	gate      chan struct{} // when set, Reload waits on it
 	panicSnap bool
+	lastRS    RealServerRequest
 }
+
+func (f *fakeRouter) RealServer(_ context.Context, r RealServerRequest) (RealServerResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastRS = r
+	switch r.Target {
+	case "bad":
+		return RealServerResult{}, &StatusError{Code: http.StatusBadRequest, Err: errors.New(`bad target "bad"`)}
+	case "192.0.2.99":
+		return RealServerResult{}, &StatusError{Code: http.StatusNotFound, Err: errors.New("no real server 192.0.2.99")}
+	}
+	return RealServerResult{Matched: 2}, nil
+}
+
+func (f *fakeRouter) Health() any { return map[string]int{"monitors": 3} }
 
 func (f *fakeRouter) Snapshot() table.Snapshot {
 	if f.panicSnap {
@@ -582,5 +598,29 @@ func TestRefuseForeignDir(t *testing.T) {
 	_, err := Listen(path)
 	if err == nil || !strings.Contains(err.Error(), "belongs to uid 54321") {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestRealServerAndHealth(t *testing.T) {
+	f := sample()
+	c, _ := start(t, f)
+	ctx := context.Background()
+	res, err := c.RealServer(ctx, RealServerRequest{Action: "drain", Target: "198.51.100.2:80", Service: "web"})
+	if err != nil || res.Matched != 2 {
+		t.Fatalf("override: %v %+v", err, res)
+	}
+	if f.lastRS != (RealServerRequest{Action: "drain", Target: "198.51.100.2:80", Service: "web"}) {
+		t.Fatalf("router got %+v", f.lastRS)
+	}
+	for target, code := range map[string]int{"bad": 400, "192.0.2.99": 404} {
+		_, err := c.RealServer(ctx, RealServerRequest{Action: "disable", Target: target})
+		var e *Error
+		if !errors.As(err, &e) || e.StatusCode != code {
+			t.Errorf("target %s: %v, want status %d", target, err, code)
+		}
+	}
+	raw, err := c.Health(ctx)
+	if err != nil || strings.TrimSpace(string(raw)) != `{"monitors":3}` {
+		t.Fatalf("health: %v %s", err, raw)
 	}
 }

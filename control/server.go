@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,7 +30,40 @@ type Router interface {
 	Reload(ctx context.Context) error
 	// Status describes the router.
 	Status() Status
+	// RealServer applies an operator override to real servers (govs
+	// realserver disable|enable|drain|clear). Bad requests are reported as
+	// a *StatusError with a 4xx code.
+	RealServer(ctx context.Context, req RealServerRequest) (RealServerResult, error)
+	// Health describes the health monitors, agents and overrides, as JSON.
+	Health() any
 }
+
+// RealServerRequest is an operator override: Action is disable, enable,
+// drain or clear; Target is ADDR or ADDR:PORT ([V6]:PORT); Service, if set,
+// limits it to one virtual service, named as in lvs.cf or by its key
+// (tcp:VIP:PORT, udp:VIP:PORT, fwm:MARK).
+type RealServerRequest struct {
+	Action  string `json:"action"`
+	Target  string `json:"target"`
+	Service string `json:"service,omitempty"`
+}
+
+// RealServerResult says how many real-server entries an override matched.
+type RealServerResult struct {
+	Matched int `json:"matched"`
+}
+
+// StatusError is an error a Router returns to choose the HTTP status, such
+// as 400 for a malformed request or 404 for one that names nothing.
+type StatusError struct {
+	Code int
+	Err  error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *StatusError) Unwrap() error { return e.Err }
 
 // Server serves a Router on the control socket.
 type Server struct {
@@ -56,10 +90,12 @@ func NewServer(r Router, log *slog.Logger) *Server {
 	}
 	s := &Server{r: r, log: log}
 	s.routes = map[string]route{
-		APIVersion + "table":  {http.MethodGet, s.table},
-		APIVersion + "conns":  {http.MethodGet, s.conns},
-		APIVersion + "status": {http.MethodGet, s.status},
-		APIVersion + "reload": {http.MethodPost, s.reloadConfig},
+		APIVersion + "table":      {http.MethodGet, s.table},
+		APIVersion + "conns":      {http.MethodGet, s.conns},
+		APIVersion + "status":     {http.MethodGet, s.status},
+		APIVersion + "reload":     {http.MethodPost, s.reloadConfig},
+		APIVersion + "realserver": {http.MethodPost, s.realServer},
+		APIVersion + "health":     {http.MethodGet, s.health},
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -117,6 +153,7 @@ func (s *Server) endpoints() []string {
 	return []string{
 		"GET " + APIVersion + "table", "GET " + APIVersion + "conns",
 		"GET " + APIVersion + "status", "POST " + APIVersion + "reload",
+		"POST " + APIVersion + "realserver", "GET " + APIVersion + "health",
 	}
 }
 
@@ -152,6 +189,33 @@ func (s *Server) reloadConfig(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.r.Status())
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.r.Health())
+}
+
+func (s *Server) realServer(w http.ResponseWriter, req *http.Request) {
+	var rr RealServerRequest
+	dec := json.NewDecoder(io.LimitReader(req.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rr); err != nil {
+		writeError(w, http.StatusBadRequest, "bad real-server request: "+err.Error())
+		return
+	}
+	res, err := s.r.RealServer(req.Context(), rr)
+	if err != nil {
+		code := http.StatusInternalServerError
+		var se *StatusError
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	s.log.Info("real-server override", "action", rr.Action, "target", rr.Target, "service", rr.Service,
+		"matched", res.Matched)
+	writeJSON(w, http.StatusOK, res)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -123,6 +123,42 @@ func (k ServiceKey) String() string {
 	return k.Proto.String() + "  " + netip.AddrPortFrom(k.Addr, k.Port).String()
 }
 
+// ParseServiceKey reads a key written tcp:VIP:PORT, udp:VIP:PORT (IPv6 as
+// tcp:[2001:db8::1]:80) or fwm:MARK, with fwm:MARK:6 for an IPv6 mark.
+func ParseServiceKey(s string) (ServiceKey, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return ServiceKey{}, fmt.Errorf("service key %q: want tcp:VIP:PORT, udp:VIP:PORT or fwm:MARK", s)
+	}
+	switch strings.ToLower(kind) {
+	case "tcp", "udp":
+		ap, err := netip.ParseAddrPort(rest)
+		if err != nil {
+			return ServiceKey{}, fmt.Errorf("service key %q: %v", s, err)
+		}
+		if strings.EqualFold(kind, "tcp") {
+			return TCPKey(ap), nil
+		}
+		return UDPKey(ap), nil
+	case "fwm":
+		num, fam, _ := strings.Cut(rest, ":")
+		m, err := strconv.ParseUint(num, 0, 32)
+		if err != nil || m == 0 {
+			return ServiceKey{}, fmt.Errorf("service key %q: bad mark %q", s, num)
+		}
+		f := IPv4
+		switch fam {
+		case "", "4":
+		case "6":
+			f = IPv6
+		default:
+			return ServiceKey{}, fmt.Errorf("service key %q: family %q is not 4 or 6", s, fam)
+		}
+		return MarkKey(f, uint32(m)), nil
+	}
+	return ServiceKey{}, fmt.Errorf("service key %q: want tcp:, udp: or fwm:", s)
+}
+
 // PortRange is an inclusive range of ports; a single port has First == Last.
 type PortRange struct {
 	First, Last uint16

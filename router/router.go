@@ -23,6 +23,7 @@ import (
 	"github.com/govs/govs/clock"
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/dataplane"
+	"github.com/govs/govs/health"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -63,10 +64,11 @@ type Status struct {
 
 // Router is a running LVS router.
 type Router struct {
-	o     Options
-	log   *slog.Logger
-	table *table.Table
-	plane dataplane.Plane
+	o      Options
+	log    *slog.Logger
+	table  *table.Table
+	plane  dataplane.Plane
+	health *health.Manager
 
 	reloadMu sync.Mutex // one configuration change at a time
 	cfg      atomic.Pointer[model.Config]
@@ -96,6 +98,7 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	}
 	r := &Router{o: o, log: o.Logger}
 	r.table = table.New(table.Options{Clock: o.Clock, NewScheduler: o.NewScheduler, Logger: o.Logger})
+	r.health = health.New(r.table, health.Options{Logger: o.Logger, Clock: o.Clock})
 	plane, err := o.NewPlane(cfg.Global.Dataplane, r.table, o.Logger)
 	if err != nil {
 		return nil, err
@@ -149,6 +152,10 @@ func (r *Router) apply(ctx context.Context, cfg *model.Config) error {
 	if err := txn.Commit(); err != nil {
 		return fmt.Errorf("%s data plane: %w", r.plane.Name(), err)
 	}
+	// Health follows the table: monitors for new real servers start, those
+	// of unchanged ones keep their state, and health state and operator
+	// overrides are pushed onto services the reload touched.
+	r.health.Apply(cfg)
 	r.cfg.Store(cfg)
 	r.log.Info("configuration applied", "serial_no", cfg.Global.SerialNo, "added", len(ch.Added),
 		"updated", len(ch.Updated), "removed", len(ch.Removed), "unchanged", len(ch.Unchanged))
@@ -201,14 +208,69 @@ func (r *Router) reload(ctx context.Context) error {
 func (r *Router) Run(ctx context.Context, drain time.Duration) error {
 	tick := time.NewTicker(r.o.TickInterval)
 	defer tick.Stop()
+	hctx, stopHealth := context.WithCancel(context.Background())
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		if err := r.health.Run(hctx); err != nil {
+			r.log.Error("health monitoring stopped", "error", err)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
+			// Checks stop first so that no server changes state while the
+			// plane drains.
+			stopHealth()
+			<-healthDone
 			return r.Close(drain)
 		case <-tick.C:
 			r.table.Tick()
 		}
 	}
+}
+
+// Override applies an operator override (disable, enable, drain, clear) to
+// the real servers at target (port 0: any port), in service svc or in every
+// service naming them. Overrides hold across reloads until cleared.
+func (r *Router) Override(target model.DestKey, svc *model.ServiceKey, action health.Action) (int, error) {
+	n, err := r.health.Override(target, svc, action)
+	if err == nil {
+		r.log.Info("real-server override", "target", target.String(), "action", action.String(), "matched", n)
+	}
+	return n, err
+}
+
+// HealthStatus is the health monitors', agents' and overrides' state.
+type HealthStatus struct {
+	Monitors  []health.MonitorStatus  `json:"monitors"`
+	Agents    []health.AgentStatus    `json:"agents"`
+	Overrides []health.OverrideStatus `json:"overrides"`
+}
+
+// Health describes real-server monitoring.
+func (r *Router) Health() HealthStatus {
+	return HealthStatus{Monitors: r.health.Status(), Agents: r.health.Agents(), Overrides: r.health.Overrides()}
+}
+
+// ResolveService finds a running virtual service by its lvs.cf name or by a
+// key written tcp:VIP:PORT, udp:VIP:PORT or fwm:MARK (fwm:MARK:6 for an
+// IPv6 mark service).
+func (r *Router) ResolveService(spec string) (model.ServiceKey, error) {
+	cfg := r.cfg.Load()
+	for i := range cfg.Services {
+		if cfg.Services[i].Name == spec && cfg.Services[i].Active {
+			return cfg.Services[i].Key(), nil
+		}
+	}
+	k, err := model.ParseServiceKey(spec)
+	if err != nil {
+		return model.ServiceKey{}, fmt.Errorf("no virtual service named %q, and %v", spec, err)
+	}
+	if r.table.Service(k) == nil {
+		return model.ServiceKey{}, fmt.Errorf("no virtual service %s is running", k)
+	}
+	return k, nil
 }
 
 // Close stops the router, letting open connections finish for up to drain.

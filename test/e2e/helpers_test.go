@@ -95,7 +95,33 @@ func serveHTTP(name string, addrs []string) {
 			_ = http.Serve(ln, handler(name))
 		}()
 	}
+	ready()
 	wg.Wait()
+}
+
+// ready tells the test that started this helper that it listens, by
+// creating the file GOVS_E2E_READY names.
+func ready() {
+	if p := os.Getenv("GOVS_E2E_READY"); p != "" {
+		_ = os.WriteFile(p, nil, 0o600)
+	}
+}
+
+// waitReady waits, boundedly, for helpers to create their ready files.
+func waitReady(t *testing.T, files ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, f := range files {
+		for {
+			if _, err := os.Stat(f); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("helper did not get ready (%s)", f)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 func serveUDP(name string, addrs []string) {
@@ -119,6 +145,7 @@ func serveUDP(name string, addrs []string) {
 			}
 		}()
 	}
+	ready()
 	wg.Wait()
 }
 

@@ -112,6 +112,8 @@ func TestNamespaceRouter(t *testing.T) {
 	rtr.Addr("r0", "2001:db8::100/128")
 	rtr.Run("ip", "route", "add", "192.0.2.0/24", "via", "203.0.113.2")
 
+	readyDir := t.TempDir()
+	var readyFiles []string
 	rtr.Run("ip", "link", "add", "br0", "type", "bridge")
 	rtr.Run("ip", "link", "set", "br0", "up")
 	rtr.Addr("br0", "198.51.100.1/24")
@@ -125,10 +127,16 @@ func TestNamespaceRouter(t *testing.T) {
 		rs.Addr("eth0", fmt.Sprintf("2001:db8:1::%d/64", 11+i))
 		name := fmt.Sprintf("rs%d", i+1)
 		self, _ := os.Executable()
-		rs.Start([]string{"GOVS_E2E_ROLE=http", "GOVS_E2E_NAME=" + name,
+		httpReady, udpReady := filepath.Join(readyDir, name+".http"), filepath.Join(readyDir, name+".udp")
+		readyFiles = append(readyFiles, httpReady, udpReady)
+		rs.Start([]string{"GOVS_E2E_ROLE=http", "GOVS_E2E_NAME=" + name, "GOVS_E2E_READY=" + httpReady,
 			fmt.Sprintf("GOVS_E2E_LISTEN=%s:80,%s:443,%s:8000,[2001:db8:1::%d]:80", addr, addr, addr, 11+i)}, self)
-		rs.Start([]string{"GOVS_E2E_ROLE=udp", "GOVS_E2E_NAME=" + name, "GOVS_E2E_LISTEN=" + addr + ":53"}, self)
+		rs.Start([]string{"GOVS_E2E_ROLE=udp", "GOVS_E2E_NAME=" + name, "GOVS_E2E_READY=" + udpReady,
+			"GOVS_E2E_LISTEN=" + addr + ":53"}, self)
 	}
+	// The router checks real servers at once; they must be listening by
+	// then, or they start out down for reentry's 180 s.
+	waitReady(t, readyFiles...)
 
 	cfgPath := filepath.Join(t.TempDir(), "lvs.cf")
 	writeFile(t, cfgPath, fmt.Sprintf(netnsCfg, 3))
