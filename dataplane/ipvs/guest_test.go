@@ -475,7 +475,18 @@ func TestGuestListingMatchesIpvsadm(t *testing.T) {
 		Services: []model.Service{web, dns, ops, sh, tun, mark, v6}})
 	g.tb.Service(model.TCPKey(netip.AddrPortFrom(gVIPNAT, 80))).SetState(
 		model.DestKey{Addr: gRS[1], Port: 8080}, table.StateQuiesced, "test")
-	if _, err := name(hostPort(gVIPNAT, 80)); err != nil {
+	// One connection, so that the counts mirrored from the kernel are not
+	// all zero. It only feeds the listing: a refused attempt (seen once,
+	// right as the quiesce reached the kernel) is retried.
+	var err error
+	for range 3 {
+		if _, err = name(hostPort(gVIPNAT, 80)); err == nil {
+			break
+		}
+		t.Logf("connection for the counters: %v; retrying", err)
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := g.p.mirrorStats(); err != nil {
