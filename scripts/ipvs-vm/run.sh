@@ -16,7 +16,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-cache=${GOVS_IPVS_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/govs-ipvs-vm}
+cache=${GOVS_IPVS_VM_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/govs-ipvs-vm}
 vm_timeout=${GOVS_IPVS_VM_TIMEOUT:-600}
 bench=${GOVS_IPVS_BENCH:-10000}
 started=$(date +%s)
