@@ -27,7 +27,10 @@
 // lvs.cf's tunnel real servers need and 64-bit counters, and is an
 // interface rather than a handle with a logging dependency. The daemon
 // commands (IPVS_CMD_NEW/DEL/GET_DAEMON) are added here over
-// github.com/mdlayher/genetlink, which cloudflare/ipvs itself uses.
+// github.com/mdlayher/genetlink, which cloudflare/ipvs itself uses, and so
+// are batched changes: the library waits for each change's acknowledgement,
+// which made loading 10,000 services slower than ipvsadm -R, so changes go
+// many to a netlink write with one acknowledgement (batch_linux.go).
 // Kernel access sits behind the small Kernel and Marker interfaces so that
 // the reconciliation logic is tested against fakes, as Seesaw tests its
 // engine; the real kernel is tested in a qemu guest (scripts/ipvs-vm).
