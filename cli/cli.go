@@ -57,7 +57,7 @@ func commands() map[string]*command {
 		{"list", "show the running router's table, like ipvsadm -L -n", "govs list [-n] [--stats | --rate] [-c] [--json] [--socket PATH]", cmdList},
 		{"reload", "make the running router re-read its configuration", "govs reload [--socket PATH]", cmdReload},
 		{"status", "show the running router's status", "govs status [--json] [--socket PATH]", cmdStatus},
-		{"realserver", "disable, enable, drain or clear an operator override of a real server", "govs realserver disable|enable|drain|clear ADDR[:PORT] [--service NAME|KEY] [--socket PATH]", cmdRealServer},
+		{"realserver", "override a real server's state, or set a real server up for direct routing or tunnelling", "govs realserver disable|enable|drain|clear ADDR[:PORT] [--service NAME|KEY] [--socket PATH]\n       govs realserver setup --mode direct|tunnel --vip VIP [--apply]", cmdRealServer},
 		{"health", "show the real-server health monitors", "govs health [--json] [--socket PATH]", cmdHealth},
 		{"demo", "run a router with demo real servers on loopback", "govs demo [--socket PATH]", cmdDemo},
 		{"version", "print the version", "govs version", cmdVersion},

@@ -107,3 +107,17 @@ func TestClientWithoutRouter(t *testing.T) {
 		}
 	}
 }
+
+func TestRealServerSetupPrints(t *testing.T) {
+	out, errOut, code := runCLI(t, "realserver", "setup", "--mode", "direct", "--vip", "192.0.2.100")
+	if code != ExitOK || !strings.Contains(out, "ip addr add 192.0.2.100/32 dev lo") || !strings.Contains(out, "arp_ignore=1") ||
+		!strings.Contains(out, "arp_announce=2") {
+		t.Fatalf("setup direct: code %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := runCLI(t, "realserver", "setup", "--mode", "nat", "--vip", "192.0.2.100"); code != ExitUsage {
+		t.Errorf("setup nat: code %d, want %d", code, ExitUsage)
+	}
+	if _, _, code := runCLI(t, "realserver", "setup", "--mode", "direct", "--vip", "nope"); code != ExitUsage {
+		t.Errorf("setup with a bad VIP: code %d", code)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/control"
+	"github.com/govs/govs/dataplane/ipvs"
 	"github.com/govs/govs/health"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/router"
@@ -84,12 +85,18 @@ func cmdRealServer(e *env, args []string) int {
 	fs := newFlags(e, c)
 	service := fs.String("service", "", "limit to one virtual service: its lvs.cf name, or tcp:VIP:PORT, udp:VIP:PORT, fwm:MARK")
 	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	mode := fs.String("mode", "", "setup: the router's forwarding method for this real server, direct or tunnel")
+	vip := fs.String("vip", "", "setup: the virtual IP `address` the real server must accept")
+	apply := fs.Bool("apply", false, "setup: make the changes (as root) instead of printing them")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
 		return ExitUsage
+	}
+	if len(pos) == 1 && pos[0] == "setup" {
+		return realServerSetup(e, *mode, *vip, *apply)
 	}
 	if len(pos) != 2 {
 		fmt.Fprintf(e.stderr, "govs realserver: want an action and a real server\nUsage: %s\n", c.usage)
@@ -159,5 +166,37 @@ func cmdHealth(e *env, args []string) int {
 			fmt.Fprintf(e.stdout, "  %s %s in %s (%d entries)\n", o.Action, o.Target, svc, o.Matched)
 		}
 	}
+	return ExitOK
+}
+
+// realServerSetup prints, or applies, what a real server needs for direct
+// routing or tunnelling: the part of LVS its users most often get wrong.
+func realServerSetup(e *env, mode, vip string, apply bool) int {
+	fwd, err := model.ParseForward(mode)
+	if err != nil || fwd == model.ForwardNAT {
+		fmt.Fprintln(e.stderr, "govs realserver setup: --mode must be direct or tunnel (a NAT real server needs only its default route through the router)")
+		return ExitUsage
+	}
+	addr, err := netip.ParseAddr(vip)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "govs realserver setup: --vip: %v\n", err)
+		return ExitUsage
+	}
+	steps, err := ipvs.RealServerSetup(fwd, addr)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "govs realserver setup:", err)
+		return ExitFailure
+	}
+	for _, st := range steps {
+		fmt.Fprintf(e.stdout, "# %s\n%s\n", st.Desc, st.Command)
+	}
+	if !apply {
+		return ExitOK
+	}
+	if err := ipvs.Apply(steps); err != nil {
+		fmt.Fprintln(e.stderr, "govs realserver setup:", err)
+		return ExitFailure
+	}
+	fmt.Fprintln(e.stdout, "applied")
 	return ExitOK
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,24 +12,46 @@ import (
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/control"
 	"github.com/govs/govs/dataplane"
+	"github.com/govs/govs/dataplane/ipvs"
 	"github.com/govs/govs/dataplane/proxy"
 	"github.com/govs/govs/router"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
 )
 
-// newPlane builds the data plane lvs.cf asks for.
+// newPlane builds the data plane lvs.cf asks for. auto takes the kernel's
+// IPVS when govs runs as root on a kernel that has it, and the userspace
+// proxy otherwise, and says which and why.
 func newPlane(name string, t *table.Table, log *slog.Logger) (dataplane.Plane, error) {
 	switch name {
-	case "", "proxy":
+	case "proxy":
 		return proxy.New(t, proxy.Options{Logger: log}), nil
-	case "auto":
-		log.Info("dataplane auto: using the userspace proxy plane (this build has no kernel plane)")
-		return proxy.New(t, proxy.Options{Logger: log}), nil
+	case "", "auto":
+		ok, why := ipvs.Available()
+		if ok && !isRoot() {
+			ok, why = false, "programming IPVS needs root"
+		}
+		if !ok {
+			log.Info("dataplane auto: using the userspace proxy plane", "why", why)
+			return proxy.New(t, proxy.Options{Logger: log}), nil
+		}
+		log.Info("dataplane auto: using the kernel IPVS plane", "why", "running as root on a kernel with IPVS")
+		return newIPVS(t, log)
 	case "ipvs":
-		return nil, errors.New("dataplane = ipvs: this build has no kernel IPVS plane yet; use dataplane = proxy")
+		if ok, why := ipvs.Available(); !ok {
+			return nil, fmt.Errorf("dataplane = ipvs: %s", why)
+		}
+		return newIPVS(t, log)
 	}
 	return nil, fmt.Errorf("unknown dataplane %q (want proxy, ipvs or auto)", name)
+}
+
+func newIPVS(t *table.Table, log *slog.Logger) (dataplane.Plane, error) {
+	p, err := ipvs.New(t, ipvs.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("kernel IPVS plane: %w", err)
+	}
+	return p, nil
 }
 
 // routerAPI adapts a router to the control socket.

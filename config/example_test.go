@@ -58,7 +58,7 @@ func TestReferenceExample(t *testing.T) {
 		RSHCommand:     "rsh",
 		IPVSAdm:        "/sbin/ipvsadm",
 		DebugLevel:     "NONE",
-		Dataplane:      "proxy",
+		Dataplane:      "auto",
 	}
 	if !reflect.DeepEqual(c.Global, wantGlobal) {
 		t.Errorf("global:\n got %+v\nwant %+v", c.Global, wantGlobal)
@@ -142,7 +142,7 @@ func TestDefaults(t *testing.T) {
 	g := c.Global
 	if g.HeartbeatPort != 539 || g.Keepalive != 2*time.Second || g.Deadtime != 5*time.Second ||
 		g.Network != model.ForwardNAT || !g.HardShutdown || g.RSHCommand != "rsh" || g.SyncdIface != "eth0" ||
-		g.Service != "lvs" || g.Dataplane != "proxy" || g.IPVSAdm != "/sbin/ipvsadm" || g.DebugLevel != "NONE" {
+		g.Service != "lvs" || g.Dataplane != "auto" || g.IPVSAdm != "/sbin/ipvsadm" || g.DebugLevel != "NONE" {
 		t.Errorf("global defaults: %+v", g)
 	}
 	// Without primary_private, both private addresses are the public ones.

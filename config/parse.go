@@ -20,7 +20,7 @@ const (
 	DefaultRSHCommand    = "rsh"
 	DefaultIPVSAdm       = "/sbin/ipvsadm"
 	DefaultDebugLevel    = "NONE"
-	DefaultDataplane     = "proxy"
+	DefaultDataplane     = "auto"
 
 	DefaultPort      = 80
 	DefaultScheduler = model.SchedWLC

@@ -330,12 +330,12 @@ func TestParseWarnings(t *testing.T) {
 		{"unknown load monitor", vblock("    load_monitor = snmp"),
 			[]string{`t.cf:4: load_monitor "snmp" is not one of none, uptime, rup, ruptime; no load monitoring is done`}},
 		{"direct routing under the proxy plane",
-			"network = direct\n" + vblock("    server a {", "        address = 10.0.0.1", "        active = 1", "    }",
+			"network = direct\ndataplane = proxy\n" + vblock("    server a {", "        address = 10.0.0.1", "        active = 1", "    }",
 				"    server b {", "        address = 10.0.0.2", "        active = 1", "        network = tunnel", "    }",
 				"    server c {", "        address = 10.0.0.3", "        network = tunnel", "    }"),
 			[]string{
 				"t.cf:1: network = direct is not supported by the proxy data plane (set dataplane = ipvs)",
-				"t.cf:12: network = tunnel is not supported by the proxy data plane (set dataplane = ipvs)",
+				"t.cf:13: network = tunnel is not supported by the proxy data plane (set dataplane = ipvs)",
 			}},
 		{"direct routing with only inactive servers", "network = direct\n" + vblock(
 			"    server a {", "        address = 10.0.0.1", "    }"), nil},

@@ -181,12 +181,13 @@ func TestCheckPlane(t *testing.T) {
 	}
 
 	// A valid Piranha file for direct routing passes `govs check` (only
-	// warnings) while CheckPlane refuses it for the default plane.
+	// warnings) while CheckPlane refuses it for the proxy plane, the one
+	// the default (auto) falls back to without IPVS.
 	pc, res, err := Load("testdata/piranha-dr.cf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Warnings) == 0 || len(CheckPlane(pc, pc.Global.Dataplane)) == 0 {
+	if len(res.Warnings) == 0 || len(CheckPlane(pc, "proxy")) == 0 {
 		t.Errorf("direct routing under the proxy plane: warnings %v", res.Warnings)
 	}
 }
