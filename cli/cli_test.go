@@ -78,19 +78,25 @@ func TestCheck(t *testing.T) {
 	}
 
 	direct := filepath.Join(dir, "direct.cf")
-	os.WriteFile(direct, []byte("primary = 192.0.2.1\nnetwork = direct\nvirtual web {\n active = 1\n"+
-		" address = 127.0.0.1 lo\n port = 1\n server a {\n  address = 127.0.0.2\n  active = 1\n }\n}\n"), 0o600)
+	direct0 := "primary = 192.0.2.1\nnetwork = direct\nvirtual web {\n active = 1\n" +
+		" address = 127.0.0.1 lo\n port = 1\n server a {\n  address = 127.0.0.2\n  active = 1\n }\n}\n"
+	os.WriteFile(direct, []byte(direct0), 0o600)
 	// A valid Piranha file passes check; the proxy plane's limits are
 	// warnings there, errors with --dataplane and for run.
 	out, errOut, code := runCLI(t, "check", "-c", direct)
 	if code != ExitOK || !strings.Contains(out, "OK") || !strings.Contains(errOut, "warning") {
 		t.Errorf("check of a direct-routing file: code %d\n%s%s", code, out, errOut)
 	}
-	if _, errOut, code := runCLI(t, "check", "-c", direct, "--dataplane", "proxy"); code != ExitFailure || !strings.Contains(errOut, direct+":") {
+	if _, errOut, code := runCLI(t, "check", "-c", direct, "--dataplane", "proxy"); code != ExitFailure || !strings.Contains(errOut, direct+":2:") {
 		t.Errorf("check --dataplane proxy: code %d\n%s", code, errOut)
 	}
-	_, errOut, code = runCLI(t, "run", "-c", direct, "--socket", filepath.Join(dir, "s.sock"))
-	if code != ExitFailure || !strings.Contains(errOut, "direct") {
+	// run refuses it on the proxy plane, with the line. (The file names
+	// the plane: under auto, a root run on a kernel with IPVS would
+	// program the kernel.)
+	proxyDirect := filepath.Join(dir, "proxy-direct.cf")
+	os.WriteFile(proxyDirect, []byte("dataplane = proxy\n"+direct0), 0o600)
+	_, errOut, code = runCLI(t, "run", "-c", proxyDirect, "--socket", filepath.Join(dir, "s.sock"))
+	if code != ExitFailure || !strings.Contains(errOut, proxyDirect+":3:") {
 		t.Errorf("run of a direct-routing file on the proxy plane: code %d\n%s", code, errOut)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "s.sock")); err == nil {

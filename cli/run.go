@@ -14,6 +14,7 @@ import (
 	"github.com/govs/govs/dataplane"
 	"github.com/govs/govs/dataplane/ipvs"
 	"github.com/govs/govs/dataplane/proxy"
+	"github.com/govs/govs/model"
 	"github.com/govs/govs/router"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -147,7 +148,22 @@ func cmdCheck(e *env, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	cfg, res, err := config.Load(*cfgPath)
+	if *plane != "" && *plane != "proxy" && *plane != "ipvs" {
+		fmt.Fprintf(e.stderr, "govs check: --dataplane %q: want proxy or ipvs\n", *plane)
+		return ExitUsage
+	}
+	src, err := os.ReadFile(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "govs check:", err)
+		return ExitFailure
+	}
+	var cfg *model.Config
+	var res *config.Result
+	if *plane != "" {
+		cfg, res, err = config.ParseForPlane(*cfgPath, src, *plane)
+	} else {
+		cfg, res, err = config.Parse(*cfgPath, src)
+	}
 	if res != nil {
 		for _, w := range res.Warnings {
 			fmt.Fprintf(e.stderr, "%s (warning)\n", w.String())
@@ -156,14 +172,6 @@ func cmdCheck(e *env, args []string) int {
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return ExitFailure
-	}
-	if *plane != "" {
-		if errs := config.CheckPlane(cfg, *plane); len(errs) > 0 {
-			for _, f := range errs {
-				fmt.Fprintln(e.stderr, f.String())
-			}
-			return ExitFailure
-		}
 	}
 	active, reals, marks := 0, 0, 0
 	for _, s := range cfg.Services {

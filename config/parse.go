@@ -122,6 +122,17 @@ func Load(path string) (*model.Config, *Result, error) {
 // success it returns the model and the warnings. Otherwise the error is an
 // ErrorList holding every error found, and the model is nil.
 func Parse(name string, src []byte) (*model.Config, *Result, error) {
+	return parse(name, src, "")
+}
+
+// ParseForPlane is Parse for a file that must run on the named data plane
+// (proxy or ipvs): what that plane cannot do is an error, with its
+// FILE:LINE, instead of a warning. govs run uses it once it knows its plane.
+func ParseForPlane(name string, src []byte, plane string) (*model.Config, *Result, error) {
+	return parse(name, src, plane)
+}
+
+func parse(name string, src []byte, strictPlane string) (*model.Config, *Result, error) {
 	p := &parser{file: name, gkp: newKeyPos()}
 	p.cfg.Global = DefaultGlobal()
 	res := &Result{}
@@ -134,7 +145,16 @@ func Parse(name string, src []byte) (*model.Config, *Result, error) {
 	k := &checker{c: &p.cfg, file: name, pos: p.positions()}
 	k.check()
 	plane := p.cfg.Global.Dataplane
-	if !k.pos.global.bad["dataplane"] {
+	switch {
+	case strictPlane != "":
+		k.plane(strictPlane, true)
+	case k.pos.global.bad["dataplane"]:
+	case plane == "auto":
+		// Without kernel IPVS, auto falls back to the proxy: say now what
+		// would then be refused.
+		k.autoFallback = true
+		k.plane("proxy", false)
+	default:
 		k.plane(plane, false)
 	}
 	p.errs = append(p.errs, k.errs...)

@@ -83,6 +83,9 @@ type checker struct {
 	pos   *positions
 	errs  []Finding
 	warns []Finding
+	// autoFallback marks the plane warnings given for dataplane = auto,
+	// which are about the proxy plane it falls back to.
+	autoFallback bool
 }
 
 func (k *checker) kp(s site) (*keyPos, int) {
@@ -138,7 +141,11 @@ func (k *checker) errorf(s site, format string, args ...any) {
 }
 
 func (k *checker) warnf(s site, format string, args ...any) {
-	k.warns = append(k.warns, k.finding(s, fmt.Sprintf(format, args...)))
+	msg := fmt.Sprintf(format, args...)
+	if k.autoFallback {
+		msg += "; with dataplane = auto, govs run needs kernel IPVS (root on a kernel with ip_vs) for it"
+	}
+	k.warns = append(k.warns, k.finding(s, msg))
 }
 
 // problem is an error when hard, else a warning: a conflict between two

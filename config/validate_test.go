@@ -215,3 +215,26 @@ func TestFindingString(t *testing.T) {
 		t.Errorf("errors.As on an ErrorList: %+v", f)
 	}
 }
+
+// Under the default plane (auto) what the proxy cannot do is a warning that
+// says so; ParseForPlane makes it an error with its line.
+func TestPlaneFindingsWithLines(t *testing.T) {
+	src := []byte("network = direct\nvirtual v {\n    active = 1\n    address = 192.0.2.1 eth0\n" +
+		"    server a {\n        address = 198.51.100.1\n        active = 1\n    }\n}\n")
+	_, res, err := Parse("t.cf", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "t.cf:1: network = direct is not supported by the proxy data plane (set dataplane = ipvs); " +
+		"with dataplane = auto, govs run needs kernel IPVS (root on a kernel with ip_vs) for it"
+	if len(res.Warnings) != 1 || res.Warnings[0].String() != want {
+		t.Fatalf("warnings %v\nwant %s", res.Warnings, want)
+	}
+	_, _, err = ParseForPlane("t.cf", src, "proxy")
+	if err == nil || err.Error() != "t.cf:1: network = direct is not supported by the proxy data plane (set dataplane = ipvs)" {
+		t.Fatalf("ParseForPlane(proxy): %v", err)
+	}
+	if _, _, err := ParseForPlane("t.cf", src, "ipvs"); err != nil {
+		t.Fatalf("ParseForPlane(ipvs): %v", err)
+	}
+}

@@ -92,7 +92,11 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	if o.NewPlane == nil || o.NewScheduler == nil {
 		return nil, errors.New("router: NewPlane and NewScheduler are required")
 	}
-	cfg, err := load(o.ConfigPath, o.Logger)
+	src, err := os.ReadFile(o.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg, _, err := config.Parse(o.ConfigPath, src)
 	if err != nil {
 		return nil, err
 	}
@@ -103,8 +107,10 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	if errs := config.CheckPlane(cfg, plane.Name()); len(errs) > 0 {
-		return nil, findingsError(errs)
+	// Now that the plane is known, what it cannot do is an error.
+	if cfg, err = parse(o.ConfigPath, src, plane.Name(), o.Logger); err != nil {
+		_ = plane.Close(ctx)
+		return nil, err
 	}
 	r.plane = plane
 	if err := r.apply(ctx, cfg); err != nil {
@@ -118,24 +124,18 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	return r, nil
 }
 
-// load parses and validates the file, logging its warnings.
-func load(path string, log *slog.Logger) (*model.Config, error) {
-	cfg, res, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
+// parse parses and validates src for the given plane, logging warnings.
+func parse(path string, src []byte, plane string, log *slog.Logger) (*model.Config, error) {
+	cfg, res, err := config.ParseForPlane(path, src, plane)
 	if res != nil {
 		for _, w := range res.Warnings {
 			log.Warn(w.String())
 		}
 	}
+	if err != nil {
+		return nil, err
+	}
 	return cfg, nil
-}
-
-func findingsError(fs []config.Finding) error {
-	errs := make(config.ErrorList, len(fs))
-	copy(errs, fs)
-	return errs
 }
 
 // apply moves the table and the plane to cfg, or changes nothing.
@@ -187,7 +187,11 @@ func (r *Router) Reload(ctx context.Context) error {
 }
 
 func (r *Router) reload(ctx context.Context) error {
-	cfg, err := load(r.o.ConfigPath, r.log)
+	src, err := os.ReadFile(r.o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	cfg, err := parse(r.o.ConfigPath, src, r.plane.Name(), r.log)
 	if err != nil {
 		return err
 	}
@@ -195,9 +199,6 @@ func (r *Router) reload(ctx context.Context) error {
 		!(cfg.Global.Dataplane == "auto") {
 		return fmt.Errorf("%s: dataplane changed from %s to %s: a restart is needed to switch data planes",
 			r.o.ConfigPath, r.plane.Name(), cfg.Global.Dataplane)
-	}
-	if errs := config.CheckPlane(cfg, r.plane.Name()); len(errs) > 0 {
-		return findingsError(errs)
 	}
 	return r.apply(ctx, cfg)
 }
