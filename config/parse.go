@@ -620,8 +620,18 @@ var globalKeywords = map[string]*kwDef{
 	"tcpfin_timeout": secondsKW(0, func(p *parser, d time.Duration) { g(p).TCPFinTimeout = d }),
 	"udp_timeout":    secondsKW(0, func(p *parser, d time.Duration) { g(p).UDPTimeout = d }),
 	"active_cmd":     strKW(false, func(p *parser, s string) { g(p).ActiveCmd = s }),
-	"inactive_cmd":   strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
-	"hard_shutdown":  ignoredWith(boolKW(func(p *parser, b bool) { g(p).HardShutdown = b }), whyNoNanny),
+	"http_listen": {n: 1, set: func(p *parser, v []token) error {
+		if _, err := netip.ParseAddrPort(v[0].text); err != nil {
+			return fmt.Errorf("%q: want ADDRESS:PORT (e.g. 127.0.0.1:3636 or [::1]:3636)", v[0].text)
+		}
+		g(p).HTTPListen = v[0].text
+		return nil
+	}},
+	"http_tls_cert": strKW(true, func(p *parser, s string) { g(p).HTTPTLSCert = s }),
+	"http_tls_key":  strKW(true, func(p *parser, s string) { g(p).HTTPTLSKey = s }),
+	"http_users":    strKW(true, func(p *parser, s string) { g(p).HTTPUsers = s }),
+	"inactive_cmd":  strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
+	"hard_shutdown": ignoredWith(boolKW(func(p *parser, b bool) { g(p).HardShutdown = b }), whyNoNanny),
 	"rsh_command": ignoredWith(strKW(true, func(p *parser, s string) { g(p).RSHCommand = s }),
 		"remote load monitoring is not supported"),
 	"ipvsadm": ignoredWith(strKW(true, func(p *parser, s string) { g(p).IPVSAdm = s }), whyNoIPVSAdm),

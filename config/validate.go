@@ -202,6 +202,12 @@ func (k *checker) global() {
 	default:
 		k.errorf(gsite("service"), "service %q is not lvs or fos", gl.Service)
 	}
+	if (gl.HTTPTLSCert == "") != (gl.HTTPTLSKey == "") {
+		k.errorf(gsite("http_tls_cert"), "http_tls_cert and http_tls_key go together")
+	}
+	if gl.HTTPListen != "" && gl.HTTPUsers == "" {
+		k.errorf(gsite("http_listen"), "http_listen needs http_users (the file govs passwd writes): the web tool never runs without a login")
+	}
 	switch gl.Dataplane {
 	case "", "proxy", "ipvs", "auto":
 	default:
@@ -599,7 +605,8 @@ func (k *checker) writable() {
 		{"primary_shared", gl.PrimaryShared}, {"backup_shared", gl.BackupShared},
 		{"nat_router", gl.NATRouterDev}, {"debug_level", gl.DebugLevel}, {"syncd_iface", gl.SyncdIface},
 		{"active_cmd", gl.ActiveCmd}, {"inactive_cmd", gl.InactiveCmd}, {"rsh_command", gl.RSHCommand},
-		{"ipvsadm", gl.IPVSAdm},
+		{"ipvsadm", gl.IPVSAdm}, {"http_tls_cert", gl.HTTPTLSCert}, {"http_tls_key", gl.HTTPTLSKey},
+		{"http_users", gl.HTTPUsers},
 	} {
 		if _, err := quoteToken(f.v, false); err != nil {
 			k.errorf(gsite(f.key), "%s: %v", f.key, err)

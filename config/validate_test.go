@@ -1,9 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,5 +238,31 @@ func TestPlaneFindingsWithLines(t *testing.T) {
 	}
 	if _, _, err := ParseForPlane("t.cf", src, "ipvs"); err != nil {
 		t.Fatalf("ParseForPlane(ipvs): %v", err)
+	}
+}
+
+func TestHTTPKeywords(t *testing.T) {
+	ok := "http_listen = 127.0.0.1:3636\nhttp_users = /etc/govs/users\nhttp_tls_cert = /etc/govs/c.pem\nhttp_tls_key = /etc/govs/k.pem\n"
+	c, _, err := Parse("t.cf", []byte(ok))
+	if err != nil || c.Global.HTTPListen != "127.0.0.1:3636" || c.Global.HTTPUsers != "/etc/govs/users" {
+		t.Fatalf("%v %+v", err, c)
+	}
+	var b bytes.Buffer
+	if err := Write(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	c2, _, err := Parse("t.cf", b.Bytes())
+	if err != nil || !reflect.DeepEqual(c, c2) {
+		t.Fatalf("round trip: %v\n%s", err, b.String())
+	}
+	for src, want := range map[string]string{
+		"http_listen = 3636\nhttp_users = u\n":    "t.cf:1: http_listen: \"3636\": want ADDRESS:PORT",
+		"http_listen = 127.0.0.1:3636\n":          "t.cf:1: http_listen needs http_users",
+		"http_users = u\nhttp_tls_cert = c.pem\n": "http_tls_cert and http_tls_key go together",
+	} {
+		_, _, err := Parse("t.cf", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", src, err, want)
+		}
 	}
 }

@@ -246,6 +246,12 @@ func (w *writer) global(gl *model.Global) {
 	if gl.Dataplane != "" && gl.Dataplane != DefaultDataplane {
 		w.kv("dataplane", gl.Dataplane)
 	}
+	for _, kv := range [][2]string{{"http_listen", gl.HTTPListen}, {"http_tls_cert", gl.HTTPTLSCert},
+		{"http_tls_key", gl.HTTPTLSKey}, {"http_users", gl.HTTPUsers}} {
+		if kv[1] != "" {
+			w.kv(kv[0], kv[1])
+		}
+	}
 }
 
 func (w *writer) service(s *model.Service) {

@@ -567,8 +567,17 @@ type Global struct {
 	IPVSAdm                               string
 	DebugLevel                            string
 	ReservationConflictAction             string
-	// Dataplane selects the data plane: "proxy" (default), "ipvs", "auto".
+	// Dataplane selects the data plane: "auto" (default), "proxy", "ipvs".
 	Dataplane string
+	// HTTPListen is where govs run serves its web tool, REST API and
+	// metrics (host:port); off when empty.
+	HTTPListen string
+	// HTTPTLSCert and HTTPTLSKey are the PEM files of the web tool's TLS
+	// certificate; plain HTTP when empty.
+	HTTPTLSCert, HTTPTLSKey string
+	// HTTPUsers is the file of web-tool users, password hashes and API
+	// tokens that govs passwd writes.
+	HTTPUsers string
 }
 
 // Default timeouts, those of the Linux kernel.
