@@ -631,6 +631,27 @@ var globalKeywords = map[string]*kwDef{
 	"http_tls_key":  strKW(true, func(p *parser, s string) { g(p).HTTPTLSKey = s }),
 	"http_users":    strKW(true, func(p *parser, s string) { g(p).HTTPUsers = s }),
 	"inactive_cmd":  strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
+	"vrrp_vrid":     intKW(1, 255, func(p *parser, n int64) { g(p).VRRPVRID = int(n) }),
+	"vrrp_priority": intKW(1, 255, func(p *parser, n int64) { g(p).VRRPPriority = int(n) }),
+	"vrrp_preempt":  boolKW(func(p *parser, b bool) { g(p).VRRPPreempt = b }),
+	"vrrp_interface": strKW(true, func(p *parser, s string) { g(p).VRRPInterface = s }),
+	"vrrp_unicast_peers": {n: 1, set: func(p *parser, v []token) error {
+		var peers []netip.Addr
+		for f := range strings.SplitSeq(v[0].text, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(f))
+			if err != nil || a.Zone() != "" {
+				return fmt.Errorf("%q: want a comma-separated list of IP addresses", v[0].text)
+			}
+			peers = append(peers, a.Unmap())
+		}
+		g(p).VRRPUnicastPeers = peers
+		return nil
+	}},
+	// VRRPv3 counts in centiseconds up to 4095; 10 ms is its finest step.
+	"vrrp_advert_ms": intKW(10, 40950, func(p *parser, n int64) {
+		g(p).VRRPAdvert = time.Duration(n/10*10) * time.Millisecond
+	}),
+	"state_sync_port": portKW(func(p *parser, port uint16) { g(p).StateSyncPort = port }),
 	"hard_shutdown": ignoredWith(boolKW(func(p *parser, b bool) { g(p).HardShutdown = b }), whyNoNanny),
 	"rsh_command": ignoredWith(strKW(true, func(p *parser, s string) { g(p).RSHCommand = s }),
 		"remote load monitoring is not supported"),

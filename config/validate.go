@@ -251,6 +251,15 @@ func (k *checker) global() {
 		fam = int(model.FamilyOf(gl.NATRouter))
 	}
 	k.prefix(gsite("nat_nmask"), gl.NATPrefixLen, fam)
+	if gl.VRRPVRID < 0 || gl.VRRPVRID > 255 {
+		k.errorf(gsite("vrrp_vrid"), "vrrp_vrid %d out of range (1-255)", gl.VRRPVRID)
+	}
+	if gl.VRRPPriority < 0 || gl.VRRPPriority > 255 {
+		k.errorf(gsite("vrrp_priority"), "vrrp_priority %d out of range (1-255)", gl.VRRPPriority)
+	}
+	if gl.VRRPAdvert != 0 && (gl.VRRPAdvert < 10*time.Millisecond || gl.VRRPAdvert > 40950*time.Millisecond) {
+		k.errorf(gsite("vrrp_advert_ms"), "vrrp_advert_ms %d out of range (10-40950)", gl.VRRPAdvert.Milliseconds())
+	}
 	if gl.SyncdID < 0 || gl.SyncdID > 255 {
 		k.errorf(gsite("syncd_id"), "syncd_id %d out of range (0-255)", gl.SyncdID)
 	}
@@ -606,7 +615,7 @@ func (k *checker) writable() {
 		{"nat_router", gl.NATRouterDev}, {"debug_level", gl.DebugLevel}, {"syncd_iface", gl.SyncdIface},
 		{"active_cmd", gl.ActiveCmd}, {"inactive_cmd", gl.InactiveCmd}, {"rsh_command", gl.RSHCommand},
 		{"ipvsadm", gl.IPVSAdm}, {"http_tls_cert", gl.HTTPTLSCert}, {"http_tls_key", gl.HTTPTLSKey},
-		{"http_users", gl.HTTPUsers},
+		{"http_users", gl.HTTPUsers}, {"vrrp_interface", gl.VRRPInterface},
 	} {
 		if _, err := quoteToken(f.v, false); err != nil {
 			k.errorf(gsite(f.key), "%s: %v", f.key, err)

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/govs/govs/model"
 )
 
 // errNotInt is what parseInt returns for text that is not a number at all;
@@ -98,24 +100,6 @@ func parseBool(s string) (bool, error) {
 	return v == 1, nil
 }
 
-// wellKnownPorts stands in for getservbyname(3): govs must read the same
-// file the same way on every machine, so it does not consult /etc/services.
-// The names are those a load balancer's configuration plausibly uses.
-var wellKnownPorts = map[string]uint16{
-	"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25,
-	"domain": 53, "dns": 53, "tftp": 69, "gopher": 70, "finger": 79,
-	"http": 80, "www": 80, "www-http": 80, "kerberos": 88, "pop3": 110,
-	"sunrpc": 111, "auth": 113, "nntp": 119, "ntp": 123, "imap": 143,
-	"imap2": 143, "snmp": 161, "bgp": 179, "ldap": 389, "https": 443,
-	"microsoft-ds": 445, "smtps": 465, "submissions": 465, "syslog": 514,
-	"submission": 587, "ldaps": 636, "rsync": 873, "imaps": 993,
-	"pop3s": 995, "socks": 1080, "openvpn": 1194, "ms-sql-s": 1433,
-	"radius": 1812, "nfs": 2049, "mysql": 3306, "rdp": 3389,
-	"ms-wbt-server": 3389, "sip": 5060, "sips": 5061, "postgresql": 5432,
-	"amqp": 5672, "redis": 6379, "http-alt": 8080, "webcache": 8080,
-	"memcache": 11211, "mongodb": 27017,
-}
-
 // ParsePort reads a port as lvs.cf writes it: a number (strtol syntax,
 // 0-65535) or a well-known service name such as "http". The health checker
 // uses it for the check_port and agent_port extensions, so both packages
@@ -131,7 +115,7 @@ func ParsePort(s string) (uint16, error) {
 	if err == errRange {
 		return 0, fmt.Errorf("port %s out of range (0-65535)", s)
 	}
-	if p, ok := wellKnownPorts[strings.ToLower(s)]; ok {
+	if p, ok := model.LookupPort(s); ok {
 		return p, nil
 	}
 	return 0, fmt.Errorf("port number or known service name expected, got %q", s)

@@ -252,6 +252,31 @@ func (w *writer) global(gl *model.Global) {
 			w.kv(kv[0], kv[1])
 		}
 	}
+	if gl.VRRPVRID != 0 {
+		w.kvInt("vrrp_vrid", int64(gl.VRRPVRID))
+	}
+	if gl.VRRPPriority != 0 {
+		w.kvInt("vrrp_priority", int64(gl.VRRPPriority))
+	}
+	if gl.VRRPPreempt {
+		w.kvBool("vrrp_preempt", true)
+	}
+	if gl.VRRPInterface != "" {
+		w.kv("vrrp_interface", gl.VRRPInterface)
+	}
+	if len(gl.VRRPUnicastPeers) > 0 {
+		peers := make([]string, len(gl.VRRPUnicastPeers))
+		for i, a := range gl.VRRPUnicastPeers {
+			peers[i] = a.String()
+		}
+		w.kv("vrrp_unicast_peers", strings.Join(peers, ","))
+	}
+	if gl.VRRPAdvert != 0 {
+		w.kvInt("vrrp_advert_ms", gl.VRRPAdvert.Milliseconds())
+	}
+	if gl.StateSyncPort != 0 {
+		w.kvInt("state_sync_port", int64(gl.StateSyncPort))
+	}
 }
 
 func (w *writer) service(s *model.Service) {

@@ -318,28 +318,11 @@ func unescape(s string) string {
 	return sb.String()
 }
 
-// wellKnownPorts mirrors the names the config package accepts for ports,
-// since Extra carries check_port and agent_port as written.
-var wellKnownPorts = map[string]uint16{
-	"ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25,
-	"domain": 53, "dns": 53, "tftp": 69, "gopher": 70, "finger": 79,
-	"http": 80, "www": 80, "www-http": 80, "kerberos": 88, "pop3": 110,
-	"sunrpc": 111, "auth": 113, "nntp": 119, "ntp": 123, "imap": 143,
-	"imap2": 143, "snmp": 161, "bgp": 179, "ldap": 389, "https": 443,
-	"microsoft-ds": 445, "smtps": 465, "submissions": 465, "syslog": 514,
-	"submission": 587, "ldaps": 636, "rsync": 873, "imaps": 993,
-	"pop3s": 995, "socks": 1080, "openvpn": 1194, "ms-sql-s": 1433,
-	"radius": 1812, "nfs": 2049, "mysql": 3306, "rdp": 3389,
-	"ms-wbt-server": 3389, "sip": 5060, "sips": 5061, "postgresql": 5432,
-	"amqp": 5672, "redis": 6379, "http-alt": 8080, "webcache": 8080,
-	"memcache": 11211, "mongodb": 27017,
-}
-
 func parsePort(s string) (uint16, error) {
 	if n, err := strconv.ParseUint(s, 0, 16); err == nil && n > 0 {
 		return uint16(n), nil
 	}
-	if p, ok := wellKnownPorts[strings.ToLower(s)]; ok {
+	if p, ok := model.LookupPort(s); ok {
 		return p, nil
 	}
 	return 0, fmt.Errorf("invalid port %q", s)

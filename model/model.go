@@ -578,6 +578,28 @@ type Global struct {
 	// HTTPUsers is the file of web-tool users, password hashes and API
 	// tokens that govs passwd writes.
 	HTTPUsers string
+	// VRRPVRID is the VRRP virtual router id (1-255); zero means the
+	// default, 51, so that two routers configured alike find each other.
+	VRRPVRID int
+	// VRRPPriority is this router's VRRP priority (1-255); zero means the
+	// default: 150 on the node owning primary, 100 on the backup.
+	VRRPPriority int
+	// VRRPPreempt lets a higher-priority router take the active role back
+	// from a running lower-priority one. Off by default, as pulse never
+	// failed back on its own.
+	VRRPPreempt bool
+	// VRRPInterface is the interface adverts are sent and received on;
+	// empty means the one that holds primary or backup.
+	VRRPInterface string
+	// VRRPUnicastPeers, when set, replaces multicast adverts with unicast
+	// ones to these addresses, and adverts from anyone else are ignored.
+	VRRPUnicastPeers []netip.Addr
+	// VRRPAdvert is the advertisement interval when finer than keepalive's
+	// whole seconds allow (lvs.cf vrrp_advert_ms); zero uses keepalive.
+	VRRPAdvert time.Duration
+	// StateSyncPort is the UDP port of govs's own state sync between the
+	// proxy planes of the two routers; zero means the default, 8849.
+	StateSyncPort uint16
 }
 
 // Default timeouts, those of the Linux kernel.
