@@ -627,13 +627,13 @@ var globalKeywords = map[string]*kwDef{
 		g(p).HTTPListen = v[0].text
 		return nil
 	}},
-	"http_tls_cert": strKW(true, func(p *parser, s string) { g(p).HTTPTLSCert = s }),
-	"http_tls_key":  strKW(true, func(p *parser, s string) { g(p).HTTPTLSKey = s }),
-	"http_users":    strKW(true, func(p *parser, s string) { g(p).HTTPUsers = s }),
-	"inactive_cmd":  strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
-	"vrrp_vrid":     intKW(1, 255, func(p *parser, n int64) { g(p).VRRPVRID = int(n) }),
-	"vrrp_priority": intKW(1, 255, func(p *parser, n int64) { g(p).VRRPPriority = int(n) }),
-	"vrrp_preempt":  boolKW(func(p *parser, b bool) { g(p).VRRPPreempt = b }),
+	"http_tls_cert":  strKW(true, func(p *parser, s string) { g(p).HTTPTLSCert = s }),
+	"http_tls_key":   strKW(true, func(p *parser, s string) { g(p).HTTPTLSKey = s }),
+	"http_users":     strKW(true, func(p *parser, s string) { g(p).HTTPUsers = s }),
+	"inactive_cmd":   strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
+	"vrrp_vrid":      intKW(1, 255, func(p *parser, n int64) { g(p).VRRPVRID = int(n) }),
+	"vrrp_priority":  intKW(1, 255, func(p *parser, n int64) { g(p).VRRPPriority = int(n) }),
+	"vrrp_preempt":   boolKW(func(p *parser, b bool) { g(p).VRRPPreempt = b }),
 	"vrrp_interface": strKW(true, func(p *parser, s string) { g(p).VRRPInterface = s }),
 	"vrrp_unicast_peers": {n: 1, set: func(p *parser, v []token) error {
 		var peers []netip.Addr
@@ -652,7 +652,7 @@ var globalKeywords = map[string]*kwDef{
 		g(p).VRRPAdvert = time.Duration(n/10*10) * time.Millisecond
 	}),
 	"state_sync_port": portKW(func(p *parser, port uint16) { g(p).StateSyncPort = port }),
-	"hard_shutdown": ignoredWith(boolKW(func(p *parser, b bool) { g(p).HardShutdown = b }), whyNoNanny),
+	"hard_shutdown":   ignoredWith(boolKW(func(p *parser, b bool) { g(p).HardShutdown = b }), whyNoNanny),
 	"rsh_command": ignoredWith(strKW(true, func(p *parser, s string) { g(p).RSHCommand = s }),
 		"remote load monitoring is not supported"),
 	"ipvsadm": ignoredWith(strKW(true, func(p *parser, s string) { g(p).IPVSAdm = s }), whyNoIPVSAdm),

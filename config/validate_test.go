@@ -266,3 +266,38 @@ func TestHTTPKeywords(t *testing.T) {
 		}
 	}
 }
+
+func TestVRRPKeywords(t *testing.T) {
+	ok := "backup_active = 1\nbackup = 192.0.2.11\nvrrp_vrid = 7\nvrrp_priority = 200\nvrrp_preempt = 1\n" +
+		"vrrp_interface = eth1\nvrrp_unicast_peers = 192.0.2.11,2001:db8::11\nvrrp_advert_ms = 105\nstate_sync_port = 9000\n"
+	c, _, err := Parse("t.cf", []byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl := c.Global
+	if gl.VRRPVRID != 7 || gl.VRRPPriority != 200 || !gl.VRRPPreempt || gl.VRRPInterface != "eth1" ||
+		len(gl.VRRPUnicastPeers) != 2 || gl.VRRPUnicastPeers[1] != netip.MustParseAddr("2001:db8::11") ||
+		gl.VRRPAdvert != 100*time.Millisecond || gl.StateSyncPort != 9000 {
+		t.Fatalf("%+v", gl)
+	}
+	var b bytes.Buffer
+	if err := Write(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	c2, _, err := Parse("t.cf", b.Bytes())
+	if err != nil || !reflect.DeepEqual(c, c2) {
+		t.Fatalf("round trip: %v\n%s", err, b.String())
+	}
+	for src, want := range map[string]string{
+		"vrrp_vrid = 0\n":                    "vrrp_vrid",
+		"vrrp_priority = 256\n":              "vrrp_priority",
+		"vrrp_preempt = 2\n":                 "boolean expected",
+		"vrrp_unicast_peers = 192.0.2.1,x\n": "want a comma-separated list",
+		"vrrp_advert_ms = 5\n":               "vrrp_advert_ms",
+	} {
+		_, _, err := Parse("t.cf", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", src, err, want)
+		}
+	}
+}
