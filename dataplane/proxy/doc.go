@@ -56,12 +56,25 @@
 // protocol header (text or binary) naming the client and the VIP it reached,
 // written by github.com/pires/go-proxyproto.
 //
+// # FTP
+//
+// The control connections of a service with FTP set (lvs.cf ftp = 1: port
+// 21 of a mark service, or the port of an address service) go through the
+// ftp package's filters, which rewrite the data endpoints in PASV/EPSV
+// replies and PORT/EPRT commands; the real server needs no knowledge of the
+// VIP. A passive port the service already listens on (the bundle's passive
+// range, with persistence) is kept and only the address becomes the VIP;
+// any other passive endpoint gets a one-shot listener on the VIP, and an
+// active one a one-shot listener on the router's address facing the real
+// server, from which the router connects to the client from the VIP. See
+// ftp.go.
+//
 // # Limits
 //
 // The real server sees the router's address as the source unless it speaks
 // the PROXY protocol; direct routing and tunnelling are impossible (the proxy
-// terminates TCP) and such real servers are proxied with a warning, as are
-// FTP services (there is no FTP helper); a port-0 (any port) service cannot
+// terminates TCP) and such real servers are proxied with a warning; a
+// port-0 (any port) service cannot
 // be listened on and is skipped with a warning. Every listened port costs a
 // socket and a goroutine, and a UDP one a 64 KiB receive buffer. TCP_NODELAY is on for both sides (Go's default for
 // every TCP socket); TCP keepalives are off, as IPVS sends none and the idle

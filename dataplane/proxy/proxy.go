@@ -261,10 +261,6 @@ func (p *Plane) unsupported(cfg *model.Config, s *model.Service) {
 			break
 		}
 	}
-	if s.FTP {
-		p.log.Warn("FTP helper not available in the proxy plane: use a persistent mark service bundling the passive ports",
-			"service", s.Key().String())
-	}
 }
 
 // txn is a prepared configuration change.

@@ -120,6 +120,11 @@ func (p *Plane) handleTCP(l *listener, cc *net.TCPConn) {
 	now := p.clk.now()
 	c.last.Store(now)
 	c.touched.Store(now)
+	if ftpControl(svc.Config(), l.id.addr.Port()) {
+		// FTP control connection: copied through the FTP helper (ftp.go).
+		p.serveFTP(c, l)
+		return
+	}
 	p.wg.Add(1)
 	go c.pumpIn()
 	c.pump(cc, sc, &c.outLR, false)

@@ -1,0 +1,336 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/govs/govs/ftp"
+	"github.com/govs/govs/model"
+)
+
+// The FTP helper. A control connection of an FTP service (ftp = 1) is
+// copied through the ftp package's filters instead of the splice pumps, so
+// that the endpoints of data connections can be rewritten:
+//
+//   - Passive (227/229 replies): when the announced port is one of this
+//     service's own listened ports on the VIP, the persistence template
+//     holds the client and the real server's address is the control
+//     connection's, only the address is rewritten to the VIP: the data
+//     connection arrives on the bundle's listener and persistence sends it
+//     to the same real server and port, exactly as IPVS does for a
+//     persistent FTP mark service. Otherwise (no bundle, not persistent,
+//     another address or port) the helper opens a one-shot listener on the
+//     VIP at a port the kernel picks, announces it, and forwards the first
+//     connection from the client's address to the announced endpoint.
+//   - Active (PORT/EPRT commands): the helper opens a one-shot listener on
+//     the router's address facing the real server, announces it to the
+//     server, accepts the server's connection and connects to the client
+//     from the VIP, at the port the client announced on the control
+//     connection's client address (never elsewhere: no FTP bounce).
+//
+// A session has at most one pending data listener (a new PASV or PORT
+// replaces it); listeners wait ftpAcceptTimeout. Data connections count
+// their bytes, and keep the control connection from idling out, under the
+// control connection's table entry; they end with it.
+
+// ftpAcceptTimeout bounds how long a one-shot data listener waits.
+const ftpAcceptTimeout = 60 * time.Second
+
+// ftpControl reports whether a connection to port of s is an FTP control
+// connection: port 21 of an FTP mark service, or the port of an FTP
+// address service.
+func ftpControl(s *model.Service, port uint16) bool {
+	if s == nil || !s.FTP {
+		return false
+	}
+	if s.FWMark != 0 {
+		return port == 21
+	}
+	return port == s.Port
+}
+
+// ftpSession is one proxied FTP control connection and its data
+// connections.
+type ftpSession struct {
+	c   *tcpConn
+	l   *listener
+	vip netip.Addr
+
+	mu      sync.Mutex
+	pending io.Closer          // the one-shot data listener waiting, if any
+	data    map[io.Closer]bool // open data sockets
+	closed  bool
+	pumps   atomic.Int32
+}
+
+// serveFTP copies an established FTP control connection through the ftp
+// filters until both directions end. It runs on handleTCP's goroutine.
+func (p *Plane) serveFTP(c *tcpConn, l *listener) {
+	s := &ftpSession{c: c, l: l, vip: l.id.addr.Addr(), data: map[io.Closer]bool{}}
+	toServer, toClient := ftp.NewPair(s.active, s.passive)
+	sc := c.server.Load()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		s.pump(sc, c.client, toServer, true)
+	}()
+	s.pump(c.client, sc, toClient, false)
+}
+
+// pump copies src to dst through f. in is the client-to-server direction.
+func (s *ftpSession) pump(dst, src *net.TCPConn, f *ftp.Filter, in bool) {
+	c := s.c
+	defer func() {
+		if s.pumps.Add(1) == 2 {
+			s.close()
+		}
+	}()
+	buf := make([]byte, 4096)
+	var out []byte
+	for {
+		src.SetReadDeadline(time.Now().Add(max(c.tc.Timeout(), time.Second)))
+		n, err := src.Read(buf)
+		if n > 0 {
+			c.account(in, int64(n), c.p.clk.now())
+			out = f.Feed(out[:0], buf[:n])
+			if len(out) > 0 {
+				if _, werr := dst.Write(out); werr != nil {
+					c.finish(dst, false)
+					return
+				}
+			}
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF):
+			if out = f.Flush(out[:0]); len(out) > 0 {
+				dst.Write(out)
+			}
+			c.finish(dst, true)
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded) && !c.idle() && !c.p.forced.Load():
+			// Woken by the other direction, or traffic elsewhere (a data
+			// connection) kept the session alive.
+			continue
+		}
+		c.finish(dst, false)
+		return
+	}
+}
+
+// close ends the session's pending listener and data connections.
+func (s *ftpSession) close() {
+	s.mu.Lock()
+	s.closed = true
+	if s.pending != nil {
+		s.pending.Close()
+		s.pending = nil
+	}
+	for d := range s.data {
+		d.Close()
+	}
+	clear(s.data)
+	s.mu.Unlock()
+}
+
+// track registers a data socket to be closed with the session; false if
+// the session already ended.
+func (s *ftpSession) track(d io.Closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.data[d] = true
+	return true
+}
+
+func (s *ftpSession) untrack(d io.Closer) {
+	s.mu.Lock()
+	delete(s.data, d)
+	s.mu.Unlock()
+	d.Close()
+}
+
+// passive rewrites a 227 or 229 reply of the real server.
+func (s *ftpSession) passive(m ftp.Match) (netip.AddrPort, bool) {
+	c := s.c
+	target := c.tc.Target
+	addr := m.Addr.Addr().Unmap()
+	if m.Kind == ftp.EPSV || !addr.IsValid() || addr.IsUnspecified() {
+		addr = target.Addr()
+	}
+	port := m.Addr.Port()
+	if c.tc.Persistent() && addr == target.Addr() && s.bundled(port) {
+		return netip.AddrPortFrom(s.vip, port), true
+	}
+	client := c.pkt.Src.Addr()
+	ln, err := s.listenData(s.vip)
+	if err != nil {
+		c.p.warn("FTP passive data listener failed", "client", c.pkt.Src.String(), "error", err)
+		return netip.AddrPort{}, false
+	}
+	to := netip.AddrPortFrom(addr, port)
+	s.serveData(ln, client, func() (*net.TCPConn, error) { return c.p.dialTCP(to) })
+	return netip.MustParseAddrPort(ln.Addr().String()), true
+}
+
+// active rewrites a PORT or EPRT command of the client.
+func (s *ftpSession) active(m ftp.Match) (netip.AddrPort, bool) {
+	c := s.c
+	sc := c.server.Load()
+	la, _ := sc.LocalAddr().(*net.TCPAddr)
+	if la == nil {
+		return netip.AddrPort{}, false
+	}
+	ln, err := s.listenData(la.AddrPort().Addr().Unmap())
+	if err != nil {
+		c.p.warn("FTP active data listener failed", "client", c.pkt.Src.String(), "error", err)
+		return netip.AddrPort{}, false
+	}
+	to := netip.AddrPortFrom(c.pkt.Src.Addr(), m.Addr.Port())
+	from := &net.TCPAddr{IP: s.vip.AsSlice()}
+	s.serveData(ln, c.tc.Target.Addr(), func() (*net.TCPConn, error) {
+		d := c.p.dialer
+		d.LocalAddr = from
+		conn, err := d.DialContext(c.p.dialCtx, "tcp", to.String())
+		if err != nil {
+			return nil, err
+		}
+		return conn.(*net.TCPConn), nil
+	})
+	return netip.MustParseAddrPort(ln.Addr().String()), true
+}
+
+// bundled reports whether the VIP's TCP port is served by the control
+// connection's service, so that persistence takes a data connection there.
+func (s *ftpSession) bundled(port uint16) bool {
+	p := s.c.p
+	want := *s.l.svc.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.listeners[lkey{model.ProtoTCP, netip.AddrPortFrom(s.vip, port)}]
+	return l != nil && *l.svc.Load() == want
+}
+
+// listenData opens the session's one-shot data listener on addr, replacing
+// a pending one.
+func (s *ftpSession) listenData(addr netip.Addr) (*net.TCPListener, error) {
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
+	if err != nil {
+		return nil, err
+	}
+	ln.SetDeadline(time.Now().Add(ftpAcceptTimeout))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil, net.ErrClosed
+	}
+	if s.pending != nil {
+		s.pending.Close()
+	}
+	s.pending = ln
+	s.mu.Unlock()
+	return ln, nil
+}
+
+// serveData accepts the first connection on ln from peer, connects the
+// other end with dial and copies between them.
+func (s *ftpSession) serveData(ln *net.TCPListener, peer netip.Addr, dial func() (*net.TCPConn, error)) {
+	p := s.c.p
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			if s.pending == ln {
+				s.pending = nil
+			}
+			s.mu.Unlock()
+			ln.Close()
+		}()
+		var a *net.TCPConn
+		for range 16 {
+			conn, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			if ra, ok := conn.RemoteAddr().(*net.TCPAddr); ok && ra.AddrPort().Addr().Unmap() == peer {
+				a = conn
+				break
+			}
+			// Only the session's own peer may take its data connection.
+			conn.SetLinger(0)
+			conn.Close()
+		}
+		if a == nil {
+			return
+		}
+		ln.Close()
+		if !s.track(a) {
+			a.Close()
+			return
+		}
+		defer s.untrack(a)
+		b, err := dial()
+		if err != nil {
+			p.warn("FTP data connection failed", "client", s.c.pkt.Src.String(), "error", err)
+			a.SetLinger(0)
+			return
+		}
+		if !s.track(b) {
+			b.Close()
+			return
+		}
+		defer s.untrack(b)
+		// a is the accepting side: the client in passive mode, the real
+		// server in active mode.
+		fromClient := peer == s.c.pkt.Src.Addr()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			s.copyData(b, a, fromClient)
+		}()
+		s.copyData(a, b, !fromClient)
+	}()
+}
+
+// copyData copies one direction of a data connection, splicing where it
+// can, and half-closes dst at the end. in is the client-to-server
+// direction.
+func (s *ftpSession) copyData(dst, src *net.TCPConn, in bool) {
+	c := s.c
+	p := c.p
+	lr := &io.LimitedReader{R: src}
+	for {
+		src.SetReadDeadline(time.Now().Add(max(c.tc.Timeout(), time.Second)))
+		var n int64
+		var eof bool
+		var err error
+		n, eof, err = p.copyChunk(dst, src, lr)
+		if n > 0 {
+			c.account(in, n, p.clk.now())
+		}
+		if err == nil && !eof {
+			continue
+		}
+		if err == nil {
+			dst.CloseWrite()
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 {
+			continue
+		}
+		dst.Close()
+		src.Close()
+		return
+	}
+}

@@ -1,0 +1,200 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/ftp"
+	"github.com/govs/govs/model"
+)
+
+// ftpServer is a minimal FTP server: PASV, EPSV and PORT each open one data
+// connection that carries "data from NAME\n"; it checks that a PORT names
+// the address the control connection came from, as vsftpd does.
+func ftpServer(t *testing.T, name string, a netip.Addr, port uint16) {
+	t.Helper()
+	ln, err := net.Listen("tcp", ap(a, port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go ftpServe(c, name, a)
+		}
+	}()
+}
+
+func ftpServe(c net.Conn, name string, a netip.Addr) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	// The greeting arrives in pieces, as replies may.
+	c.Write([]byte("220 rea"))
+	time.Sleep(10 * time.Millisecond)
+	c.Write([]byte("dy\r\n"))
+	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	send := func(d net.Conn) {
+		fmt.Fprintf(d, "data from %s\n", name)
+		d.Close()
+		c.Write([]byte("226 done\r\n"))
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd := strings.TrimSpace(line)
+		switch {
+		case cmd == "PASV" || cmd == "EPSV":
+			dl, err := net.Listen("tcp", ap(a, 0).String())
+			if err != nil {
+				return
+			}
+			p := dl.Addr().(*net.TCPAddr).Port
+			if cmd == "PASV" {
+				b := a.As4()
+				// Split inside the numbers to exercise reassembly.
+				fmt.Fprintf(c, "227 Entering Passive Mode (%d,%d,%d,", b[0], b[1], b[2])
+				time.Sleep(10 * time.Millisecond)
+				fmt.Fprintf(c, "%d,%d,%d).\r\n", b[3], p>>8, p&255)
+			} else {
+				fmt.Fprintf(c, "229 Entering Extended Passive Mode (|||%d|)\n", p)
+			}
+			d, err := dl.Accept()
+			dl.Close()
+			if err != nil {
+				return
+			}
+			send(d)
+		case strings.HasPrefix(cmd, "PORT "):
+			m, ok := ftp.ParseCommand([]byte(line))
+			if !ok || m.Addr.Addr() != peer {
+				fmt.Fprintf(c, "500 Illegal PORT %s from %s\r\n", m.Addr, peer)
+				continue
+			}
+			c.Write([]byte("200 PORT command successful\r\n"))
+			// From its own address, as vsftpd binds its data socket to
+			// the control connection's local address.
+			dd := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(ap(a, 0))}
+			d, err := dd.Dial("tcp", m.Addr.String())
+			if err != nil {
+				return
+			}
+			send(d)
+		case cmd == "QUIT":
+			c.Write([]byte("221 bye\r\n"))
+			return
+		default:
+			fmt.Fprintf(c, "200 %s\r\n", cmd)
+		}
+	}
+}
+
+// The FTP helper rewrites PASV, EPSV and PORT so that data connections go
+// through the VIP (passive) and from the VIP (active), to and from the real
+// server that has the control connection; other lines pass unchanged.
+func TestFTPHelper(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip := ip("127.0.20.1")
+	rips := []netip.Addr{ip("127.0.20.11"), ip("127.0.20.12")}
+	port := freePort(t, append([]netip.Addr{vip}, rips...)...)
+	var servers []model.RealServer
+	for i, r := range rips {
+		ftpServer(t, fmt.Sprint("rs", i+1), r, port)
+		servers = append(servers, rs(r, 0, 1))
+	}
+	e.mustApply(&model.Config{Services: []model.Service{{Name: "ftp", Active: true, Proto: model.ProtoTCP,
+		VIP: vip, Port: port, FTP: true, Scheduler: model.SchedRR, RealServers: servers}}})
+
+	for i := range 4 {
+		src := ip(fmt.Sprintf("127.1.0.%d", i+1))
+		c, err := dialFrom(src, ap(vip, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		expect := func(prefix string) string {
+			t.Helper()
+			l, err := c.line()
+			if err != nil || !strings.HasPrefix(l, prefix) {
+				t.Fatalf("client %s: got %q (%v), want %s...", src, l, err, prefix)
+			}
+			return l
+		}
+		expect("220 ready\r")
+		fmt.Fprintf(c, "USER anonymous\r\n")
+		expect("200 USER anonymous\r")
+		var owner string
+		data := func(d net.Conn) {
+			t.Helper()
+			d.SetDeadline(time.Now().Add(5 * time.Second))
+			b, err := io.ReadAll(d)
+			d.Close()
+			name, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "data from ")
+			if err != nil || !ok {
+				t.Fatalf("client %s: data %q %v", src, b, err)
+			}
+			if owner == "" {
+				owner = name
+			} else if name != owner {
+				t.Fatalf("client %s: data from %s and %s", src, owner, name)
+			}
+			expect("226 done")
+		}
+
+		fmt.Fprintf(c, "PASV\r\n")
+		m, ok := ftp.ParseReply([]byte(expect("227 ") + "\n"))
+		if !ok || m.Addr.Addr() != vip {
+			t.Fatalf("PASV reply announces %v, want the VIP", m.Addr)
+		}
+		d, err := dialFrom(src, m.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data(d)
+
+		fmt.Fprintf(c, "EPSV\r\n")
+		m, ok = ftp.ParseReply([]byte(expect("229 ") + "\n"))
+		if !ok {
+			t.Fatal("EPSV reply not recognised")
+		}
+		d, err = dialFrom(src, ap(vip, m.Addr.Port()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data(d)
+
+		al, err := net.Listen("tcp", ap(src, 0).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := al.Addr().(*net.TCPAddr).Port
+		b := src.As4()
+		fmt.Fprintf(c, "PORT %d,%d,%d,%d,%d,%d\r\n", b[0], b[1], b[2], b[3], p>>8, p&255)
+		expect("200 PORT command successful")
+		al.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+		d2, err := al.Accept()
+		al.Close()
+		if err != nil {
+			t.Fatalf("client %s: no active data connection: %v", src, err)
+		}
+		if from := d2.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(); from != vip {
+			t.Errorf("active data connection from %s, want the VIP", from)
+		}
+		data(d2)
+
+		fmt.Fprintf(c, "QUIT\r\n")
+		expect("221 bye")
+	}
+}
