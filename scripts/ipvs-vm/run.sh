@@ -89,7 +89,7 @@ modules=(crc32c_generic libcrc32c ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip
 	ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_mh ip_vs_fo ip_vs_ovf ip_vs_twos ip_vs_ftp
 	nf_tables nft_ct veth bridge ipip ip6_tunnel tunnel6)
 tools=(ip ipvsadm nft)
-base_key=$( (echo "$kpkg ${modules[*]} ${tools[*]}"; cat "$0") | sha256sum | cut -c1-16)
+base_key=$( (echo "$kpkg ${modules[*]} ${tools[*]}"; cat "$0" "$repo/scripts/ipvs-vm/init") | sha256sum | cut -c1-16)
 base="$cache/base-$base_key.cpio.gz"
 if [ ! -f "$base" ]; then
 	say "building the base image for $kver"
@@ -142,12 +142,14 @@ if [ ! -f "$base" ]; then
 	trap - EXIT
 fi
 
-# --- the test binary (rebuilt every run; Go's build cache keeps it quick) ------
+# --- the test binary and govs (rebuilt every run; Go's build cache keeps it quick)
 work="$cache/run"
 rm -rf "$work"
 mkdir -p "$work/img"
-say "building the test binary"
+say "building the test binary and govs"
 (cd "$repo" && CGO_ENABLED=0 go test -c -o "$work/img/ipvs.test" ./dataplane/ipvs/)
+# The real govs binary, which TestGuestGovsBinary runs as /govs.
+(cd "$repo" && CGO_ENABLED=0 go build -o "$work/img/govs" ./cmd/govs)
 # The guest's arguments, one per line, so that spaces survive.
 {
 	echo "-test.v"
