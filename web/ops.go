@@ -1,0 +1,353 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/govs/govs/config"
+	"github.com/govs/govs/health"
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/router"
+)
+
+// errNotFound is an edit of a virtual or real server that does not exist.
+var errNotFound = errors.New("not found")
+
+// fieldAbort stops an Apply whose input did not parse; nothing is written.
+type fieldAbort struct{ errs FieldErrors }
+
+func (f *fieldAbort) Error() string { return "invalid input" }
+
+// result is the outcome of a change: field errors to show next to their
+// inputs, or the reason the router refused it.
+type result struct {
+	Fields   FieldErrors
+	NotFound bool
+	// Refused is set when a valid file was written but the reload failed
+	// (the previous file has been put back).
+	Refused bool
+}
+
+func (r result) ok() bool { return len(r.Fields) == 0 && !r.NotFound }
+
+// change runs one edit through router.Apply and sorts its failure out.
+func (s *Server) change(ctx context.Context, keys []string, edit func(*model.Config) error) result {
+	_, err := s.r.Apply(ctx, edit)
+	if err == nil {
+		return result{}
+	}
+	var fa *fieldAbort
+	switch {
+	case errors.As(err, &fa):
+		return result{Fields: fa.errs}
+	case errors.Is(err, errNotFound):
+		return result{NotFound: true, Fields: FieldErrors{"": err.Error()}}
+	case errors.Is(err, router.ErrInvalid):
+		var list config.ErrorList
+		if errors.As(err, &list) {
+			return result{Fields: validationErrors(list, keys)}
+		}
+		return result{Fields: FieldErrors{"": err.Error()}}
+	}
+	return result{Refused: true, Fields: FieldErrors{"": "the router refused the change, and the previous lvs.cf was restored: " + err.Error()}}
+}
+
+func findService(c *model.Config, name string) (int, error) {
+	for i := range c.Services {
+		if c.Services[i].Name == name {
+			return i, nil
+		}
+	}
+	return -1, fmt.Errorf("no virtual server named %q: %w", name, errNotFound)
+}
+
+func findServer(s *model.Service, name string) (int, error) {
+	for i := range s.RealServers {
+		if s.RealServers[i].Name == name {
+			return i, nil
+		}
+	}
+	return -1, fmt.Errorf("virtual server %q has no real server named %q: %w", s.Name, name, errNotFound)
+}
+
+func abortIf(errs FieldErrors) error {
+	if len(errs) > 0 {
+		return &fieldAbort{errs}
+	}
+	return nil
+}
+
+func allGlobalKeys() []string {
+	return append(append([]string{}, GlobalKeys...), RedundancyKeys...)
+}
+
+func allServiceKeys() []string {
+	return append(append([]string{}, ServiceKeys...), config.CheckKeywords()...)
+}
+
+func (s *Server) editGlobal(ctx context.Context, f Fields) result {
+	return s.change(ctx, allGlobalKeys(), func(c *model.Config) error {
+		return abortIf(EditGlobal(&c.Global, f))
+	})
+}
+
+func (s *Server) addService(ctx context.Context, f Fields) result {
+	return s.change(ctx, allServiceKeys(), func(c *model.Config) error {
+		svc := config.DefaultService(f["name"])
+		errs := EditService(&svc, f)
+		if _, err := findService(c, svc.Name); err == nil {
+			errs.add("name", fmt.Sprintf("a virtual server named %q exists", svc.Name))
+		}
+		if _, ok := f["address"]; !ok {
+			errs.add("address", "a virtual server needs an address")
+		}
+		if err := abortIf(errs); err != nil {
+			return err
+		}
+		c.Services = append(c.Services, svc)
+		return nil
+	})
+}
+
+func (s *Server) editService(ctx context.Context, name string, f Fields) result {
+	return s.change(ctx, allServiceKeys(), func(c *model.Config) error {
+		i, err := findService(c, name)
+		if err != nil {
+			return err
+		}
+		svc := &c.Services[i]
+		oldPort, wasMark := svc.Port, svc.FWMark != 0
+		errs := EditService(svc, f)
+		if n, ok := f["name"]; ok && n != name {
+			if _, err := findService(c, n); err == nil {
+				errs.add("name", fmt.Sprintf("a virtual server named %q exists", n))
+			}
+		}
+		// Real servers that followed the virtual port keep following it.
+		for j := range svc.RealServers {
+			rs := &svc.RealServers[j]
+			if !wasMark && rs.Port == oldPort && svc.FWMark == 0 {
+				rs.Port = svc.Port
+			}
+		}
+		return abortIf(errs)
+	})
+}
+
+func (s *Server) deleteService(ctx context.Context, name string) result {
+	return s.change(ctx, nil, func(c *model.Config) error {
+		i, err := findService(c, name)
+		if err != nil {
+			return err
+		}
+		c.Services = append(c.Services[:i], c.Services[i+1:]...)
+		return nil
+	})
+}
+
+func (s *Server) setServiceActive(ctx context.Context, name string, on bool) result {
+	return s.change(ctx, nil, func(c *model.Config) error {
+		i, err := findService(c, name)
+		if err != nil {
+			return err
+		}
+		c.Services[i].Active = on
+		return nil
+	})
+}
+
+func (s *Server) addServer(ctx context.Context, svcName string, f Fields) result {
+	return s.change(ctx, ServerKeys, func(c *model.Config) error {
+		i, err := findService(c, svcName)
+		if err != nil {
+			return err
+		}
+		svc := &c.Services[i]
+		rs := config.DefaultRealServer(f["name"])
+		if svc.FWMark == 0 {
+			rs.Port = svc.Port
+		}
+		errs := EditServer(svc, &rs, f)
+		if _, err := findServer(svc, rs.Name); err == nil {
+			errs.add("name", fmt.Sprintf("a real server named %q exists", rs.Name))
+		}
+		if _, ok := f["address"]; !ok {
+			errs.add("address", "a real server needs an address")
+		}
+		if err := abortIf(errs); err != nil {
+			return err
+		}
+		svc.RealServers = append(svc.RealServers, rs)
+		return nil
+	})
+}
+
+func (s *Server) editServer(ctx context.Context, svcName, srvName string, f Fields) result {
+	return s.change(ctx, ServerKeys, func(c *model.Config) error {
+		i, err := findService(c, svcName)
+		if err != nil {
+			return err
+		}
+		svc := &c.Services[i]
+		j, err := findServer(svc, srvName)
+		if err != nil {
+			return err
+		}
+		errs := EditServer(svc, &svc.RealServers[j], f)
+		if n, ok := f["name"]; ok && n != srvName {
+			if _, err := findServer(svc, n); err == nil {
+				errs.add("name", fmt.Sprintf("a real server named %q exists", n))
+			}
+		}
+		return abortIf(errs)
+	})
+}
+
+func (s *Server) deleteServer(ctx context.Context, svcName, srvName string) result {
+	return s.change(ctx, nil, func(c *model.Config) error {
+		i, err := findService(c, svcName)
+		if err != nil {
+			return err
+		}
+		svc := &c.Services[i]
+		j, err := findServer(svc, srvName)
+		if err != nil {
+			return err
+		}
+		svc.RealServers = append(svc.RealServers[:j], svc.RealServers[j+1:]...)
+		return nil
+	})
+}
+
+// override sets an operator override (enable, disable, drain, clear) on one
+// real server of one service; it is runtime state, not lvs.cf, as with
+// govs realserver.
+func (s *Server) override(svcName, srvName, action string) (int, result) {
+	a, err := health.ParseAction(action)
+	if err != nil {
+		return 0, result{Fields: FieldErrors{"action": err.Error()}}
+	}
+	c := s.r.Config()
+	i, err := findService(c, svcName)
+	if err != nil {
+		return 0, result{NotFound: true, Fields: FieldErrors{"": err.Error()}}
+	}
+	svc := &c.Services[i]
+	j, err := findServer(svc, srvName)
+	if err != nil {
+		return 0, result{NotFound: true, Fields: FieldErrors{"": err.Error()}}
+	}
+	if !svc.Active {
+		return 0, result{Fields: FieldErrors{"": fmt.Sprintf("virtual server %q is not active", svcName)}}
+	}
+	k := svc.Key()
+	n, err := s.r.Override(svc.RealServers[j].Key(), &k, a)
+	if err != nil {
+		return 0, result{Fields: FieldErrors{"": err.Error()}}
+	}
+	return n, result{}
+}
+
+// GlobalFields renders the global settings as Fields.
+func GlobalFields(g *model.Global) Fields {
+	return Fields{
+		"primary": addrStr(g.Primary), "primary_private": addrStr(g.PrimaryPrivate),
+		"network": g.Network.String(), "nat_router": addrStr(g.NATRouter), "nat_router_device": g.NATRouterDev,
+		"nat_nmask": maskStr(g.NATPrefixLen), "tcp_timeout": secStr(g.TCPTimeout.Seconds()),
+		"tcpfin_timeout": secStr(g.TCPFinTimeout.Seconds()), "udp_timeout": secStr(g.UDPTimeout.Seconds()),
+		"backup_active": boolStr(g.BackupActive), "backup": addrStr(g.Backup), "backup_private": addrStr(g.BackupPrivate),
+		"keepalive": secStr(g.Keepalive.Seconds()), "deadtime": secStr(g.Deadtime.Seconds()),
+		"heartbeat_port": strconv.Itoa(int(g.HeartbeatPort)), "monitor_links": boolStr(g.MonitorLinks),
+		"syncdaemon": boolStr(g.SyncDaemon), "syncd_iface": g.SyncdIface, "syncd_id": strconv.Itoa(g.SyncdID),
+	}
+}
+
+// ServiceFields renders a virtual server as Fields.
+func ServiceFields(s *model.Service) Fields {
+	f := Fields{
+		"name": s.Name, "active": boolStr(s.Active), "address": addrStr(s.VIP), "device": s.Device,
+		"vip_nmask": maskStr(s.VIPPrefixLen), "port": strconv.Itoa(int(s.Port)),
+		"protocol": map[model.Proto]string{model.ProtoTCP: "tcp", model.ProtoUDP: "udp"}[s.Proto],
+		"fwmark": strconv.FormatUint(uint64(s.FWMark), 10), "fwmark_ports": s.MarkPorts.String(),
+		"scheduler": string(s.Scheduler), "scheduler_flags": s.SchedFlags.Format(s.Scheduler),
+		"persistent": secStr(s.Persistence.Timeout.Seconds()), "pmask": maskStr(s.Persistence.PrefixLen),
+		"one_packet": boolStr(s.OnePacket), "sorry_server": "",
+		"timeout": secStr(s.Check.Interval.Seconds()), "reentry": secStr(s.Check.Reentry.Seconds()),
+		"quiesce_server": boolStr(s.Check.Quiesce), "load_monitor": s.Check.LoadMonitor,
+		"send": s.Check.Send, "expect": s.Check.Expect, "use_regex": boolStr(s.Check.UseRegex),
+		"send_program": s.Check.SendProgram,
+	}
+	if s.Sorry.IsValid() {
+		f["sorry_server"] = s.Sorry.String()
+	}
+	if f["load_monitor"] == "" {
+		f["load_monitor"] = "none"
+	}
+	for _, k := range config.CheckKeywords() {
+		f[k] = s.Check.Extra[k]
+	}
+	return f
+}
+
+// ServerFields renders a real server as Fields.
+func ServerFields(r *model.RealServer) Fields {
+	return Fields{
+		"name": r.Name, "address": addrStr(r.Addr), "port": strconv.Itoa(int(r.Port)),
+		"weight": strconv.Itoa(r.Weight), "active": boolStr(r.Active),
+		"uthreshold": strconv.FormatUint(uint64(r.UpperThreshold), 10),
+		"lthreshold": strconv.FormatUint(uint64(r.LowerThreshold), 10), "network": r.Forward.String(),
+	}
+}
+
+func addrStr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func maskStr(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func secStr(s float64) string { return strconv.FormatInt(int64(s), 10) }
+
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// roleOf reads the router's redundancy role from its status without
+// depending on a field that may not exist yet: any "role" or "state" key of
+// the status's JSON form counts, and a router that reports none is the
+// active one, as a router without a backup is.
+func roleOf(st any) string {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return "active"
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return "active"
+	}
+	for _, k := range []string{"role", "vrrp_state", "state"} {
+		if v, ok := m[k].(string); ok && v != "" {
+			return v
+		}
+		if sub, ok := m["vrrp"].(map[string]any); ok {
+			if v, ok := sub[k].(string); ok && v != "" {
+				return v
+			}
+		}
+	}
+	return "active"
+}
