@@ -131,8 +131,8 @@ func (s *Server) respond(w http.ResponseWriter, res result, okCode int, body any
 
 // StatusView is the router's status with its redundancy role.
 type StatusView struct {
-	Role string `json:"role"`
-	Status any `json:"status"`
+	Role   string `json:"role"`
+	Status any    `json:"status"`
 }
 
 func (s *Server) statusView() StatusView {

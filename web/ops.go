@@ -272,7 +272,7 @@ func ServiceFields(s *model.Service) Fields {
 		"name": s.Name, "active": boolStr(s.Active), "address": addrStr(s.VIP), "device": s.Device,
 		"vip_nmask": maskStr(s.VIPPrefixLen), "port": strconv.Itoa(int(s.Port)),
 		"protocol": map[model.Proto]string{model.ProtoTCP: "tcp", model.ProtoUDP: "udp"}[s.Proto],
-		"fwmark": strconv.FormatUint(uint64(s.FWMark), 10), "fwmark_ports": s.MarkPorts.String(),
+		"fwmark":   strconv.FormatUint(uint64(s.FWMark), 10), "fwmark_ports": s.MarkPorts.String(),
 		"scheduler": string(s.Scheduler), "scheduler_flags": s.SchedFlags.Format(s.Scheduler),
 		"persistent": secStr(s.Persistence.Timeout.Seconds()), "pmask": maskStr(s.Persistence.PrefixLen),
 		"one_packet": boolStr(s.OnePacket), "sorry_server": "",
