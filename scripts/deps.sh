@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages govs's tests use (real peers and network
-# tools). Safe to run repeatedly: it installs only what is missing, and only
+# tools; vsftpd is installed, not started, for the FTP test). Safe to run repeatedly: it installs only what is missing, and only
 # as root on a Debian-family system; elsewhere it says what it would need.
 set -euo pipefail
 
-want=(iproute2 curl)
+want=(iproute2 curl vsftpd)
 
 missing=()
 for p in "${want[@]}"; do
