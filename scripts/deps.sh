@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages govs's tests use (real peers and network
-# tools; vsftpd is installed, not started, for the FTP test). Safe to run repeatedly: it installs only what is missing, and only
+# tools; Debian does not start vsftpd on install, the FTP test runs its
+# own). Safe to run repeatedly: it installs only what is missing, and only
 # as root on a Debian-family system; elsewhere it says what it would need.
 set -euo pipefail
 
