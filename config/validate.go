@@ -341,6 +341,19 @@ func (k *checker) service(i int) {
 	if s.FTP && s.Proto != model.ProtoTCP && !k.bad(at(""), "protocol") {
 		k.errorf(at("ftp"), "ftp needs protocol = tcp")
 	}
+	if s.FTP && s.FWMark != 0 && !k.bad(at(""), "fwmark", "fwmark_ports", "port") {
+		// The control connection is what the FTP helpers follow: a mark
+		// service that does not carry port 21 has none.
+		switch {
+		case len(s.MarkPorts) > 0 && !s.MarkPorts.Contains(21):
+			k.errorf(at("ftp"), "ftp on a firewall-mark service needs the control port 21 in fwmark_ports")
+		case len(s.MarkPorts) == 0 && s.Port != 21:
+			k.errorf(at("ftp"), "ftp on a firewall-mark service without fwmark_ports needs port = 21")
+		}
+		if !s.Persistence.Enabled() && !k.bad(at(""), "persistent") {
+			k.warnf(at("ftp"), "ftp on a firewall-mark service without persistent: with the kernel plane, passive data connections may reach another real server than their control connection")
+		}
+	}
 	if s.Sorry.IsValid() {
 		switch a := s.Sorry.Addr(); {
 		case a.IsUnspecified():

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,6 +99,29 @@ func TestValidate(t *testing.T) {
 		}, []string{`virtual "web": unknown check keyword "check_foo"`, `virtual "web": rise: 0 out of range (1-2147483647)`}},
 		{"one packet on tcp", func(c *model.Config) { c.Services[0].OnePacket = true },
 			[]string{`virtual "web": one_packet needs protocol = udp`}},
+		{"ftp mark service without port 21", func(c *model.Config) {
+			c.Services[0].FTP = true
+			c.Services[0].FWMark = 21
+			c.Services[0].Persistence.Timeout = time.Minute
+			c.Services[0].MarkPorts = model.PortRanges{{First: 10000, Last: 20000}}
+		}, []string{`virtual "web": ftp on a firewall-mark service needs the control port 21 in fwmark_ports`}},
+		{"ftp mark service without fwmark_ports", func(c *model.Config) {
+			c.Services[0].FTP = true
+			c.Services[0].FWMark = 21
+			c.Services[0].Persistence.Timeout = time.Minute
+		}, []string{`virtual "web": ftp on a firewall-mark service without fwmark_ports needs port = 21`}},
+		{"ftp mark service", func(c *model.Config) {
+			c.Services[0].FTP = true
+			c.Services[0].FWMark = 21
+			c.Services[0].Persistence.Timeout = time.Minute
+			c.Services[0].MarkPorts = model.PortRanges{{First: 21, Last: 21}, {First: 10000, Last: 20000}}
+		}, nil},
+		{"ftp mark service by port", func(c *model.Config) {
+			c.Services[0].FTP = true
+			c.Services[0].FWMark = 21
+			c.Services[0].Port = 21
+			c.Services[0].Persistence.Timeout = time.Minute
+		}, nil},
 		{"thresholds", func(c *model.Config) {
 			c.Services[0].RealServers[0].UpperThreshold = 10
 			c.Services[0].RealServers[0].LowerThreshold = 20
@@ -299,5 +323,36 @@ func TestVRRPKeywords(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", src, err, want)
 		}
+	}
+}
+
+// The FTP example of the README and testdata loads clean; without
+// persistence a mark FTP service warns.
+func TestFTPExample(t *testing.T) {
+	c, res, err := Load("testdata/ftp.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	s := c.Services[0]
+	if !s.FTP || s.FWMark != 21 || !s.MarkPorts.Contains(21) || !s.MarkPorts.Contains(15000) || !s.Persistence.Enabled() {
+		t.Errorf("service %+v", s)
+	}
+	src, err := os.ReadFile("testdata/ftp.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res, err = Parse("t.cf", bytes.Replace(src, []byte("\tpersistent = 300\n"), nil, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0].String(), "ftp on a firewall-mark service without persistent") {
+		t.Errorf("without persistence: warnings %v", res.Warnings)
+	}
+	_, _, err = Parse("t.cf", bytes.Replace(src, []byte("fwmark_ports = 21,"), []byte("fwmark_ports = "), 1))
+	if err == nil || !strings.Contains(err.Error(), "t.cf:21: ftp on a firewall-mark service needs the control port 21 in fwmark_ports") {
+		t.Errorf("without port 21: %v", err)
 	}
 }
