@@ -60,7 +60,7 @@ func cmdList(e *env, args []string) int {
 	if err != nil {
 		return clientFailure(e, "list", err)
 	}
-	title := listing.TitleLine(st.Version, st.Plane, len(snap.Services))
+	title := listing.TitleLine(st.Version, st.Plane, len(snap.Services)) + roleNote(st)
 	o := listing.Options{Stats: *stats, Rate: *rate, Numeric: true, State: !*stats && !*rate, Title: title}
 	if err := listing.Write(e.stdout, snap, o); err != nil {
 		return clientFailure(e, "list", err)
@@ -113,8 +113,29 @@ func cmdStatus(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "govs %s, pid %d, %s plane, up %s\nconfig %s, %d reloads\n", st.Version, st.PID,
 		st.Plane, time.Since(st.Started).Round(time.Second), st.ConfigPath, st.Reloads)
+	if st.Redundant {
+		fmt.Fprintf(e.stdout, "role%s\n", roleNote(st))
+	} else if st.Role != "" {
+		fmt.Fprintf(e.stdout, "role %s (no backup router)\n", st.Role)
+	}
 	if st.LastReloadError != "" {
 		fmt.Fprintf(e.stdout, "last reload refused:\n%s\n", st.LastReloadError)
 	}
 	return ExitOK
+}
+
+// roleNote describes a redundant router's role for title lines: its role,
+// its partner and how long ago the partner's last advert arrived. Empty
+// for a lone router, whose listings stay as they were.
+func roleNote(st control.Status) string {
+	if !st.Redundant {
+		return ""
+	}
+	s := fmt.Sprintf(" [%s, peer %s", st.Role, st.Peer)
+	if st.LastAdvert.IsZero() {
+		s += ", no advert seen"
+	} else {
+		s += fmt.Sprintf(", last advert %s ago from %s", time.Since(st.LastAdvert).Round(time.Millisecond), st.LastAdvertFrom)
+	}
+	return s + "]"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -63,9 +64,17 @@ func (a routerAPI) Conns() []table.ConnStatus        { return a.r.Conns() }
 func (a routerAPI) Reload(ctx context.Context) error { return a.r.Reload(ctx) }
 func (a routerAPI) Status() control.Status {
 	s := a.r.Status()
-	return control.Status{Version: s.Version, ConfigPath: s.ConfigPath, Serial: s.SerialNo,
+	st := control.Status{Version: s.Version, ConfigPath: s.ConfigPath, Serial: s.SerialNo,
 		Plane: s.Plane, Started: s.Started, PID: s.PID, Reloads: s.Reloads,
 		FailedReloads: s.ReloadErrors, LastReload: s.LastReload, LastReloadError: s.LastReloadError}
+	red := a.r.Redundancy()
+	st.Role, st.Redundant, st.LastAdvert = red.Role, red.Enabled, red.LastAdvert
+	for p, a := range map[*string]netip.Addr{&st.Peer: red.Peer, &st.Master: red.Master, &st.LastAdvertFrom: red.LastAdvertFrom} {
+		if a.IsValid() {
+			*p = a.String()
+		}
+	}
+	return st
 }
 
 func cmdRun(e *env, args []string) int {

@@ -52,6 +52,19 @@ type Status struct {
 	// (or none was tried), so that a stale failure does not linger once the
 	// configuration is fixed.
 	LastReloadError string `json:"last_reload_error,omitempty"`
+	// Role is the router's place in its VRRP pair: active, backup or
+	// fault; a router without backup_active is active.
+	Role string `json:"role,omitempty"`
+	// Redundant says whether the router has a partner (backup_active).
+	Redundant bool `json:"redundant,omitempty"`
+	// Peer is the partner router's address, Master the active router's
+	// as last seen.
+	Peer   string `json:"peer,omitempty"`
+	Master string `json:"master,omitempty"`
+	// LastAdvert is when the partner's last VRRP advert arrived, and
+	// LastAdvertFrom from where; zero if none has.
+	LastAdvert     time.Time `json:"last_advert,omitzero"`
+	LastAdvertFrom string    `json:"last_advert_from,omitempty"`
 }
 
 // Error is an error the router answered with.

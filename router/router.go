@@ -69,6 +69,7 @@ type Router struct {
 	table  *table.Table
 	plane  dataplane.Plane
 	health *health.Manager
+	red    *redundancy // nil without backup_active
 
 	reloadMu sync.Mutex // one configuration change at a time
 	cfg      atomic.Pointer[model.Config]
@@ -117,6 +118,10 @@ func New(ctx context.Context, o Options) (*Router, error) {
 		_ = plane.Close(ctx)
 		return nil, err
 	}
+	if r.red, err = newRedundancy(r, cfg); err != nil {
+		_ = plane.Close(ctx)
+		return nil, err
+	}
 	r.status = Status{Version: o.Version, ConfigPath: o.ConfigPath, Plane: plane.Name(),
 		Started: o.Clock.Now(), PID: os.Getpid(), SerialNo: cfg.Global.SerialNo}
 	r.log.Info("router started", "config", o.ConfigPath, "dataplane", plane.Name(),
@@ -157,6 +162,9 @@ func (r *Router) apply(ctx context.Context, cfg *model.Config) error {
 	// overrides are pushed onto services the reload touched.
 	r.health.Apply(cfg)
 	r.cfg.Store(cfg)
+	if r.red != nil {
+		r.red.reconfigured(cfg)
+	}
 	r.log.Info("configuration applied", "serial_no", cfg.Global.SerialNo, "added", len(ch.Added),
 		"updated", len(ch.Updated), "removed", len(ch.Removed), "unchanged", len(ch.Unchanged))
 	return nil
@@ -217,9 +225,24 @@ func (r *Router) Run(ctx context.Context, drain time.Duration) error {
 			r.log.Error("health monitoring stopped", "error", err)
 		}
 	}()
+	// VRRP stops before the plane drains: the backup takes the addresses
+	// over at once (priority 0) instead of after the down interval.
+	vctx, stopVRRP := context.WithCancel(context.Background())
+	vrrpDone := make(chan struct{})
+	go func() {
+		defer close(vrrpDone)
+		if r.red == nil {
+			return
+		}
+		if err := r.red.run(vctx); err != nil {
+			r.log.Error("vrrp stopped: this router will not become active", "error", err)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
+			stopVRRP()
+			<-vrrpDone
 			// Checks stop first so that no server changes state while the
 			// plane drains.
 			stopHealth()
@@ -295,6 +318,15 @@ func (r *Router) Snapshot() table.Snapshot { return r.table.Snapshot() }
 
 // Conns lists connection entries and templates.
 func (r *Router) Conns() []table.ConnStatus { return r.table.ConnSnapshot() }
+
+// Redundancy describes the router's role in its VRRP pair; a router
+// without backup_active is simply active.
+func (r *Router) Redundancy() RedundancyStatus {
+	if r.red == nil {
+		return RedundancyStatus{Role: RoleActive}
+	}
+	return r.red.status()
+}
 
 // Status describes the router.
 func (r *Router) Status() Status {
