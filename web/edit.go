@@ -151,12 +151,18 @@ var GlobalKeys = []string{"primary", "primary_private", "network", "nat_router",
 var RedundancyKeys = []string{"backup_active", "backup", "backup_private", "keepalive", "deadtime",
 	"heartbeat_port", "monitor_links", "syncdaemon", "syncd_iface", "syncd_id"}
 
-// ServiceKeys are the VIRTUAL SERVER and MONITORING SCRIPTS fields, the
-// check extensions (config.CheckKeywords) following them.
-var ServiceKeys = []string{"name", "active", "address", "device", "vip_nmask", "port", "protocol",
+// VirtualKeys are the VIRTUAL SERVER page's fields.
+var VirtualKeys = []string{"name", "active", "address", "device", "vip_nmask", "port", "protocol",
 	"fwmark", "fwmark_ports", "scheduler", "scheduler_flags", "persistent", "pmask", "one_packet",
-	"sorry_server", "timeout", "reentry", "quiesce_server", "load_monitor",
-	"send", "expect", "use_regex", "send_program"}
+	"sorry_server", "timeout", "reentry", "quiesce_server", "load_monitor"}
+
+// MonitorKeys are the MONITORING SCRIPTS page's nanny fields; the check
+// extensions (config.CheckKeywords) follow them on the page.
+var MonitorKeys = []string{"send", "expect", "use_regex", "send_program"}
+
+// ServiceKeys are the VIRTUAL SERVER and MONITORING SCRIPTS fields without
+// the check extensions.
+var ServiceKeys = append(append([]string{}, VirtualKeys...), MonitorKeys...)
 
 // ServerKeys are the REAL SERVER fields.
 var ServerKeys = []string{"name", "address", "port", "weight", "active", "uthreshold", "lthreshold", "network"}
