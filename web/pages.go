@@ -21,12 +21,12 @@ import (
 var assets embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"field":  field,
-	"bps":    humanRate,
-	"lower":  strings.ToLower,
-	"pathq":  url.PathEscape,
-	"split":  strings.Fields,
-	"upper":  strings.ToUpper,
+	"field": field,
+	"bps":   humanRate,
+	"lower": strings.ToLower,
+	"pathq": url.PathEscape,
+	"split": strings.Fields,
+	"upper": strings.ToUpper,
 }).ParseFS(assets, "templates/*.html"))
 
 // page is what every template gets.
