@@ -60,6 +60,7 @@ func commands() map[string]*command {
 		{"realserver", "override a real server's state, or set a real server up for direct routing or tunnelling", "govs realserver disable|enable|drain|clear ADDR[:PORT] [--service NAME|KEY] [--socket PATH]\n       govs realserver setup --mode direct|tunnel --vip VIP [--apply]", cmdRealServer},
 		{"health", "show the real-server health monitors", "govs health [--json] [--socket PATH]", cmdHealth},
 		{"demo", "run a router with demo real servers on loopback", "govs demo [--socket PATH]", cmdDemo},
+		{"passwd", "set a web-tool user's password, role or API token", "govs passwd [-c FILE | -f USERS] [-u USER] [--role admin|readonly] [--token] [--keep-password] [--delete]", cmdPasswd},
 		{"version", "print the version", "govs version", cmdVersion},
 	}
 	m := map[string]*command{}

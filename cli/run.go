@@ -120,6 +120,14 @@ func runRouter(e *env, log *slog.Logger, cfgPath, socket string, drain time.Dura
 		}
 	}()
 	log.Info("control socket ready", "path", socket)
+	stopWeb, err := startWeb(ctx, log, r, cfgPath)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "govs run: web tool: %v\n", err)
+		_ = srv.Shutdown(context.Background())
+		_ = r.Close(0)
+		return ExitFailure
+	}
+	defer stopWeb()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -121,30 +121,34 @@ func (s *Server) sample() {
 	s.history.add(p)
 }
 
-// ListenAndServe serves the tool on addr until ctx is done, over TLS when
-// certFile and keyFile are set. It returns once the listener is closed.
-func ListenAndServe(ctx context.Context, addr, certFile, keyFile string, s *Server) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return Serve(ctx, ln, certFile, keyFile, s)
-}
-
-// Serve is ListenAndServe on an open listener.
-func Serve(ctx context.Context, ln net.Listener, certFile, keyFile string, s *Server) error {
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+// Listen opens the web tool's listener on addr, wrapped in TLS when
+// certFile and keyFile are set, so that a bad address or certificate is an
+// error at start rather than in a goroutine.
+func Listen(addr, certFile, keyFile string) (net.Listener, error) {
+	var cfg *tls.Config
 	if certFile != "" || keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			ln.Close()
-			return err
+			return nil, err
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		cfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
+	return ln, nil
+}
+
+// Serve serves the tool on ln, and samples rates for its chart, until ctx
+// is done.
+func Serve(ctx context.Context, ln net.Listener, s *Server) error {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.Run(sctx)
