@@ -61,8 +61,14 @@ type Marker interface {
 }
 
 // markRules derives the rules the table's mark services need, in a stable
-// order.
-func markRules(t *table.Table) []MarkRule {
+// order. network is the router-wide forwarding method.
+//
+// An FTP service with direct-routing or tunnelled real servers also marks
+// port 20: in active mode the real server opens the data connection from
+// VIP:20 straight to the client, and the client's packets back to VIP:20
+// come to the router, which must send them to that real server (the
+// persistence template of the mark finds it).
+func markRules(t *table.Table, network model.Forward) []MarkRule {
 	var out []MarkRule
 	for _, s := range t.Services() {
 		cfg := s.Config()
@@ -73,8 +79,12 @@ func markRules(t *table.Table) []MarkRule {
 		if proto != model.ProtoUDP {
 			proto = model.ProtoTCP
 		}
-		out = append(out, MarkRule{Mark: cfg.FWMark, VIP: cfg.VIP.Unmap(), Proto: proto,
-			Ports: slices.Clone(cfg.MarkPorts)})
+		ports := slices.Clone(cfg.MarkPorts)
+		if directFTP(cfg, network) && !ports.Contains(20) {
+			ports = append(ports, model.PortRange{First: 20, Last: 20})
+			slices.SortFunc(ports, func(a, b model.PortRange) int { return int(a.First) - int(b.First) })
+		}
+		out = append(out, MarkRule{Mark: cfg.FWMark, VIP: cfg.VIP.Unmap(), Proto: proto, Ports: ports})
 	}
 	return out
 }

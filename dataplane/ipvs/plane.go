@@ -37,6 +37,9 @@ type Options struct {
 	// StateFile remembers which kernel services govs installed.
 	// DefaultStateFile if empty; "-" keeps the record in memory only.
 	StateFile string
+	// LoadModule loads a kernel module (ip_vs_ftp when a service has
+	// ftp = 1); LoadModule (modprobe) if nil.
+	LoadModule func(name string) error
 	// SyncState is the sync daemon's role when lvs.cf turns it on. A
 	// router that programs IPVS is the active one, so master if zero;
 	// SetSyncState changes it on failover.
@@ -65,6 +68,7 @@ type Plane struct {
 	draining  bool    // real servers or services drain: read the kernel until they are gone
 	started   *Daemon // the sync daemon govs started
 	syncState SyncState
+	ftpLoaded bool // ip_vs_ftp is loaded
 
 	stop chan struct{}
 	done chan struct{}
@@ -199,6 +203,7 @@ func (tx *txn) Commit() error {
 	}
 	p.global = tx.cfg.Global
 	p.committed = true
+	p.ftpHelperLocked(tx.cfg)
 	return p.reconcileLocked(true, "configuration")
 }
 
@@ -602,7 +607,7 @@ func (p *Plane) logOps(ops []Op, why string) {
 }
 
 func (p *Plane) marksLocked(verify bool) error {
-	want := markRules(p.t)
+	want := markRules(p.t, p.network())
 	if p.rulesOK && equalRules(want, p.rules) {
 		if !verify {
 			return nil
