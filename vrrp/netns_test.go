@@ -71,7 +71,7 @@ func runNode(stateFile string) int {
 func TestNamespaceElection(t *testing.T) {
 	netnstest.Require(t)
 	for _, fam := range []struct {
-		name                        string
+		name                       string
 		a, b, client, vip, vipCIDR string
 	}{
 		{"ipv4", "192.0.2.1", "192.0.2.2", "192.0.2.9", "192.0.2.100", "192.0.2.100/32"},
