@@ -33,6 +33,7 @@
     if (v >= 1e9) return (v / 1e9).toFixed(1) + "G";
     if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
     if (v >= 1e3) return (v / 1e3).toFixed(1) + "K";
+    if (v > 0 && v < 10) return v.toFixed(v < 1 ? 2 : 1);
     return String(Math.round(v));
   }
 

@@ -1,0 +1,258 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// browserCtx starts headless Chromium with a fresh profile. Without
+// chromium the test skips, except as root, where scripts/deps.sh installs
+// it and its absence is a failure.
+func browserCtx(t *testing.T) context.Context {
+	t.Helper()
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Geteuid() == 0 {
+			t.Fatal("chromium is not installed: run scripts/deps.sh")
+		}
+		t.Skip("chromium is not installed (scripts/deps.sh installs it as root); skipping the browser test")
+	}
+	// Not t.TempDir: Chromium's helpers may still be writing to the
+	// profile when the browser process exits, so removal is retried.
+	profile, err := os.MkdirTemp("", "govs-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1400, 1000),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(ctx)
+		cancelT()
+		cancelB()
+		cancelA()
+		for i := 0; i < 50; i++ {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove the browser profile %s", profile)
+	})
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+	t.Helper()
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// shotDir is where screenshots go: $GOVS_SCREENSHOTS if set, to keep them,
+// or the test's temporary directory.
+func shotDir(t *testing.T) string {
+	if d := os.Getenv("GOVS_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	var buf []byte
+	run(t, ctx, "screenshot "+name, chromedp.FullScreenshot(&buf, 100)) // 100: PNG
+	p := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", p)
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	var s string
+	run(t, ctx, "text of "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
+	return s
+}
+
+func TestWebToolInChromium(t *testing.T) {
+	ctx := browserCtx(t)
+	w := startWebRouter(t)
+	shots := shotDir(t)
+
+	// Without a session every page leads to the login form.
+	run(t, ctx, "open without a session", chromedp.Navigate(w.url+"/virtual"), chromedp.WaitVisible("#login-form", chromedp.ByQuery))
+	screenshot(t, ctx, shots, "01-login")
+	// A wrong password is refused.
+	run(t, ctx, "wrong password",
+		chromedp.SendKeys("#user", "admin", chromedp.ByQuery), chromedp.SendKeys("#password", "nope-nope", chromedp.ByQuery),
+		chromedp.Click("#login-submit", chromedp.ByQuery), chromedp.WaitVisible("#form-error", chromedp.ByQuery))
+	// Log in.
+	run(t, ctx, "log in",
+		chromedp.SetValue("#user", "admin", chromedp.ByQuery), chromedp.SetValue("#password", w.adminPass, chromedp.ByQuery),
+		chromedp.Click("#login-submit", chromedp.ByQuery), chromedp.WaitVisible("#lvs-table", chromedp.ByQuery))
+	if role := text(t, ctx, "#status-role"); role != "active" {
+		t.Errorf("role %q", role)
+	}
+
+	// Add a mark service bundling two ports.
+	before := w.file(t)
+	run(t, ctx, "add virtual server",
+		chromedp.Navigate(w.url+"/virtual"), chromedp.Click("#add-virtual", chromedp.ByQuery),
+		chromedp.WaitVisible("#service-form", chromedp.ByQuery),
+		chromedp.SetValue("#f-name", "bundle", chromedp.ByQuery),
+		chromedp.SetValue("#f-address", "127.0.0.1", chromedp.ByQuery),
+		chromedp.SetValue("#f-device", "lo", chromedp.ByQuery),
+		chromedp.SetValue("#f-fwmark", "5", chromedp.ByQuery),
+		chromedp.SetValue("#f-fwmark_ports", fmt.Sprintf("%d,%d", w.p1, w.p2), chromedp.ByQuery),
+		chromedp.SetValue("#f-scheduler", "rr", chromedp.ByQuery),
+		chromedp.Click("#f-active", chromedp.ByQuery),
+	)
+	screenshot(t, ctx, shots, "02-virtual-server-form")
+	run(t, ctx, "save virtual server", chromedp.Click("#save", chromedp.ByQuery), chromedp.WaitVisible("#real-form", chromedp.ByQuery))
+	if after := w.file(t); !strings.Contains(string(after), "fwmark = 5") || !strings.Contains(string(after), "serial_no = 2") {
+		t.Fatalf("lvs.cf after adding:\n%s", after)
+	}
+	if bak, _ := os.ReadFile(w.cfg + ".bak"); string(bak) != string(before) {
+		t.Error("lvs.cf.bak is not the previous file")
+	}
+	// Two real servers.
+	for i, rs := range w.rs {
+		_, port, _ := strings.Cut(rs, ":")
+		name := fmt.Sprintf("rs%d", i+1)
+		run(t, ctx, "add "+name,
+			chromedp.SetValue("#f-name", name, chromedp.ByQuery),
+			chromedp.SetValue("#f-address", "127.0.0.1", chromedp.ByQuery),
+			chromedp.SetValue("#f-port", port, chromedp.ByQuery),
+			chromedp.Click("#f-active", chromedp.ByQuery),
+			chromedp.Click("#add-real", chromedp.ByQuery),
+			chromedp.WaitVisible(`tr[data-server="`+name+`"]`, chromedp.ByQuery))
+	}
+	screenshot(t, ctx, shots, "03-real-servers")
+
+	// Traffic through both ports, then the live table shows it.
+	seen := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		for _, p := range []int{w.p1, w.p2} {
+			seen[strings.Fields(fetchVia(t, p))[0]] = true
+		}
+	}
+	if !seen["rs1"] || !seen["rs2"] {
+		t.Errorf("traffic reached %v", seen)
+	}
+	run(t, ctx, "control page", chromedp.Navigate(w.url+"/"),
+		chromedp.WaitVisible(`tr.svc[data-service="bundle"]`, chromedp.ByQuery))
+	// Auto-refresh replaces the table every 2 s; wait for a refresh, and for
+	// the chart to have a few samples.
+	var conns string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		run(t, ctx, "read table", chromedp.Sleep(time.Second),
+			chromedp.Text(`tr.svc[data-service="bundle"] td:nth-child(8)`, &conns, chromedp.ByQuery))
+		var upd string
+		run(t, ctx, "updated", chromedp.Text("#updated", &upd, chromedp.ByQuery))
+		if conns == "10" && upd != "" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if conns != "10" {
+		t.Errorf("the table shows %q connections for bundle, want 10", conns)
+	}
+	run(t, ctx, "wait for samples", chromedp.Sleep(5*time.Second))
+	screenshot(t, ctx, shots, "04-control-monitoring")
+	var chartOK bool
+	run(t, ctx, "chart drawn", chromedp.Evaluate(`(function(){var c=document.getElementById("chart");var d=c.getContext("2d").getImageData(0,0,c.width,c.height).data;for(var i=3;i<d.length;i+=4){if(d[i]!==0)return true}return false})()`, &chartOK))
+	if !chartOK {
+		t.Error("the rate chart is blank")
+	}
+
+	// Drain rs1 and see its state change.
+	run(t, ctx, "drain rs1", chromedp.Navigate(w.url+"/virtual/bundle/real"),
+		chromedp.WaitVisible("#drain-rs1", chromedp.ByQuery), chromedp.Click("#drain-rs1", chromedp.ByQuery),
+		chromedp.WaitVisible("#flash", chromedp.ByQuery))
+	if st := text(t, ctx, "#state-rs1"); st != "draining" {
+		t.Errorf("rs1 state %q after drain", st)
+	}
+	screenshot(t, ctx, shots, "05-drained")
+	if got := fetchVia(t, w.p1); !strings.HasPrefix(got, "rs2") {
+		t.Errorf("after the drain a new connection reached %q", got)
+	}
+
+	// Bad input: the error is next to its field, the file byte-identical.
+	before = w.file(t)
+	run(t, ctx, "bad weight", chromedp.Navigate(w.url+"/virtual/bundle/real/rs2"),
+		chromedp.WaitVisible("#real-edit-form", chromedp.ByQuery),
+		chromedp.SetValue("#f-weight", "-5", chromedp.ByQuery), chromedp.Click("#save", chromedp.ByQuery),
+		chromedp.WaitVisible("#err-weight", chromedp.ByQuery))
+	var inField bool
+	run(t, ctx, "error placement", chromedp.Evaluate(`document.getElementById("err-weight").parentElement.contains(document.getElementById("f-weight"))`, &inField))
+	if !inField {
+		t.Error("the weight error is not beside the weight field")
+	}
+	screenshot(t, ctx, shots, "06-bad-input")
+	w.unchanged(t, before)
+	run(t, ctx, "bad VIP", chromedp.Navigate(w.url+"/virtual/bundle"),
+		chromedp.WaitVisible("#service-form", chromedp.ByQuery),
+		chromedp.SetValue("#f-address", "10.1.2.300", chromedp.ByQuery), chromedp.Click("#save", chromedp.ByQuery),
+		chromedp.WaitVisible("#err-address", chromedp.ByQuery))
+	w.unchanged(t, before)
+
+	// Without the CSRF token a change is refused.
+	var body string
+	run(t, ctx, "no CSRF", chromedp.Navigate(w.url+"/global"), chromedp.WaitVisible("#global-form", chromedp.ByQuery),
+		chromedp.SetValue("#f-tcp_timeout", "600", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#global-form input[name=csrf]').value = ""`, nil),
+		chromedp.Click("#save", chromedp.ByQuery), chromedp.WaitVisible("#form-error", chromedp.ByQuery),
+		chromedp.Text("#form-error", &body, chromedp.ByQuery))
+	if !strings.Contains(body, "security token") {
+		t.Errorf("without CSRF: %q", body)
+	}
+	w.unchanged(t, before)
+	// Without a session a change is refused.
+	run(t, ctx, "no session", chromedp.Navigate(w.url+"/global"), chromedp.WaitVisible("#global-form", chromedp.ByQuery),
+		chromedp.SetValue("#f-tcp_timeout", "600", chromedp.ByQuery),
+		network.ClearBrowserCookies(),
+		chromedp.Click("#save", chromedp.ByQuery), chromedp.WaitVisible("#form-error", chromedp.ByQuery),
+		chromedp.Text("#form-error", &body, chromedp.ByQuery))
+	if !strings.Contains(body, "Not logged in") {
+		t.Errorf("without a session: %q", body)
+	}
+	screenshot(t, ctx, shots, "07-no-session")
+	w.unchanged(t, before)
+	run(t, ctx, "back to login", chromedp.Navigate(w.url+"/"), chromedp.WaitVisible("#login-form", chromedp.ByQuery))
+}
