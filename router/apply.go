@@ -110,6 +110,7 @@ func WriteFileAtomic(path string, data []byte) error {
 // configuration the table and the health monitors are using.
 func CloneConfig(c *model.Config) *model.Config {
 	out := &model.Config{Global: c.Global, Services: slices.Clone(c.Services)}
+	out.Global.VRRPUnicastPeers = slices.Clone(c.Global.VRRPUnicastPeers)
 	for i := range out.Services {
 		s := &out.Services[i]
 		s.MarkPorts = slices.Clone(s.MarkPorts)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/govs/govs/model"
+	"github.com/govs/govs/router"
 )
 
 // apiRoute is one REST operation; the OpenAPI document is generated from
@@ -131,13 +132,13 @@ func (s *Server) respond(w http.ResponseWriter, res result, okCode int, body any
 
 // StatusView is the router's status with its redundancy role.
 type StatusView struct {
-	Role   string `json:"role"`
-	Status any    `json:"status"`
+	Role       string                  `json:"role"`
+	Status     router.Status           `json:"status"`
+	Redundancy router.RedundancyStatus `json:"redundancy"`
 }
 
 func (s *Server) statusView() StatusView {
-	st := s.r.Status()
-	return StatusView{Role: roleOf(st), Status: st}
+	return StatusView{Role: s.role(), Status: s.r.Status(), Redundancy: s.r.Redundancy()}
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request, p *principal) {

@@ -258,12 +258,13 @@ func TestAPIRefusedReloadRestoresFile(t *testing.T) {
 func TestAPIGlobal(t *testing.T) {
 	e := newEnv(t)
 	before := e.file()
-	code, m := e.do("PUT", "/api/v1/global", e.admin, map[string]any{"tcp_timeout": 600, "backup": "127.0.0.2", "keepalive": 3, "deadtime": 9})
+	code, m := e.do("PUT", "/api/v1/global", e.admin, map[string]any{"tcp_timeout": 600, "backup": "127.0.0.2", "keepalive": 3, "deadtime": 9,
+		"vrrp_priority": 120, "vrrp_preempt": true})
 	if code != 200 {
 		t.Fatalf("%d %v", code, m)
 	}
 	after := e.written(before)
-	has(t, string(after), "tcp_timeout = 600", "backup = 127.0.0.2", "keepalive = 3", "deadtime = 9")
+	has(t, string(after), "tcp_timeout = 600", "backup = 127.0.0.2", "keepalive = 3", "deadtime = 9", "vrrp_priority = 120", "vrrp_preempt = 1")
 	code, m = e.do("GET", "/api/v1/global", e.viewer, nil)
 	if code != 200 || m["tcp_timeout"] != "600" {
 		t.Errorf("get global: %d %v", code, m)

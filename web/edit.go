@@ -149,7 +149,8 @@ var GlobalKeys = []string{"primary", "primary_private", "network", "nat_router",
 
 // RedundancyKeys are the REDUNDANCY page's fields.
 var RedundancyKeys = []string{"backup_active", "backup", "backup_private", "keepalive", "deadtime",
-	"heartbeat_port", "monitor_links", "syncdaemon", "syncd_iface", "syncd_id"}
+	"heartbeat_port", "monitor_links", "syncdaemon", "syncd_iface", "syncd_id",
+	"vrrp_vrid", "vrrp_priority", "vrrp_preempt", "vrrp_interface", "vrrp_unicast_peers", "vrrp_advert_ms", "state_sync_port"}
 
 // VirtualKeys are the VIRTUAL SERVER page's fields.
 var VirtualKeys = []string{"name", "active", "address", "device", "vip_nmask", "port", "protocol",
@@ -210,6 +211,27 @@ func EditGlobal(g *model.Global, f Fields) FieldErrors {
 	p.boolean("syncdaemon", &g.SyncDaemon)
 	p.str("syncd_iface", &g.SyncdIface)
 	p.intv("syncd_id", 0, 255, &g.SyncdID)
+	p.intv("vrrp_vrid", 0, 255, &g.VRRPVRID)
+	p.intv("vrrp_priority", 0, 255, &g.VRRPPriority)
+	p.boolean("vrrp_preempt", &g.VRRPPreempt)
+	p.str("vrrp_interface", &g.VRRPInterface)
+	if v, ok := p.has("vrrp_unicast_peers"); ok {
+		var peers []netip.Addr
+		for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				errs.add("vrrp_unicast_peers", fmt.Sprintf("%q is not an IP address", part))
+				break
+			}
+			peers = append(peers, a.Unmap())
+		}
+		g.VRRPUnicastPeers = peers
+	}
+	var ms int64
+	if p.num("vrrp_advert_ms", 0, 1<<31-1, &ms) {
+		g.VRRPAdvert = time.Duration(ms) * time.Millisecond
+	}
+	p.port("state_sync_port", &g.StateSyncPort)
 	return errs
 }
 

@@ -109,7 +109,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.chkFail, c, float64(mon.Failures), l...)
 	}
 	st := m.s.r.Status()
-	ch <- prometheus.MustNewConstMetric(m.role, g, 1, roleOf(st))
+	ch <- prometheus.MustNewConstMetric(m.role, g, 1, m.s.role())
 	ch <- prometheus.MustNewConstMetric(m.reloads, c, float64(st.Reloads))
 	ch <- prometheus.MustNewConstMetric(m.reloadErrs, c, float64(st.ReloadErrors))
 	ch <- prometheus.MustNewConstMetric(m.serial, g, float64(st.SerialNo))

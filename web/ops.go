@@ -2,11 +2,11 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/health"
@@ -263,7 +263,19 @@ func GlobalFields(g *model.Global) Fields {
 		"keepalive": secStr(g.Keepalive.Seconds()), "deadtime": secStr(g.Deadtime.Seconds()),
 		"heartbeat_port": strconv.Itoa(int(g.HeartbeatPort)), "monitor_links": boolStr(g.MonitorLinks),
 		"syncdaemon": boolStr(g.SyncDaemon), "syncd_iface": g.SyncdIface, "syncd_id": strconv.Itoa(g.SyncdID),
+		"vrrp_vrid": strconv.Itoa(g.VRRPVRID), "vrrp_priority": strconv.Itoa(g.VRRPPriority),
+		"vrrp_preempt": boolStr(g.VRRPPreempt), "vrrp_interface": g.VRRPInterface,
+		"vrrp_unicast_peers": joinAddrs(g.VRRPUnicastPeers), "vrrp_advert_ms": strconv.FormatInt(g.VRRPAdvert.Milliseconds(), 10),
+		"state_sync_port": strconv.Itoa(int(g.StateSyncPort)),
 	}
+}
+
+func joinAddrs(as []netip.Addr) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // ServiceFields renders a virtual server as Fields.
@@ -326,28 +338,11 @@ func boolStr(b bool) string {
 	return "0"
 }
 
-// roleOf reads the router's redundancy role from its status without
-// depending on a field that may not exist yet: any "role" or "state" key of
-// the status's JSON form counts, and a router that reports none is the
-// active one, as a router without a backup is.
-func roleOf(st any) string {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return "active"
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return "active"
-	}
-	for _, k := range []string{"role", "vrrp_state", "state"} {
-		if v, ok := m[k].(string); ok && v != "" {
-			return v
-		}
-		if sub, ok := m["vrrp"].(map[string]any); ok {
-			if v, ok := sub[k].(string); ok && v != "" {
-				return v
-			}
-		}
+// role is the router's redundancy role. A router without backup_active,
+// or one whose VRRP has not reported yet, is the active one: it serves.
+func (s *Server) role() string {
+	if r := s.r.Redundancy().Role; r != "" {
+		return r
 	}
 	return "active"
 }

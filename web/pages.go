@@ -195,7 +195,7 @@ func (s *Server) errorPage(w http.ResponseWriter, code int, msg string) {
 
 func (s *Server) newPage(p *principal, title, tab string) *page {
 	return &page{Title: title, Tab: tab, User: p.user.Name, CSRF: p.session.csrf, CanWrite: p.user.CanWrite(),
-		Role: roleOf(s.r.Status())}
+		Role: s.role()}
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -307,6 +307,7 @@ func (s *Server) redundancyPage(w http.ResponseWriter, r *http.Request, p *princ
 	c := s.config()
 	pg.Form = &form{Values: GlobalFields(&c.Global), Errs: FieldErrors{}, RO: !p.user.CanWrite()}
 	pg.Flash = s.savedFlash(r)
+	pg.Data = s.r.Redundancy()
 	s.render(w, http.StatusOK, "redundancy.html", pg)
 }
 
@@ -325,6 +326,7 @@ func (s *Server) settingsPost(w http.ResponseWriter, r *http.Request, p *princip
 	c := s.config()
 	pg.Form = &form{Values: merged(GlobalFields(&c.Global), f), Errs: res.Fields}
 	pg.Error = formError(res)
+	pg.Data = s.r.Redundancy()
 	s.render(w, http.StatusBadRequest, tmpl, pg)
 }
 
