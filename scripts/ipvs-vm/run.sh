@@ -32,7 +32,7 @@ command -v apt-get >/dev/null || die "needs a Debian-family system with apt-get"
 command -v go >/dev/null || die "needs the Go toolchain"
 
 # --- host tools -------------------------------------------------------------
-want_pkgs=(qemu-system-x86 busybox-static ipvsadm nftables iproute2 kmod cpio xz-utils zstd gzip libc-bin)
+want_pkgs=(qemu-system-x86 busybox-static ipvsadm nftables iproute2 kmod cpio xz-utils zstd gzip libc-bin vsftpd curl)
 missing=()
 for p in "${want_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -88,7 +88,8 @@ vmlinuz="$kroot/boot/vmlinuz-$kver"
 modules=(crc32c_generic libcrc32c ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sed ip_vs_nq
 	ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_mh ip_vs_fo ip_vs_ovf ip_vs_twos ip_vs_ftp
 	nf_tables nft_ct veth bridge ipip ip6_tunnel tunnel6)
-tools=(ip ipvsadm nft)
+# vsftpd and curl are the FTP test's real servers and client.
+tools=(ip ipvsadm nft vsftpd curl)
 base_key=$( (echo "$kpkg ${modules[*]} ${tools[*]}"; cat "$0" "$repo/scripts/ipvs-vm/init") | sha256sum | cut -c1-16)
 base="$cache/base-$base_key.cpio.gz"
 if [ ! -f "$base" ]; then
@@ -113,6 +114,9 @@ if [ ! -f "$base" ]; then
 		[ -e "$ld" ] && mkdir -p "$stage$(dirname "$ld")" && cp -L "$ld" "$stage$ld"
 	done
 	echo "$kver" >"$stage/etc/kver"
+	# vsftpd runs anonymous sessions as ftp, its unprivileged side as nobody.
+	printf 'root:x:0:0:root:/tmp:/bin/sh\nftp:x:100:100:ftp:/tmp:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
+	printf 'root:x:0:\nftp:x:100:\nnogroup:x:65534:\n' >"$stage/etc/group"
 	: >"$stage/modules/order"
 	declare -A seen=()
 	for m in "${modules[@]}"; do
