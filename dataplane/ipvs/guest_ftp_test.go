@@ -22,21 +22,18 @@ import (
 	"github.com/govs/govs/model"
 )
 
-// guestVsftpd is a real server's vsftpd for the kernel FTP test: port
-// 2121, so it leaves the suite's port-21 echo server alone, and active
-// data from 2120, the port ip_vs_ftp expects (the real server's control
-// port less one).
+// guestVsftpd is a real server's vsftpd for the kernel FTP tests, after
+// the test's own listen lines. It listens on port 2121, leaving the
+// suite's port-21 echo server alone.
 const guestVsftpd = `listen=YES
 listen_ipv6=NO
-listen_address=%[1]s
 listen_port=2121
-ftp_data_port=2120
 connect_from_port_20=YES
 background=NO
 anonymous_enable=YES
 local_enable=NO
 no_anon_password=YES
-anon_root=%[2]s/root
+anon_root=%[1]s/root
 write_enable=YES
 anon_upload_enable=YES
 anon_other_write_enable=YES
@@ -45,12 +42,12 @@ pasv_enable=YES
 pasv_min_port=10000
 pasv_max_port=10100
 port_enable=YES
-vsftpd_log_file=%[2]s/vsftpd.log
+vsftpd_log_file=%[1]s/vsftpd.log
 xferlog_enable=YES
 dual_log_enable=YES
-xferlog_file=%[2]s/xferlog
+xferlog_file=%[1]s/xferlog
 log_ftp_protocol=YES
-secure_chroot_dir=%[2]s/empty
+secure_chroot_dir=%[1]s/empty
 isolate=NO
 isolate_network=NO
 seccomp_sandbox=NO
@@ -69,16 +66,30 @@ func sha256File(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// TestGuestFTP runs Debian's vsftpd on two real servers behind a NAT
-// service on port 21 with ftp = 1, and curl as the client: the plane loads
-// ip_vs_ftp, which rewrites the servers' 227 replies to the VIP and lets
-// their active-mode connections out as the VIP. The client cannot reach
-// the real servers' own addresses, so a data connection works only
-// through IPVS. 100 MB downloads and uploads, passive and active, are
-// verified by SHA-256; several clients at once; every transfer is
-// completed by the vsftpd session that received its command.
+// TestGuestFTP runs Debian's vsftpd on two real servers and curl as the
+// client, through the kernel. The client cannot reach the real servers'
+// own addresses, so a data connection works only through IPVS. 100 MB
+// downloads and uploads, passive and active, are verified by SHA-256;
+// several clients at once; every transfer is completed by the vsftpd
+// session that received its command.
+//
+//   - nat: a NAT service on port 21 with ftp = 1. The plane loads
+//     ip_vs_ftp, which rewrites the servers' 227 replies to the VIP and
+//     lets their active connections out as the VIP; it expects active data
+//     from the server's control port less one (vsftpd ftp_data_port=2120),
+//     and knows PASV and PORT only.
+//   - direct: Piranha's FTP mark service with direct routing: control port
+//     and passive range under one persistent mark. The plane also marks
+//     port 20, so the client's answers to the servers' active connections
+//     (from VIP:20) reach the same real server; EPSV and EPRT work too, as
+//     nothing is rewritten.
 func TestGuestFTP(t *testing.T) {
 	topology(t)
+	t.Run("nat", func(t *testing.T) { guestFTP(t, false) })
+	t.Run("direct", func(t *testing.T) { guestFTP(t, true) })
+}
+
+func guestFTP(t *testing.T, direct bool) {
 	vsftpd, err := exec.LookPath("vsftpd")
 	if err != nil {
 		t.Skip("no vsftpd in the guest image (scripts/ipvs-vm/run.sh adds it)")
@@ -139,7 +150,12 @@ func TestGuestFTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		conf := filepath.Join(dir, "vsftpd.conf")
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf(guestVsftpd, gRS[i], dir)), 0o600); err != nil {
+		listen := fmt.Sprintf("listen_address=%s\nftp_data_port=2120\n", gRS[i])
+		if direct {
+			// Any address: the control connection arrives for the VIP.
+			listen = "ftp_data_port=20\n"
+		}
+		if err := os.WriteFile(conf, []byte(listen+fmt.Sprintf(guestVsftpd, dir)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command("ip", "netns", "exec", fmt.Sprintf("rs%d", i+1), vsftpd, conf)
@@ -188,8 +204,22 @@ func TestGuestFTP(t *testing.T) {
 		return LoadModule(name)
 	}})
 	svc := gService("ftp", model.ProtoTCP, gVIPFTP, 21, model.SchedRR, gServer(0, 2121, 1, 0), gServer(1, 2121, 1, 0))
+	url := "ftp://192.0.2.41/"
+	if direct {
+		svc = gService("ftp", model.ProtoTCP, gVIPDR, 2121, model.SchedRR,
+			gServer(0, 0, 1, model.ForwardDR), gServer(1, 0, 1, model.ForwardDR))
+		svc.FWMark = 21
+		svc.MarkPorts = model.PortRanges{{First: 2121, Last: 2121}, {First: 10000, Last: 10100}}
+		svc.Persistence = model.Persistence{Timeout: 300 * time.Second}
+		url = "ftp://192.0.2.20:2121/"
+	}
 	svc.FTP = true
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT}, Services: []model.Service{svc}})
+	if direct {
+		if l := mustRun(t, "nft", "list", "table", "inet", "govs"); !strings.Contains(l, "tcp dport { 20, 2121, 10000-10100 }") {
+			t.Fatalf("mark rules without port 20:\n%s", l)
+		}
+	}
 	if len(loaded) != 1 || loaded[0] != FTPModule {
 		t.Fatalf("modules loaded: %v", loaded)
 	}
@@ -200,6 +230,12 @@ func TestGuestFTP(t *testing.T) {
 	modes := map[string][]string{
 		"pasv": {"--disable-epsv", "--no-ftp-skip-pasv-ip"},
 		"port": {"--ftp-port", "-", "--disable-eprt"},
+		"epsv": nil,
+		"eprt": {"--ftp-port", "-"},
+	}
+	several := []string{"pasv", "port"}
+	if direct {
+		several = append(several, "epsv", "eprt")
 	}
 	curl := func(src, mode string, args ...string) error {
 		a := append([]string{"ip", "netns", "exec", "cl", "curl", "-sS", "--max-time", "240", "--interface", src}, modes[mode]...)
@@ -208,7 +244,7 @@ func TestGuestFTP(t *testing.T) {
 	}
 	out := filepath.Join(base, "out.bin")
 	for _, mode := range []string{"pasv", "port"} {
-		if err := curl(clients[0], mode, "-o", out, "ftp://192.0.2.41/big.bin"); err != nil {
+		if err := curl(clients[0], mode, "-o", out, url+"big.bin"); err != nil {
 			t.Fatalf("%s download: %v", mode, err)
 		}
 		if sum, err := sha256File(out); err != nil || sum != bigSum {
@@ -216,7 +252,7 @@ func TestGuestFTP(t *testing.T) {
 		}
 		os.Remove(out)
 		name := "big-" + mode + ".bin"
-		if err := curl(clients[0], mode, "-T", big, "ftp://192.0.2.41/upload/"+name); err != nil {
+		if err := curl(clients[0], mode, "-T", big, url+"upload/"+name); err != nil {
 			t.Fatalf("%s upload: %v", mode, err)
 		}
 		found := 0
@@ -243,17 +279,17 @@ func TestGuestFTP(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, mode := range []string{"pasv", "port"} {
+			for _, mode := range several {
 				name := fmt.Sprintf("c%d-%s.bin", c, mode)
 				o := filepath.Join(base, name)
-				if err := curl(src, mode, "-o", o, "ftp://192.0.2.41/small.bin"); err != nil {
+				if err := curl(src, mode, "-o", o, url+"small.bin"); err != nil {
 					errs <- fmt.Errorf("client %s %s download: %v", src, mode, err)
 					return
 				}
 				if b, err := os.ReadFile(o); err != nil || len(b) != 110000 {
 					errs <- fmt.Errorf("client %s %s download: %d bytes (%v)", src, mode, len(b), err)
 				}
-				if err := curl(src, mode, "-T", o, "ftp://192.0.2.41/upload/"+name); err != nil {
+				if err := curl(src, mode, "-T", o, url+"upload/"+name); err != nil {
 					errs <- fmt.Errorf("client %s %s upload: %v", src, mode, err)
 				}
 			}
@@ -292,7 +328,7 @@ func TestGuestFTP(t *testing.T) {
 			used[i] = true
 		}
 	}
-	if want := 4 + 4*len(clients); completed != want {
+	if want := 4 + 2*len(several)*len(clients); completed != want {
 		t.Errorf("%d transfers completed in the vsftpd logs, want %d", completed, want)
 	}
 	if len(used) != 2 {
