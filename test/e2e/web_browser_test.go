@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -193,7 +194,35 @@ func TestWebToolInChromium(t *testing.T) {
 	if conns != "10" {
 		t.Errorf("the table shows %q connections for bundle, want 10", conns)
 	}
-	run(t, ctx, "wait for samples", chromedp.Sleep(5*time.Second))
+	// Steady traffic for a while, so that the rate estimators and the
+	// chart have something to show.
+	stop := make(chan struct{})
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		for i := 0; i < 400; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, _ = get(cctx, fmt.Sprintf("http://127.0.0.1:%d/", []int{w.p1, w.p2}[i%2]), "")
+			cancel()
+		}
+	}()
+	var rated bool
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !rated; {
+		run(t, ctx, "wait for rates", chromedp.Sleep(time.Second),
+			chromedp.Evaluate(`fetch("/api/v1/rates").then(r => r.json()).then(d => d.points.some(p => p.cps > 0 && p.inbps > 0))`, &rated,
+				func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	}
+	if !rated {
+		t.Error("no sample with connection and byte rates after steady traffic")
+	}
+	run(t, ctx, "let the page refresh", chromedp.Sleep(3*time.Second))
+	close(stop)
+	<-trafficDone
 	screenshot(t, ctx, shots, "04-control-monitoring")
 	var chartOK bool
 	run(t, ctx, "chart drawn", chromedp.Evaluate(`(function(){var c=document.getElementById("chart");var d=c.getContext("2d").getImageData(0,0,c.width,c.height).data;for(var i=3;i<d.length;i+=4){if(d[i]!==0)return true}return false})()`, &chartOK))
