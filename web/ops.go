@@ -20,6 +20,7 @@ var errNotFound = errors.New("not found")
 // fieldAbort stops an Apply whose input did not parse; nothing is written.
 type fieldAbort struct{ errs FieldErrors }
 
+// Error says the input was refused; the fields carry why.
 func (f *fieldAbort) Error() string { return "invalid input" }
 
 // result is the outcome of a change: field errors to show next to their

@@ -357,7 +357,7 @@ func (s *Server) virtualList(w http.ResponseWriter, r *http.Request, p *principa
 	s.render(w, http.StatusOK, "virtual.html", pg)
 }
 
-// serviceView is a VIRTUAL SERVER, REAL SERVER or MONITORING SCRIPTS page's
+// serviceEdit is a VIRTUAL SERVER, REAL SERVER or MONITORING SCRIPTS page's
 // data.
 type serviceEdit struct {
 	Name    string
