@@ -46,6 +46,7 @@ const (
 	EPRT
 )
 
+// String names the kind as the command that asks for it.
 func (k Kind) String() string {
 	switch k {
 	case PASV:
