@@ -217,11 +217,14 @@ func (d *redundancy) setVIPs(cfg *model.Config) {
 // run runs VRRP, state sync and the link monitor until ctx is done, and
 // leaves the addresses released.
 func (d *redundancy) run(ctx context.Context) error {
-	// A router starting after a crash may still hold the addresses; pulse
-	// likewise ran inactive_cmd at start.
+	// Every router starts as backup, as under pulse, which also ran
+	// inactive_cmd and put the IPVS sync daemon in backup at start; one
+	// starting after a crash may still hold the addresses.
 	d.mu.Lock()
 	d.release(vipsOf(d.r.cfg.Load()), "startup")
 	d.mu.Unlock()
+	d.setSync(ipvs.SyncBackup)
+	runCmd(d.log, "inactive_cmd", d.r.cfg.Load().Global.InactiveCmd)
 	nw, err := vrrp.ListenIP(d.iface, d.cfg.Local, d.cfg.Peers)
 	if err != nil {
 		return err

@@ -30,8 +30,10 @@ service = lvs
 network = nat
 dataplane = proxy
 monitor_links = 1
-vrrp_advert_ms = %d
-vrrp_preempt = %d
+vrrp_advert_ms = %[1]d
+vrrp_preempt = %[2]d
+active_cmd = "/usr/bin/touch %[3]s/active"
+inactive_cmd = "/usr/bin/touch %[3]s/inactive"
 
 virtual web {
     active = 1
@@ -57,6 +59,8 @@ type pair struct {
 	client  *netnstest.NS
 	routers [2]*netnstest.NS
 	cfg     string
+	// cmds is where active_cmd and inactive_cmd leave their marks.
+	cmds string
 	running [2]*router
 }
 
@@ -113,7 +117,8 @@ func newPair(t *testing.T, advertMS int, preempt bool) *pair {
 		pre = 1
 	}
 	p.cfg = filepath.Join(t.TempDir(), "lvs.cf")
-	writeFile(t, p.cfg, fmt.Sprintf(pairCfg, advertMS, pre))
+	p.cmds = t.TempDir()
+	writeFile(t, p.cfg, fmt.Sprintf(pairCfg, advertMS, pre, p.cmds))
 	return p
 }
 
@@ -230,12 +235,19 @@ func TestVRRPFailoverOnKill(t *testing.T) {
 	p := newPair(t, 100, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	done := make(chan *router, 2)
+	done := make(chan struct{}, 2)
 	for i := range 2 {
-		go func() { done <- p.start(i) }()
+		go func() {
+			// Sent even when start fails the test and ends the goroutine.
+			defer func() { done <- struct{}{} }()
+			p.start(i)
+		}()
 	}
 	<-done
 	<-done
+	if t.Failed() {
+		t.FailNow()
+	}
 	p.waitRoles(5*time.Second, "active", "backup")
 	// Stable: still exactly one active a while later.
 	time.Sleep(500 * time.Millisecond)
@@ -275,6 +287,14 @@ func TestVRRPFailoverOnKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Both ran inactive_cmd at start, r1 active_cmd on taking over.
+	for _, f := range []string{"active", "inactive"} {
+		if _, err := os.Stat(filepath.Join(p.cmds, f)); err != nil {
+			t.Errorf("%s_cmd did not run: %v", f, err)
+		}
+	}
+	_ = os.Remove(filepath.Join(p.cmds, "active"))
+
 	p.running[0].stop(t, syscall.SIGKILL, 5*time.Second)
 	// The first connection from 192.0.2.3 (rs2's) proves persistence: the
 	// backup's own rr would start with rs1.
@@ -287,6 +307,10 @@ func TestVRRPFailoverOnKill(t *testing.T) {
 	if !p.hasVIP(1) {
 		t.Error("r2 is active without the VIP")
 	}
+	waitFor(t, "r2's active_cmd", 2*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(p.cmds, "active"))
+		return err == nil
+	})
 	waitFor(t, "client's neighbour entry moving to r2", 2*time.Second, func() bool { return p.neighMAC() == p.mac(1) })
 	rev := slices.Clone(pairClients)
 	slices.Reverse(rev)
