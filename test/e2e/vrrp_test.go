@@ -60,7 +60,7 @@ type pair struct {
 	routers [2]*netnstest.NS
 	cfg     string
 	// cmds is where active_cmd and inactive_cmd leave their marks.
-	cmds string
+	cmds    string
 	running [2]*router
 }
 
