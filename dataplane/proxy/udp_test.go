@@ -93,8 +93,15 @@ func TestUDP(t *testing.T) {
 				t.Fatalf("%d connection entries for two flows", n)
 			}
 			d := e.svc(flows.Key()).Dests()
-			in := d[0].Counters.InPkts.Load() + d[1].Counters.InPkts.Load()
-			out := d[0].Counters.OutPkts.Load() + d[1].Counters.OutPkts.Load()
+			// The relay accounts a datagram just after passing it on, so the
+			// reply can reach the client a moment before the count moves.
+			var in, out uint64
+			counted := func() bool {
+				in = d[0].Counters.InPkts.Load() + d[1].Counters.InPkts.Load()
+				out = d[0].Counters.OutPkts.Load() + d[1].Counters.OutPkts.Load()
+				return in >= 6 && out >= 6
+			}
+			waitFor(t, 2*time.Second, "six datagrams each way to be counted", counted)
 			if in != 6 || out != 6 {
 				t.Fatalf("packets in %d out %d, want 6 each", in, out)
 			}
