@@ -195,3 +195,30 @@ func TestCloseForces(t *testing.T) {
 		t.Fatal("Prepare after Close succeeded")
 	}
 }
+
+// Traffic keeps a connection's table entry fresh: its expiry, which
+// `govs list -c` shows, stays one timeout after the last byte.
+func TestExpiryFollowsTraffic(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip, rip := ip("127.0.21.2"), ip("127.0.21.12")
+	port := freePort(t, vip, rip)
+	startTCP(t, "rs1", rip, port)
+	svc := model.Service{Name: "x", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
+		RealServers: []model.RealServer{rs(rip, port, 1)}}
+	const timeout = 30 * time.Second
+	e.mustApply(&model.Config{Global: model.Global{TCPTimeout: timeout}, Services: []model.Service{svc}})
+	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+	defer c.Close()
+	// 30 drops 50 ms apart: traffic for longer than the touch interval.
+	if _, err := c.Write([]byte("drip 30\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c.r, make([]byte, 30)); err != nil {
+		t.Fatal(err)
+	}
+	var exp time.Time
+	e.tbl.Conns(func(tc *table.Conn) bool { exp = tc.Expires(); return false })
+	if d := time.Until(exp); d < timeout-5*time.Second || d > timeout+time.Second {
+		t.Fatalf("connection expires in %v after traffic just now, want about %v", d, timeout)
+	}
+}

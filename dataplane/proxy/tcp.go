@@ -302,7 +302,7 @@ func (c *tcpConn) account(in bool, n, now int64) {
 		c.suspect.Store(0)
 	}
 	if t := c.touched.Load(); now-t >= int64(touchEvery) && c.touched.CompareAndSwap(t, now) {
-		c.tc.TouchAt(time.Unix(0, now))
+		c.tc.TouchAt(c.p.clk.at(now))
 	}
 }
 

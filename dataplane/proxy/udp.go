@@ -243,7 +243,7 @@ func (f *udpFlow) seen(now int64) {
 	f.last.Store(now)
 	if f.tc != nil {
 		if t := f.touched.Load(); now-t >= int64(touchEvery) && f.touched.CompareAndSwap(t, now) {
-			f.tc.TouchAt(time.Unix(0, now))
+			f.tc.TouchAt(f.l.p.clk.at(now))
 		}
 	}
 }
