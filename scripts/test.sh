@@ -14,3 +14,6 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
+# The proxy plane once more on the goroutine path that systems other than
+# Linux use.
+GOVS_PROXY_GOROUTINES=1 go test -race -count=1 ./dataplane/proxy/

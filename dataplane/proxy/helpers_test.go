@@ -145,6 +145,11 @@ func newEnv(t testing.TB, o Options) *env {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel}))
 	}
+	// scripts/test.sh runs the package once more on the goroutine path,
+	// which is what other systems than Linux get.
+	if os.Getenv("GOVS_PROXY_GOROUTINES") == "1" {
+		o.Goroutines = true
+	}
 	tbl := table.New(table.Options{NewScheduler: testSched})
 	e := &env{t: t, tbl: tbl, pl: New(tbl, o)}
 	t.Cleanup(func() {
@@ -232,6 +237,7 @@ func rs(a netip.Addr, port uint16, w int) model.RealServer {
 //
 //	drip N    write "." every 50 ms, N times
 //	send N    write N bytes
+//	pattern N write N bytes of pattern(N)
 //	sink      read to EOF, wait 300 ms, write "got N\n", close
 //	anything else is echoed
 //
@@ -326,6 +332,10 @@ func (s *tcpServer) handle(c net.Conn) {
 			}
 		case "send":
 			if _, err := c.Write(make([]byte, n)); err != nil {
+				return
+			}
+		case "pattern":
+			if _, err := c.Write(pattern(n)); err != nil {
 				return
 			}
 		case "sink":
@@ -470,3 +480,13 @@ var testLogLevel = func() slog.Level {
 	}
 	return slog.LevelWarn
 }()
+
+// pattern returns n bytes in which a lost, repeated or reordered stretch
+// shows.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i ^ i>>8 ^ i>>16)
+	}
+	return b
+}

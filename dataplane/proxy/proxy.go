@@ -49,6 +49,9 @@ type Options struct {
 	// NoSplice copies TCP through userspace buffers even where splice(2)
 	// is available, for comparison and for kernels where it misbehaves.
 	NoSplice bool
+	// Goroutines serves TCP with a pair of goroutines per connection, as
+	// on systems other than Linux, instead of Linux event loops.
+	Goroutines bool
 }
 
 // Plane is the userspace proxy data plane. It implements dataplane.Plane.
@@ -61,6 +64,7 @@ type Plane struct {
 	dialer net.Dialer
 	lc     net.ListenConfig
 	bufs   sync.Pool // *[]byte, for the non-splice copy path
+	loops  []*evloop // Linux event loops serving TCP; none on the goroutine path
 	dgrams sync.Pool // *[]byte of maxDatagram, for UDP replies
 
 	// dialCtx ends dials in progress when Close stops waiting.
@@ -123,6 +127,13 @@ func New(t *table.Table, o Options) *Plane {
 	p.dgrams.New = func() any { b := make([]byte, maxDatagram); return &b }
 	p.dialCtx, p.cancelDial = context.WithCancel(context.Background())
 	p.warnAt.Store(-int64(time.Second))
+	if !o.Goroutines {
+		loops, err := newLoops(p)
+		if err != nil {
+			p.log.Warn("event loops unavailable: serving TCP with goroutines", "error", err)
+		}
+		p.loops = loops
+	}
 	return p
 }
 
@@ -147,10 +158,14 @@ type listener struct {
 	// port; accepts use it if the table already dropped svc.
 	next atomic.Pointer[model.ServiceKey]
 
-	tcp *net.TCPListener
-	vip *net.TCPAddr // the local address, for PROXY protocol headers
-	udp *net.UDPConn
-	pkt table.Packet // scratch of the UDP receive goroutine
+	tcp *net.TCPListener // on the goroutine path
+	// fd is the listening socket the event loops accept from, or -1.
+	// watched tells that the loops were given it.
+	fd      int
+	watched bool
+	vip     *net.TCPAddr // the local address, for PROXY protocol headers
+	udp     *net.UDPConn
+	pkt     table.Packet // scratch of the UDP receive goroutine
 
 	// UDP flows, guarded by mu.
 	mu       sync.Mutex
@@ -175,8 +190,23 @@ func (l *listener) service() *table.Service {
 }
 
 func (l *listener) close() {
-	if l.tcp != nil {
-		l.tcp.Close()
+	if l.id.proto == model.ProtoTCP {
+		if l.tcp != nil {
+			l.tcp.Close()
+			return
+		}
+		if l.fd < 0 {
+			return
+		}
+		if l.watched {
+			// The loops must let go first: closed, the descriptor's number
+			// could be reused under them.
+			for _, lp := range l.p.loops {
+				lp.call(func() { lp.unwatch(l) })
+			}
+		}
+		closeRaw(l.fd)
+		l.fd = -1
 		return
 	}
 	l.mu.Lock()
@@ -337,7 +367,7 @@ func (p *Plane) Prepare(ctx context.Context, cfg *model.Config) (dataplane.Txn, 
 
 // listen binds one listener.
 func (p *Plane) listen(ctx context.Context, id lkey) (*listener, error) {
-	l := &listener{p: p, id: id}
+	l := &listener{p: p, id: id, fd: -1}
 	addr := id.addr.String()
 	fam := "4"
 	if id.addr.Addr().Is6() {
@@ -345,12 +375,20 @@ func (p *Plane) listen(ctx context.Context, id lkey) (*listener, error) {
 	}
 	switch id.proto {
 	case model.ProtoTCP:
+		l.vip = net.TCPAddrFromAddrPort(id.addr)
+		if len(p.loops) > 0 {
+			fd, err := listenRaw(id)
+			if err != nil {
+				return nil, err
+			}
+			l.fd = fd
+			break
+		}
 		ln, err := p.lc.Listen(ctx, "tcp"+fam, addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen on tcp %s: %w", addr, err)
 		}
 		l.tcp = ln.(*net.TCPListener)
-		l.vip = net.TCPAddrFromAddrPort(id.addr)
 	case model.ProtoUDP:
 		pc, err := p.lc.ListenPacket(ctx, "udp"+fam, addr)
 		if err != nil {
@@ -468,6 +506,13 @@ func (p *Plane) pick(l *listener, pkt *table.Packet) (*table.Service, *table.Des
 
 // start launches the serving goroutine of a listener. Called with p.mu held.
 func (p *Plane) start(l *listener) {
+	if l.fd >= 0 {
+		l.watched = true
+		for _, lp := range p.loops {
+			lp.post(func() { lp.watch(l) })
+		}
+		return
+	}
 	p.wg.Add(1)
 	if l.tcp != nil {
 		go p.serveTCP(l)
@@ -480,8 +525,8 @@ func (p *Plane) start(l *listener) {
 // closes at once (its connections live on without it); a UDP socket drains.
 // Called with p.mu held.
 func (p *Plane) stopLocked(l *listener) {
-	if l.tcp != nil {
-		l.tcp.Close()
+	if l.id.proto == model.ProtoTCP {
+		l.close()
 		delete(p.listeners, l.id)
 		return
 	}
@@ -572,7 +617,11 @@ func (p *Plane) Close(ctx context.Context) error {
 	// and the sockets that carry their replies.
 	p.forced.Store(true)
 	p.cancelDial()
-	if n := p.reg.closeAll(); n > 0 {
+	n := p.reg.closeAll()
+	for _, lp := range p.loops {
+		lp.call(func() { n += lp.cut() })
+	}
+	if n > 0 {
 		p.log.Info("proxy closed open connections", "count", n)
 	}
 	p.mu.Lock()
@@ -594,6 +643,9 @@ func (p *Plane) Close(ctx context.Context) error {
 		delete(p.listeners, id)
 	}
 	p.mu.Unlock()
+	for _, lp := range p.loops {
+		lp.post(func() { lp.quit = true })
+	}
 	p.wg.Wait()
 	p.clk.close()
 	return nil
