@@ -26,29 +26,82 @@
 // second process bind the same address with it, which would hide a port
 // conflict that Prepare is meant to report.
 //
-// # Copying and accounting
+// # TCP on Linux: event loops
 //
-// On Linux, TCP bytes move with splice(2) (net.TCPConn.ReadFrom over an
-// io.LimitedReader); elsewhere, or with Options.NoSplice, through pooled
-// buffers. Copies are cut in chunks of Options.ChunkSize so that the table's
-// byte counters, and so its rates, follow a bulk transfer; bytes of an
-// unfinished chunk are accounted at least every Options.StatsInterval while
-// their direction is busy, and within 30 seconds after a silence.
-// A userspace proxy sees bytes, not packets: packet counters are estimated as
-// one packet per 1448 bytes (an Ethernet MSS with TCP timestamps) or part
-// of it, and pure ACKs are not counted. UDP datagrams are counted exactly.
+// On Linux, TCP is served by event loops, one per GOMAXPROCS, each an epoll
+// instance with its listeners and connections, run by one goroutine (see
+// loop_linux.go). This is what makes a connection cost what it costs haproxy
+// rather than two goroutines, a handful of runtime calls per socket and a
+// wake-up per read:
 //
-// # Timeouts
+//   - Listeners are raw sockets outside Go's poller (a listener in the
+//     poller would wake the runtime for connections it does not accept), and
+//     every loop watches every listener (EPOLLEXCLUSIVE when there are
+//     several loops). accept4 returns the client's address; nothing else is
+//     asked of the kernel about a socket.
+//   - Every socket is non-blocking, so the loop's system calls return at
+//     once and are made with syscall.RawSyscall, without the scheduler:
+//     entering and leaving a system call the usual way costs more than most
+//     of them, and keeps the runtime's monitor thread waking every 20 µs.
+//   - When nothing is ready the loop waits in Go's poller on its epoll
+//     descriptor, as any goroutine waits on a socket: it holds no thread and
+//     no processor while idle, and timers and commands wake it.
+//   - Bytes are copied through 64 KiB buffers lent per transfer and given
+//     back as soon as the peer took them, so an idle connection holds no
+//     buffer: about 300 bytes of user memory besides its two sockets. A read
+//     that fills a buffer marks the direction bulk; it then moves through a
+//     pipe with splice(2), without copies, borrowing the pipe until the
+//     direction is drained. Options.NoSplice keeps to buffers.
+//   - Edge-triggered readiness is tracked per socket; a short read means the
+//     socket is drained (unless the peer's FIN was seen, which must still be
+//     read), which saves the read that would only say EAGAIN. A splice gets
+//     no such shortcut: it also stops when the pipe runs out of slots.
+//   - A direction moves at most 16 transfers per wake-up before the loop
+//     turns to other connections, so one bulk transfer cannot starve them.
+//   - When a FIN reaches a connection whose other direction is closed
+//     already, both sockets are closed without a shutdown first: close sends
+//     the same FIN.
+//   - Timers are a heap of connections by due time. Traffic does not move a
+//     timer: one that fires early moves to the real expiry, at most 30 s
+//     ahead, so that a timeout shortened by a reload applies.
+//
+// FTP control connections are handed to the goroutine path below, whose FTP
+// helper rewrites the control channel.
+//
+// The loop is written here rather than taken from gnet, evio or nbio: those
+// are reactor frameworks for servers, which own the read buffers and hand
+// bytes to protocol callbacks. A proxy needs two sockets moved as one, with
+// half-closes, splice between them, backpressure from one to the other and
+// the table's timers, which is most of what a loop is.
+//
+// # TCP elsewhere: goroutines
+//
+// On other systems, or with Options.Goroutines, each TCP connection has a
+// goroutine per direction. On Linux they move bytes with splice(2)
+// (net.TCPConn.ReadFrom over an io.LimitedReader); elsewhere, or with
+// Options.NoSplice, through pooled buffers. Copies are cut in chunks of
+// Options.ChunkSize so that the table's byte counters, and so its rates,
+// follow a bulk transfer; bytes of an unfinished chunk are accounted at least
+// every Options.StatsInterval while their direction is busy, and within 30
+// seconds after a silence. Idleness is checked from read deadlines, not a
+// timer per connection, and time comes from a coarse clock ticking every
+// 50 ms. Bytes inside an unfinished splice are invisible to the other
+// direction, so the direction that finds the connection idle asks the other
+// before ending it.
+//
+// # Accounting and timeouts
+//
+// The event loops account every transfer as it happens. A userspace proxy
+// sees bytes, not packets: packet counters are estimated as one packet per
+// 1448 bytes (an Ethernet MSS with TCP timestamps) or part of it, and pure
+// ACKs are not counted. UDP datagrams are counted exactly.
 //
 // A TCP connection is idle when no byte moved in either direction for the
 // table's timeout for its state (tcp_timeout once established,
 // tcpfin_timeout once either side has closed); a UDP flow after udp_timeout.
-// Idleness is checked from read deadlines, not a timer per connection, and
-// time comes from a coarse clock ticking every 50 ms. Bytes inside an
-// unfinished splice are invisible to the other direction, so the direction
-// that finds the connection idle asks the other before ending it. An idle
-// connection ends about its timeout after its last byte, up to twice that
-// when its last bytes trickled in after a silence.
+// On the goroutine path an idle connection ends about its timeout after its
+// last byte, up to twice that when its last bytes trickled in after a
+// silence.
 //
 // # PROXY protocol
 //
@@ -76,7 +129,8 @@
 // terminates TCP) and such real servers are proxied with a warning; a
 // port-0 (any port) service cannot
 // be listened on and is skipped with a warning. Every listened port costs a
-// socket and a goroutine, and a UDP one a 64 KiB receive buffer. TCP_NODELAY is on for both sides (Go's default for
-// every TCP socket); TCP keepalives are off, as IPVS sends none and the idle
+// socket (on the goroutine path also a goroutine), and a UDP one a goroutine
+// and a 64 KiB receive buffer. TCP_NODELAY is on for both sides, as haproxy
+// and Go set it; TCP keepalives are off, as IPVS sends none and the idle
 // timeouts end dead connections.
 package proxy
