@@ -35,7 +35,7 @@ const (
 	// maxEvents is the most events one epoll_wait returns.
 	maxEvents = 256
 	// spliceMax is the pipe size asked for, and the most one splice moves.
-	spliceMax = 256 << 10
+	spliceMax = 1 << 20
 	// maxFreePipes bounds the pipes a loop keeps for reuse.
 	maxFreePipes = 64
 )
@@ -218,7 +218,10 @@ func (lp *evloop) serve() {
 	}
 	armed := int64(-1) // the deadline set on file; -1: none, -2: unknown
 	for !lp.quit {
-		if n = rawEpollWait(lp.epfd, lp.events); n == 0 && len(lp.again) == 0 {
+		if len(lp.again) > 0 {
+			n = rawEpollWait(lp.epfd, lp.events)
+		} else {
+			// ready is tried first: the loop parks only when nothing is.
 			next := lp.next()
 			if next != armed {
 				var t time.Time
@@ -577,6 +580,7 @@ func (c *lconn) move(i int) bool {
 			if c.rdy[dst]&canWrite == 0 || !c.spliceOut(d, dst) {
 				return true
 			}
+			continue
 		}
 		if d.end > d.off {
 			if c.rdy[dst]&canWrite == 0 {
@@ -591,10 +595,9 @@ func (c *lconn) move(i int) bool {
 				c.close(false)
 				return true
 			}
-			d.off += n
-			if d.off < d.end {
-				c.rdy[dst] &^= canWrite
-				return true
+			// Only EAGAIN says that dst is full, as for a splice.
+			if d.off += n; d.off < d.end {
+				continue
 			}
 			lp.put(d.buf)
 			d.buf, d.off, d.end = nil, 0, 0
@@ -644,8 +647,8 @@ func (c *lconn) move(i int) bool {
 	return false
 }
 
-// spliceOut moves what direction d holds in its pipe to the socket dst. It
-// returns false when dst is full or the connection failed.
+// spliceOut moves what direction d holds in its pipe to the socket dst, or
+// some of it. It returns false when dst is full or the connection failed.
 func (c *lconn) spliceOut(d *ldir, dst int) bool {
 	n, err := rawSplice(d.pipe.r, c.fd[dst], d.inPipe)
 	if err != 0 {
@@ -656,11 +659,9 @@ func (c *lconn) spliceOut(d *ldir, dst int) bool {
 		c.close(false)
 		return false
 	}
+	// A splice may stop short with room left in the socket, so only
+	// EAGAIN says that dst is full.
 	d.inPipe -= n
-	if d.inPipe > 0 {
-		c.rdy[dst] &^= canWrite
-		return false
-	}
 	return true
 }
 
