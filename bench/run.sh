@@ -3,12 +3,15 @@
 # tcp) and nginx stream, one worker each, on loopback, in front of the same
 # backends. Prints a machine line and a Markdown table of ratios to haproxy.
 #
-# Environment: DUR (seconds per wrk run, default 10), CONNS (wrk connections,
-# default 50), BULK (seconds per iperf3 run, default 5), IDLE (idle
-# connections for the memory test, default 10000), KEEP=1 keeps the work dir.
+# Environment: DUR (seconds per wrk run, default 5), ROUNDS (runs of each
+# wrk and iperf3 test per proxy, interleaved, the median reported; default
+# 3), CONNS (wrk connections, default 50), BULK (seconds per iperf3 run,
+# default 5), IDLE (idle connections for the memory test, default 10000),
+# KEEP=1 keeps the work dir.
 set -euo pipefail
 
-DUR=${DUR:-10}
+DUR=${DUR:-5}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 BULK=${BULK:-5}
 IDLE=${IDLE:-10000}
@@ -57,6 +60,10 @@ log "building govs"
 BE=127.0.0.50        # backends: nginx http :8080, iperf3 :5201
 DIRECT=$BE:8080
 declare -A IP=([govs]=127.0.0.101 [haproxy]=127.0.0.102 [nginx]=127.0.0.103)
+# Each proxy reaches the HTTP backend at an address of its own: the TIME_WAIT
+# connections one proxy's run leaves would otherwise slow the next proxy's
+# connects (the kernel searches for a free port among them).
+declare -A HB=([govs]=127.0.0.51 [haproxy]=127.0.0.52 [nginx]=127.0.0.53)
 PROXIES=(haproxy nginx govs)
 
 start() { # name cmd... ; runs in background, records pid
@@ -88,6 +95,9 @@ http {
     keepalive_requests 1000000;
     server {
         listen $BE:8080 backlog=4096;
+        listen ${HB[govs]}:8080 backlog=4096;
+        listen ${HB[haproxy]}:8080 backlog=4096;
+        listen ${HB[nginx]}:8080 backlog=4096;
         location / { return 200 "hello\n"; }
     }
 }
@@ -109,7 +119,7 @@ frontend web
     bind ${IP[haproxy]}:80
     default_backend web
 backend web
-    server b1 $BE:8080
+    server b1 ${HB[haproxy]}:8080
 frontend bulk
     bind ${IP[haproxy]}:5201
     default_backend bulk
@@ -127,7 +137,7 @@ pid $WORK/nginx-stream.pid;
 error_log $WORK/nginx-stream.err;
 events { worker_connections 40000; }
 stream {
-    server { listen ${IP[nginx]}:80 backlog=4096; proxy_pass $BE:8080; }
+    server { listen ${IP[nginx]}:80 backlog=4096; proxy_pass ${HB[nginx]}:8080; }
     server { listen ${IP[nginx]}:5201; proxy_pass $BE:5201; }
 }
 CONF
@@ -147,7 +157,7 @@ virtual web {
     port = 80
     scheduler = rr
     server b1 {
-        address = $BE
+        address = ${HB[govs]}
         port = 8080
         active = 1
         weight = 1
@@ -170,6 +180,7 @@ CONF
 start govs env GOMAXPROCS=1 "$WORK/govs" run -c "$WORK/lvs.cf" --socket "$WORK/govs.sock" --log-level warn --drain-timeout 1s
 
 wait_port $BE 8080; wait_port $BE 5201
+for p in "${PROXIES[@]}"; do wait_port "${HB[$p]}" 8080; done
 for p in "${PROXIES[@]}"; do wait_port "${IP[$p]}" 80; wait_port "${IP[$p]}" 5201; done
 
 # --- helpers ---------------------------------------------------------------
@@ -196,27 +207,52 @@ rss_kb() { # pid: RSS of the process and its children, KiB
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b==0) print "n/a"; else printf "%.2fx", a/b }'; }
 
-declare -A CPS KA P99 GBIT MEM
+median() { # numbers on stdin -> their median
+	sort -g | awk '{a[NR]=$1} END{ if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'
+}
+samples() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
+
+declare -A CPS KA P99 GBIT MEM S_CPS S_KA S_LAT S_GBIT
+S_DIRECT=
 sleep 1
 
-# --- direct baseline for latency ----------------------------------------------
-log "direct latency"
-read -r _ DIRECT_P99 < <(wrk_run "http://$DIRECT/" -c1 -d"$((DUR < 5 ? DUR : 5))s")
+# --- rounds: every proxy measured in turn, the order rotating each round -----
+order=("${PROXIES[@]}")
+for r in $(seq 1 "$ROUNDS"); do
+	log "round $r of $ROUNDS: ${order[*]}"
+	read -r _ lat < <(wrk_run "http://$DIRECT/" -c1 -d"${DUR}s")
+	S_DIRECT+=" $lat"
+	for p in "${order[@]}"; do
+		ip=${IP[$p]}
+		log "$p: new connections"
+		read -r v _ < <(wrk_run "http://$ip/" -c"$CONNS" -d"${DUR}s" -H 'Connection: close')
+		S_CPS[$p]+=" $v"
+		sleep 2 # let the TIME_WAIT pile settle
+		log "$p: keep-alive"
+		read -r v _ < <(wrk_run "http://$ip/" -c"$CONNS" -d"${DUR}s")
+		S_KA[$p]+=" $v"
+		log "$p: latency"
+		read -r _ v < <(wrk_run "http://$ip/" -c1 -d"${DUR}s")
+		S_LAT[$p]+=" $v"
+		log "$p: bulk"
+		v=$(iperf3 -c "$ip" -p 5201 -t "$BULK" -f g 2>&1 | tee -a "$WORK/iperf.log" |
+			awk '/receiver/{for(i=1;i<=NF;i++) if($i=="Gbits/sec") print $(i-1)}')
+		S_GBIT[$p]+=" ${v:-0}"
+	done
+	order=("${order[@]:1}" "${order[0]}")
+done
+DIRECT_P99=$(samples "$S_DIRECT")
+for p in "${PROXIES[@]}"; do
+	CPS[$p]=$(samples "${S_CPS[$p]}")
+	KA[$p]=$(samples "${S_KA[$p]}")
+	GBIT[$p]=$(samples "${S_GBIT[$p]}")
+	P99[$p]=$(awk -v a="$(samples "${S_LAT[$p]}")" -v b="$DIRECT_P99" 'BEGIN{printf "%.3f", a-b}')
+	echo "$p samples: new_conn/s [${S_CPS[$p]# }] keep-alive [${S_KA[$p]# }] p99_ms [${S_LAT[$p]# }] Gbit/s [${S_GBIT[$p]# }]" >>"$WORK/samples"
+done
 
+# --- memory per idle connection, once per proxy ----------------------------
 for p in "${PROXIES[@]}"; do
 	ip=${IP[$p]}
-	log "$p: new connections"
-	read -r CPS[$p] _ < <(wrk_run "http://$ip/" -c"$CONNS" -d"${DUR}s" -H 'Connection: close')
-	sleep 2 # let TIME_WAIT settle
-	log "$p: keep-alive"
-	read -r KA[$p] _ < <(wrk_run "http://$ip/" -c"$CONNS" -d"${DUR}s")
-	log "$p: latency"
-	read -r _ lat < <(wrk_run "http://$ip/" -c1 -d"$((DUR < 5 ? DUR : 5))s")
-	P99[$p]=$(awk -v a="$lat" -v b="$DIRECT_P99" 'BEGIN{printf "%.3f", a-b}')
-	log "$p: bulk"
-	GBIT[$p]=$(iperf3 -c "$ip" -p 5201 -t "$BULK" -f g 2>&1 | tee -a "$WORK/iperf.log" |
-		awk '/receiver/{for(i=1;i<=NF;i++) if($i=="Gbits/sec") print $(i-1)}')
-	GBIT[$p]=${GBIT[$p]:-0}
 	log "$p: $IDLE idle connections"
 	pid_var=PID_$p; pid=${!pid_var}
 	before=$(rss_kb "$pid")
@@ -238,7 +274,9 @@ done
 printf 'machine: nproc=%s cpu="%s" kernel=%s load="%s" go=%s\n' \
 	"$(nproc)" "$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)" "$(uname -r)" \
 	"$(awk '{print $1, $2, $3}' /proc/loadavg)" "$(go env GOVERSION)"
-printf 'settings: DUR=%ss CONNS=%s BULK=%ss IDLE=%s (ulimit -n %s) direct_p99=%sms\n\n' "$DUR" "$CONNS" "$BULK" "$IDLE" "$NOFILE" "$DIRECT_P99"
+printf 'settings: DUR=%ss ROUNDS=%s CONNS=%s BULK=%ss IDLE=%s (ulimit -n %s) direct_p99=%sms (median)\n' "$DUR" "$ROUNDS" "$CONNS" "$BULK" "$IDLE" "$NOFILE" "$DIRECT_P99"
+cat "$WORK/samples"
+echo
 echo "| metric | haproxy | nginx stream | govs | nginx / haproxy | govs / haproxy |"
 echo "|---|---|---|---|---|---|"
 row() { # label assoc-name better

@@ -45,6 +45,7 @@ const (
 	canRead  = 1 << iota
 	canWrite // the send buffer has room
 	rdHup    // the peer's FIN (or an error) arrived: read until EOF
+	finRcvd  // the peer's FIN arrived, no error: a short read reached EOF
 )
 
 // Sides of an lconn.
@@ -298,6 +299,9 @@ func (lp *evloop) dispatch(ev *unix.EpollEvent) {
 	if bits&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		c.rdy[side] |= rdHup
 	}
+	if bits&(unix.EPOLLRDHUP|unix.EPOLLERR) == unix.EPOLLRDHUP {
+		c.rdy[side] |= finRcvd
+	}
 	if c.connecting {
 		if side != sideServer {
 			return
@@ -395,7 +399,6 @@ func (lp *evloop) open(l *listener, fd int, from netip.AddrPort) {
 		return
 	}
 	c.fd[sideServer] = sfd
-	rawSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	const watch = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 	if err := lp.add(fd, watch, ent{c: c}); err != nil {
 		p.warn("connection dropped", "client", c.pkt.Src.String(), "error", err)
@@ -635,9 +638,17 @@ func (c *lconn) move(i int) bool {
 		}
 		c.account(i, n)
 		// A short read drained the socket: edge-triggered epoll reports
-		// the next arrival, unless a FIN already came, which must be read.
-		if n < len(b) && c.rdy[src]&rdHup == 0 {
-			c.rdy[src] &^= canRead
+		// the next arrival. If the peer's FIN had come, every byte before
+		// it was queued already (TCP takes the FIN in sequence), so this
+		// is the end: the read that would return 0 is saved. After an
+		// error, read on to see it.
+		if n < len(b) {
+			switch {
+			case c.rdy[src]&finRcvd != 0:
+				d.eof = true
+			case c.rdy[src]&rdHup == 0:
+				c.rdy[src] &^= canRead
+			}
 		}
 		// A full buffer marks a bulk transfer: from now on the direction
 		// moves through a pipe, without copies.
@@ -941,6 +952,11 @@ func listenRaw(id lkey) (int, error) {
 		return fail("setsockopt", err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt", err)
+	}
+	// Accepted sockets inherit TCP_NODELAY: one system call less per
+	// connection.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 		return fail("setsockopt", err)
 	}
 	if err := unix.Bind(fd, sa); err != nil {
