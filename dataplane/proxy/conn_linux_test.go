@@ -72,12 +72,8 @@ func TestPipesReturned(t *testing.T) {
 	if len(e.pl.loops) == 0 {
 		t.Skip("TCP is served by goroutines (GOVS_PROXY_GOROUTINES=1)")
 	}
-	vip, rip := ip("127.0.24.2"), ip("127.0.24.12")
-	port := freePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "p", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	vip := ip("127.0.24.2")
+	port := e.single(t, "p", vip, ip("127.0.24.12"))
 	const conns, size = 8, 4 << 20
 	for range conns {
 		c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))

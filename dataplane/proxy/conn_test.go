@@ -20,18 +20,11 @@ import (
 // copy path: every byte arrives, in order, on the connection it was sent on,
 // and every connection is released afterwards.
 func TestManyConnections(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opt  Options
-	}{{"splice", Options{}}, {"buffered", Options{NoSplice: true}}} {
+	for _, mode := range copyModes {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newEnv(t, mode.opt)
-			vip, rip := ip("127.0.22.1"), ip("127.0.22.11")
-			port := freePort(t, vip, rip)
-			startTCP(t, "rs1", rip, port)
-			svc := model.Service{Name: "m", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-				RealServers: []model.RealServer{rs(rip, port, 1)}}
-			e.mustApply(&model.Config{Services: []model.Service{svc}})
+			vip := ip("127.0.22.1")
+			port := e.single(t, "m", vip, ip("127.0.22.11"))
 
 			const conns = 64
 			sizes := []int{1, 100, 1500, 70000, 300000, 1 << 20}
@@ -104,18 +97,11 @@ func echoCheck(vip netip.Addr, port uint16, size int, seed uint64) error {
 // A client that reads slowly makes the proxy meet a full socket again and
 // again: what it could not write waits, in order, and nothing is lost.
 func TestSlowReader(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opt  Options
-	}{{"splice", Options{}}, {"buffered", Options{NoSplice: true}}} {
+	for _, mode := range copyModes {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newEnv(t, mode.opt)
-			vip, rip := ip("127.0.22.2"), ip("127.0.22.12")
-			port := freePort(t, vip, rip)
-			startTCP(t, "rs1", rip, port)
-			svc := model.Service{Name: "s", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-				RealServers: []model.RealServer{rs(rip, port, 1)}}
-			e.mustApply(&model.Config{Services: []model.Service{svc}})
+			vip := ip("127.0.22.2")
+			port := e.single(t, "s", vip, ip("127.0.22.12"))
 			c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(20 * time.Second))

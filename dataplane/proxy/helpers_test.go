@@ -490,3 +490,21 @@ func pattern(n int) []byte {
 	}
 	return b
 }
+
+// copyModes are the two ways the proxy copies TCP bytes.
+var copyModes = []struct {
+	name string
+	opt  Options
+}{{"splice", Options{}}, {"buffered", Options{NoSplice: true}}}
+
+// single serves one TCP service on vip, round robin over one real server on
+// rip, and returns its port.
+func (e *env) single(t *testing.T, name string, vip, rip netip.Addr) uint16 {
+	t.Helper()
+	port := freePort(t, vip, rip)
+	startTCP(t, "rs1", rip, port)
+	svc := model.Service{Name: name, Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
+		RealServers: []model.RealServer{rs(rip, port, 1)}}
+	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	return port
+}
