@@ -615,7 +615,7 @@ func (c *lconn) move(i int) bool {
 			return true
 		}
 		if d.bulk && lp.splice {
-			if !c.spliceIn(d, src) {
+			if !c.spliceIn(i) {
 				return true
 			}
 			continue
@@ -680,8 +680,8 @@ func (c *lconn) spliceOut(d *ldir, dst int) bool {
 // pipe if d has none. It returns false when there is nothing to move now;
 // a drained direction gives its pipe back, so an idle connection holds no
 // pipe.
-func (c *lconn) spliceIn(d *ldir, src int) bool {
-	lp := c.lp
+func (c *lconn) spliceIn(i int) bool {
+	d, src, lp := &c.dir[i], i, c.lp
 	if d.pipe == nil {
 		if d.pipe = lp.takePipe(); d.pipe == nil {
 			d.bulk = false // no pipe to be had: copy
@@ -707,16 +707,9 @@ func (c *lconn) spliceIn(d *ldir, src int) bool {
 	}
 	// No short-read shortcut here: a splice also stops when the pipe runs
 	// out of slots, one per segment, with bytes left in the socket.
-	c.account(c.dirIndex(d), n)
+	c.account(i, n)
 	d.inPipe = n
 	return true
-}
-
-func (c *lconn) dirIndex(d *ldir) int {
-	if d == &c.dir[0] {
-		return 0
-	}
-	return 1
 }
 
 // fin passes direction i's FIN on. If the other direction is closed
@@ -967,18 +960,6 @@ func listenRaw(id lkey) (int, error) {
 		return fail("listen", err)
 	}
 	return fd, nil
-}
-
-// setFreebind lets a socket bind an address not configured (yet).
-func setFreebind(fd int, v6 bool) error {
-	if v6 {
-		// Older kernels lack IPV6_FREEBIND but honour IP_FREEBIND on
-		// IPv6 sockets.
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, ipv6Freebind, 1); err == nil {
-			return nil
-		}
-	}
-	return unix.SetsockoptInt(fd, unix.IPPROTO_IP, ipFreebind, 1)
 }
 
 func closeRaw(fd int) { unix.Close(fd) }

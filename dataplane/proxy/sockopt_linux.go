@@ -19,21 +19,9 @@ func listenControl(network, address string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		s := int(fd)
-		switch network {
-		case "tcp6", "udp6":
-			// Older kernels lack IPV6_FREEBIND but honour IP_FREEBIND on
-			// IPv6 sockets.
-			if e := syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, ipv6Freebind, 1); e != nil {
-				if e2 := syscall.SetsockoptInt(s, syscall.IPPROTO_IP, ipFreebind, 1); e2 != nil {
-					serr = fmt.Errorf("set IPV6_FREEBIND on %s: %w", address, e)
-					return
-				}
-			}
-		default:
-			if e := syscall.SetsockoptInt(s, syscall.IPPROTO_IP, ipFreebind, 1); e != nil {
-				serr = fmt.Errorf("set IP_FREEBIND on %s: %w", address, e)
-				return
-			}
+		if e := setFreebind(s, network == "tcp6" || network == "udp6"); e != nil {
+			serr = fmt.Errorf("set IP_FREEBIND on %s: %w", address, e)
+			return
 		}
 		if network == "tcp4" || network == "tcp6" {
 			if e := syscall.SetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); e != nil {
@@ -45,4 +33,16 @@ func listenControl(network, address string, c syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// setFreebind lets a socket bind an address not configured (yet).
+func setFreebind(fd int, v6 bool) error {
+	if v6 {
+		// Older kernels lack IPV6_FREEBIND but honour IP_FREEBIND on
+		// IPv6 sockets.
+		if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, ipv6Freebind, 1); err == nil {
+			return nil
+		}
+	}
+	return syscall.SetsockoptInt(fd, syscall.IPPROTO_IP, ipFreebind, 1)
 }
