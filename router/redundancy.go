@@ -32,12 +32,14 @@ const (
 	DefaultVRID            = 51
 	DefaultPrimaryPriority = 150
 	DefaultBackupPriority  = 100
-	// announceCount and announceSpacing pace gratuitous ARPs: send_arp's
-	// five, but 100 ms apart instead of a second, since a neighbour that
-	// missed the first should not wait seconds.
-	announceCount   = 5
-	announceSpacing = 100 * time.Millisecond
 )
+
+// announcePace paces gratuitous ARPs and neighbour advertisements:
+// send_arp's five, but 100 ms apart instead of a second, since a neighbour
+// that missed the first should not wait seconds, and five more after five
+// seconds, as keepalived's garp_master_delay, for switches and hosts that
+// missed the first burst.
+var announcePace = vrrp.Pace{Count: 5, Spacing: 100 * time.Millisecond, Repeat: 5 * time.Second}
 
 // RedundancyStatus describes the router's place in its VRRP pair.
 type RedundancyStatus struct {
@@ -74,10 +76,15 @@ type redundancy struct {
 	local netip.Addr // the primary/backup address, also state sync's
 	peer  netip.Addr
 
+	// ctx is run's, under which a term's announcer runs.
+	ctx context.Context
+
 	mu      sync.Mutex
 	role    string
 	owned   []vrrp.VIP // addresses we hold while active
 	devices []string   // base devices monitor_links watches
+	// term announces owned while active; nil otherwise.
+	term *vrrp.Term
 }
 
 // vipsOf lists the addresses the active router holds: every active
@@ -229,7 +236,8 @@ func (d *redundancy) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.inst = vrrp.NewInstance(d.cfg, nw, vrrp.Options{Logger: d.log, OnChange: d.changed})
+	d.ctx = ctx
+	d.inst = vrrp.NewInstance(d.cfg, nw, vrrp.Options{Logger: d.log, OnChange: d.changed, OnReannounce: d.reannounce})
 	d.log.Info("vrrp: starting", "interface", d.iface, "local", d.local.String(), "peer", d.peer.String(),
 		"vrid", d.cfg.VRID, "priority", d.cfg.Priority, "interval", d.cfg.Interval, "preempt", d.cfg.Preempt)
 	var wg sync.WaitGroup
@@ -249,6 +257,8 @@ func (d *redundancy) run(ctx context.Context) error {
 	err = d.inst.Run(ctx)
 	wg.Wait()
 	d.mu.Lock()
+	d.term.End()
+	d.term = nil
 	d.release(d.owned, "stopping")
 	d.mu.Unlock()
 	return err
@@ -300,8 +310,13 @@ func (d *redundancy) changed(from, to vrrp.State, why string) {
 		return
 	}
 	d.log.Info("router role changed", "from", was, "to", role, "why", why)
+	// Whatever the old role started ends before the new role acts: a
+	// router that lost the role must not go on announcing the addresses.
+	d.term.End()
+	d.term = nil
 	cfg := d.r.cfg.Load()
 	if role == RoleActive {
+		d.term = vrrp.StartTerm(d.ctx, vrrp.NewLink(), announcePace, d.log)
 		d.take(vipsOf(cfg))
 		d.setSync(ipvs.SyncMaster)
 		runCmd(d.log, "active_cmd", cfg.Global.ActiveCmd)
@@ -323,13 +338,19 @@ func (d *redundancy) take(vips []vrrp.VIP) {
 		if !slices.Contains(d.owned, v) {
 			d.owned = append(d.owned, v)
 		}
-		go func() {
-			if err := vrrp.Announce(vrrp.BaseDevice(v.Device), v.Prefix.Addr(), announceCount, announceSpacing); err != nil {
-				d.log.Warn("announcing a virtual address", "addr", v.Prefix.Addr().String(), "error", err.Error())
-			}
-		}()
 	}
+	d.term.Announce(vips...)
 	d.log.Info("virtual addresses up", "count", len(vips))
+}
+
+// reannounce follows a clash that this router won: the LAN may have
+// followed the other master's announcements.
+func (d *redundancy) reannounce() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.role == RoleActive {
+		d.term.Announce(d.owned...)
+	}
 }
 
 // release removes vips; called with d.mu held.

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -15,21 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// VIP is an address the master owns: a virtual server's address (/32 or
-// /128) or the NAT router's (with nat_nmask's prefix).
-type VIP struct {
-	Prefix netip.Prefix
-	// Device is lvs.cf's device, possibly an alias such as eth0:1.
-	Device string
-}
-
-// BaseDevice strips an ifconfig alias (eth0:1 → eth0): aliases are labels
-// of addresses on the base interface, not interfaces.
-func BaseDevice(dev string) string {
-	base, _, _ := strings.Cut(dev, ":")
-	return base
-}
 
 func (v VIP) nlAddr() *netlink.Addr {
 	a := &netlink.Addr{IPNet: &net.IPNet{IP: v.Prefix.Addr().AsSlice(),
@@ -75,27 +59,48 @@ func RemoveAddrs(vips []VIP) error {
 	return errors.Join(errs...)
 }
 
-// Announce tells the link that addr now lives at ifname's MAC: count
-// gratuitous ARP requests for IPv4 (sender and target IP the address,
-// sender and target MAC ours, to broadcast: send_arp's packet, which Linux
-// neighbours accept without arp_accept for an entry they have) or
-// unsolicited override neighbour advertisements for IPv6, spacing apart.
-func Announce(ifname string, addr netip.Addr, count int, spacing time.Duration) error {
-	ifi, err := net.InterfaceByName(ifname)
+// kernelLink is the Linux Link: an AF_PACKET socket for gratuitous ARP
+// and an ICMPv6 socket for neighbour advertisements per device, opened on
+// first use and kept for the Announcer's life.
+type kernelLink struct {
+	arp map[string]*arpSender
+	nd  map[string]*ndp.Conn
+}
+
+type arpSender struct {
+	c   *packet.Conn
+	ifi *net.Interface
+}
+
+// NewLink returns the Linux Link.
+func NewLink() Link {
+	return &kernelLink{arp: map[string]*arpSender{}, nd: map[string]*ndp.Conn{}}
+}
+
+// Announce sends one gratuitous ARP request for IPv4 (sender and target IP
+// the address, sender and target MAC ours, to broadcast: send_arp's
+// packet, which Linux neighbours accept without arp_accept for an entry
+// they have) or one unsolicited override neighbour advertisement for IPv6.
+func (k *kernelLink) Announce(v VIP) error {
+	dev := BaseDevice(v.Device)
+	addr := v.Prefix.Addr().Unmap()
+	ifi, err := net.InterfaceByName(dev)
 	if err != nil {
 		return err
 	}
 	if len(ifi.HardwareAddr) != 6 {
 		return nil // no link-layer addresses to announce (e.g. a tunnel)
 	}
-	var send func() error
-	addr = addr.Unmap()
 	if addr.Is4() {
-		c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
-		if err != nil {
-			return err
+		s := k.arp[dev]
+		if s == nil || s.ifi.Index != ifi.Index {
+			c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
+			if err != nil {
+				return err
+			}
+			s = &arpSender{c: c, ifi: ifi}
+			k.arp[dev] = s
 		}
-		defer c.Close()
 		p, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, addr, ifi.HardwareAddr, addr)
 		if err != nil {
 			return err
@@ -109,12 +114,12 @@ func Announce(ifname string, addr netip.Addr, count int, spacing time.Duration) 
 		if err != nil {
 			return err
 		}
-		send = func() error {
-			_, err := c.WriteTo(fb, &packet.Addr{HardwareAddr: ethernet.Broadcast})
-			return err
-		}
-	} else {
-		c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+		_, err = s.c.WriteTo(fb, &packet.Addr{HardwareAddr: ethernet.Broadcast})
+		return err
+	}
+	c := k.nd[dev]
+	if c == nil {
+		c, _, err = ndp.Listen(ifi, ndp.LinkLocal)
 		if err != nil {
 			// A link-local address still tentative cannot be bound; the VIP
 			// itself (added without DAD) serves as the source instead.
@@ -122,20 +127,25 @@ func Announce(ifname string, addr netip.Addr, count int, spacing time.Duration) 
 				return err
 			}
 		}
-		defer c.Close()
-		na := &ndp.NeighborAdvertisement{Override: true, TargetAddress: addr,
-			Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: ifi.HardwareAddr}}}
-		send = func() error { return c.WriteTo(na, nil, netip.IPv6LinkLocalAllNodes()) }
+		k.nd[dev] = c
 	}
-	for i := range count {
-		if i > 0 {
-			time.Sleep(spacing)
-		}
-		if err := send(); err != nil {
-			return err
-		}
+	na := &ndp.NeighborAdvertisement{Override: true, TargetAddress: addr,
+		Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: ifi.HardwareAddr}}}
+	return c.WriteTo(na, nil, netip.IPv6LinkLocalAllNodes())
+}
+
+// Close closes every socket.
+func (k *kernelLink) Close() error {
+	var errs []error
+	for _, s := range k.arp {
+		errs = append(errs, s.c.Close())
 	}
-	return nil
+	for _, c := range k.nd {
+		errs = append(errs, c.Close())
+	}
+	clear(k.arp)
+	clear(k.nd)
+	return errors.Join(errs...)
 }
 
 // LinkUp reports whether ifname's link is up with a carrier, for

@@ -13,12 +13,25 @@
 //     for monitor_links), with no I/O and no clock of its own.
 //   - Instance: a Machine over a Network with real timers; Hub and FakeNet
 //     are an in-memory Network for tests, ListenIP the Linux one.
-//   - AddAddrs, RemoveAddrs and Announce: taking and releasing the
-//     addresses, and telling the link about it.
+//   - AddAddrs and RemoveAddrs: taking and releasing the addresses.
+//   - Announcer, Term and Link: telling the LAN where the addresses live,
+//     paced, for exactly one spell as master. A Term starts on becoming
+//     master and ends, before anything else happens, on leaving it; once
+//     End returns nothing more is sent, so a router that lost the role
+//     never pulls the neighbours' caches back to itself.
 //
 // Defaults follow pulse rather than keepalived: no preemption, so a
 // returning primary stays backup until the active router fails, because a
 // fail-back is a second interruption nobody asked for.
+//
+// Where RFC 5798 leaves room, govs does what keepalived does, so that the
+// two share a LAN: a master that hears a weaker master (two masters after a
+// stall or a healed partition) advertises at once and announces its
+// addresses again, where the RFC only discards the advert, because the
+// LAN followed the other's announcements; a backup adopts the master's
+// advertisement interval, and lvs.cf's deadtime scales with it; with
+// unicast peers the configured addresses, not the TTL, authenticate an
+// advert, since keepalived sends IPv6 unicast adverts with hop limit 64.
 //
 // Libraries, and why: golang.org/x/net/ipv4 and ipv6 give raw IP sockets
 // with per-packet control messages, which VRRP needs to read the TTL (hop

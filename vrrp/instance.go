@@ -54,6 +54,9 @@ type Options struct {
 	// handles anything else, on every state change. It should be quick:
 	// adverts wait for it.
 	OnChange func(from, to State, why string)
+	// OnReannounce is called, likewise, when the master met another master
+	// and stayed: the addresses should be announced again.
+	OnReannounce func()
 }
 
 // Instance runs a Machine over a Network with real timers.
@@ -65,9 +68,18 @@ type Instance struct {
 
 	fault chan bool
 
+	// A master that keeps meeting another one (a peer that does not hear
+	// us) would log a clash every interval; one line per clashLogEvery,
+	// with the count, says as much.
+	lastClashLog time.Time
+	clashes      int
+
 	mu     sync.Mutex
 	status Status
 }
+
+// clashLogEvery spaces the log lines of repeated clashes.
+const clashLogEvery = 10 * time.Second
 
 // NewInstance returns an instance of cfg on net; Run starts it.
 func NewInstance(cfg Config, net Network, o Options) *Instance {
@@ -78,7 +90,7 @@ func NewInstance(cfg Config, net Network, o Options) *Instance {
 		o.Now = time.Now
 	}
 	in := &Instance{net: net, o: o, log: o.Logger, fault: make(chan bool, 8)}
-	in.m = NewMachine(cfg, in.send, in.changed)
+	in.m = NewMachine(cfg, Hooks{Send: in.send, Change: in.changed, Reannounce: in.reannounce})
 	return in
 }
 
@@ -108,9 +120,20 @@ func (in *Instance) changed(from, to State, why string) {
 	in.status.State = to
 	in.status.Since = in.o.Now()
 	in.mu.Unlock()
-	in.log.Info("vrrp: state change", "vrid", in.m.Config().VRID, "from", from.String(), "to", to.String(), "why", why)
+	in.log.Info("vrrp: became "+to.String()+": "+why, "vrid", in.m.Config().VRID, "from", from.String())
 	if in.o.OnChange != nil {
 		in.o.OnChange(from, to, why)
+	}
+}
+
+func (in *Instance) reannounce(why string) {
+	in.clashes++
+	if now := in.o.Now(); now.Sub(in.lastClashLog) >= clashLogEvery {
+		in.log.Warn("vrrp: "+why, "vrid", in.m.Config().VRID, "clashes", in.clashes)
+		in.lastClashLog, in.clashes = now, 0
+	}
+	if in.o.OnReannounce != nil {
+		in.o.OnReannounce()
 	}
 }
 

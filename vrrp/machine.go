@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -64,13 +65,32 @@ func (c *Config) Skew(masterAdver time.Duration) time.Duration {
 	return time.Duration(256-int(c.Priority)) * masterAdver / 256
 }
 
-// MasterDown is Master_Down_Interval for the master's advertisement interval.
+// MasterDown is Master_Down_Interval for the master's advertisement
+// interval. DownInterval was chosen against this router's own interval; a
+// master that advertises at another (RFC 5798 §6.4.2 has the backup adopt
+// it) scales it alike, so that routers with different keepalive settings
+// never declare each other dead between two adverts.
 func (c *Config) MasterDown(masterAdver time.Duration) time.Duration {
 	wait := 3 * masterAdver
 	if c.DownInterval > 0 {
 		wait = c.DownInterval
+		if c.Interval > 0 && masterAdver != c.Interval {
+			wait = time.Duration(int64(c.DownInterval) * int64(masterAdver) / int64(c.Interval))
+		}
 	}
 	return wait + c.Skew(masterAdver)
+}
+
+// Hooks are how a Machine acts on the world, all called synchronously from
+// the call that caused them. Nil hooks do nothing.
+type Hooks struct {
+	// Send transmits an advert.
+	Send func(*Advert)
+	// Change reports a state change and why, in words for the log.
+	Change func(from, to State, why string)
+	// Reannounce asks the master to announce its addresses again: it met
+	// another master and stayed, and the LAN may have followed the other.
+	Reannounce func(why string)
 }
 
 // Machine is the VRRPv3 state machine of one virtual router. It does no
@@ -79,27 +99,39 @@ func (c *Config) MasterDown(masterAdver time.Duration) time.Duration {
 // called synchronously. That keeps elections and timing testable to the
 // nanosecond. It is not safe for concurrent use.
 type Machine struct {
-	cfg    Config
-	send   func(*Advert)
-	change func(from, to State, why string)
+	cfg Config
+	h   Hooks
 
 	state       State
 	masterAdver time.Duration
 	downAt      time.Time
 	adverAt     time.Time
+	// backupSince is when the machine last became backup, for a takeover
+	// with no master ever heard.
+	backupSince time.Time
 
 	master       netip.Addr
+	masterSeen   time.Time // the current master's last advert
+	resigned     netip.Addr
+	lower        netip.Addr // a lower-priority master we preempt
+	lowerPrio    uint8
 	lastAdvert   time.Time
 	lastFrom     netip.Addr
 	lastPriority uint8
 }
 
 // NewMachine returns a machine in Initialize.
-func NewMachine(cfg Config, send func(*Advert), change func(from, to State, why string)) *Machine {
-	if change == nil {
-		change = func(State, State, string) {}
+func NewMachine(cfg Config, h Hooks) *Machine {
+	if h.Send == nil {
+		h.Send = func(*Advert) {}
 	}
-	return &Machine{cfg: cfg, send: send, change: change, masterAdver: cfg.Interval}
+	if h.Change == nil {
+		h.Change = func(State, State, string) {}
+	}
+	if h.Reannounce == nil {
+		h.Reannounce = func(string) {}
+	}
+	return &Machine{cfg: cfg, h: h, masterAdver: cfg.Interval}
 }
 
 // State returns the current state.
@@ -133,12 +165,12 @@ func (m *Machine) to(s State, why string) {
 	from := m.state
 	m.state = s
 	if from != s {
-		m.change(from, s, why)
+		m.h.Change(from, s, why)
 	}
 }
 
 func (m *Machine) advert(prio uint8) {
-	m.send(&Advert{VRID: m.cfg.VRID, Priority: prio, Interval: m.cfg.Interval, Addrs: m.cfg.Addrs})
+	m.h.Send(&Advert{VRID: m.cfg.VRID, Priority: prio, Interval: m.cfg.Interval, Addrs: m.cfg.Addrs})
 }
 
 func (m *Machine) becomeMaster(now time.Time, why string) {
@@ -150,7 +182,42 @@ func (m *Machine) becomeMaster(now time.Time, why string) {
 
 func (m *Machine) becomeBackup(now time.Time, why string) {
 	m.downAt = now.Add(m.cfg.MasterDown(m.masterAdver))
+	m.backupSince = now
+	m.resigned, m.lower = netip.Addr{}, netip.Addr{}
 	m.to(Backup, why)
+}
+
+// takeoverReason says, for the log, why a backup's timer ran out.
+func (m *Machine) takeoverReason(now time.Time) string {
+	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	switch {
+	case m.resigned.IsValid():
+		return fmt.Sprintf("%s resigned (priority 0 advert)", m.resigned)
+	case m.lower.IsValid():
+		return fmt.Sprintf("preempting %s (priority %d < %d)", m.lower, m.lowerPrio, m.cfg.Priority)
+	case m.master.IsValid():
+		return fmt.Sprintf("no advert from %s for %s", m.master, ms(now.Sub(m.masterSeen)))
+	}
+	return fmt.Sprintf("no advert for %s after becoming backup", ms(now.Sub(m.backupSince)))
+}
+
+// beats reports whether an advert of priority prio from src wins over us:
+// a higher priority, or the same from a higher address (RFC 5798 §6.4.3).
+func (m *Machine) beats(prio uint8, src netip.Addr) bool {
+	return prio > m.cfg.Priority || prio == m.cfg.Priority && src.Compare(m.cfg.Local) > 0
+}
+
+// versus describes an election between src's priority and ours.
+func (m *Machine) versus(prio uint8, src netip.Addr) string {
+	switch {
+	case prio > m.cfg.Priority:
+		return fmt.Sprintf("priority %d > %d", prio, m.cfg.Priority)
+	case prio < m.cfg.Priority:
+		return fmt.Sprintf("priority %d < %d", prio, m.cfg.Priority)
+	case src.Compare(m.cfg.Local) > 0:
+		return fmt.Sprintf("priority %d = %d, address %s > %s", prio, m.cfg.Priority, src, m.cfg.Local)
+	}
+	return fmt.Sprintf("priority %d = %d, address %s < %s", prio, m.cfg.Priority, src, m.cfg.Local)
 }
 
 // Start leaves Initialize (a no-op in any other state): the address owner
@@ -173,7 +240,7 @@ func (m *Machine) Expire(now time.Time) {
 	switch m.state {
 	case Backup:
 		if !now.Before(m.downAt) {
-			m.becomeMaster(now, "master down: no advert for "+m.cfg.MasterDown(m.masterAdver).String())
+			m.becomeMaster(now, m.takeoverReason(now))
 		}
 	case Master:
 		if !now.Before(m.adverAt) {
@@ -215,8 +282,11 @@ func (v Verdict) String() string {
 func (m *Machine) Receive(now time.Time, src netip.Addr, ttl int, a *Advert) Verdict {
 	src = src.Unmap()
 	switch {
-	case ttl != 255:
-		// RFC 5798 §7.1: a router more than one hop away forged it.
+	case ttl != 255 && len(m.cfg.Peers) == 0:
+		// RFC 5798 §7.1: a router more than one hop away forged it. With
+		// unicast peers the configured addresses are the check instead,
+		// as in keepalived, which sends IPv6 unicast adverts with the
+		// default hop limit (64) and accepts any.
 		return WrongTTL
 	case a.VRID != m.cfg.VRID:
 		return WrongVRID
@@ -233,33 +303,46 @@ func (m *Machine) Receive(now time.Time, src netip.Addr, ttl int, a *Advert) Ver
 			// The master is leaving: take over after skew, not the full
 			// down interval.
 			m.downAt = now.Add(m.cfg.Skew(m.masterAdver))
-			m.master = netip.Addr{}
+			m.master, m.resigned, m.lower = netip.Addr{}, src, netip.Addr{}
 		case !m.cfg.Preempt || a.Priority >= m.cfg.Priority:
-			m.masterAdver = a.Interval
-			if m.masterAdver <= 0 {
-				m.masterAdver = m.cfg.Interval
-			}
+			m.adopt(a.Interval)
 			m.downAt = now.Add(m.cfg.MasterDown(m.masterAdver))
-			m.master = src
+			m.master, m.masterSeen, m.resigned, m.lower = src, now, netip.Addr{}, netip.Addr{}
+		default:
+			// A lower-priority master under preemption: let the down
+			// timer run out and take over.
+			m.lower, m.lowerPrio = src, a.Priority
 		}
-		// Otherwise a lower-priority master under preemption: let the
-		// down timer run out and take over.
 	case Master:
 		switch {
 		case a.Priority == 0:
 			// Another master is leaving; make sure the backups hear us.
 			m.advert(m.cfg.Priority)
 			m.adverAt = now.Add(m.cfg.Interval)
-		case a.Priority > m.cfg.Priority || a.Priority == m.cfg.Priority && src.Compare(m.cfg.Local) > 0:
-			m.masterAdver = a.Interval
-			if m.masterAdver <= 0 {
-				m.masterAdver = m.cfg.Interval
-			}
-			m.master = src
-			m.becomeBackup(now, "higher-priority master "+src.String())
+		case m.beats(a.Priority, src):
+			m.adopt(a.Interval)
+			why := "advert from " + src.String() + " " + m.versus(a.Priority, src)
+			m.master, m.masterSeen = src, now
+			m.becomeBackup(now, why)
+		default:
+			// Two masters: the other one yields when it hears us, and
+			// the LAN may have followed its announcements, so advertise
+			// at once and announce again, as keepalived does, rather than
+			// only discarding the advert as RFC 5798 §6.4.3 has it.
+			m.advert(m.cfg.Priority)
+			m.adverAt = now.Add(m.cfg.Interval)
+			m.h.Reannounce(fmt.Sprintf("stayed master after clash with %s (%s): re-announced", src, m.versus(a.Priority, src)))
 		}
 	}
 	return Accepted
+}
+
+// adopt takes the master's advertisement interval (RFC 5798 §6.4.2).
+func (m *Machine) adopt(interval time.Duration) {
+	m.masterAdver = interval
+	if m.masterAdver <= 0 {
+		m.masterAdver = m.cfg.Interval
+	}
 }
 
 // Shutdown stops the router: a master says so with priority 0, so that a

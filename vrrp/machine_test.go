@@ -21,8 +21,12 @@ type node struct {
 	m       *Machine
 	up      bool
 	changes []string
-	became  map[State]time.Time
-	sent    []Advert
+	// whys are the reasons of the changes, as logged.
+	whys []string
+	// reannounced lists the clashes the node stayed master through.
+	reannounced []string
+	became      map[State]time.Time
+	sent        []Advert
 }
 
 type delivery struct {
@@ -43,17 +47,20 @@ func (s *sim) add(name string, cfg Config) *node {
 	if cfg.VRID == 0 {
 		cfg.VRID = 51
 	}
-	n.m = NewMachine(cfg, func(a *Advert) {
+	n.m = NewMachine(cfg, Hooks{Send: func(a *Advert) {
 		n.sent = append(n.sent, *a)
 		b, err := a.Marshal(cfg.Local, GroupV4)
 		if err != nil {
 			s.t.Fatal(err)
 		}
 		s.queue = append(s.queue, delivery{n, b, GroupV4})
-	}, func(from, to State, why string) {
+	}, Change: func(from, to State, why string) {
 		n.changes = append(n.changes, to.String())
+		n.whys = append(n.whys, why)
 		n.became[to] = s.now
-	})
+	}, Reannounce: func(why string) {
+		n.reannounced = append(n.reannounced, why)
+	}})
 	s.nodes = append(s.nodes, n)
 	return n
 }

@@ -39,23 +39,23 @@ func runNode(stateFile string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	var term *Term
 	in := NewInstance(cfg, nw, Options{OnChange: func(_, to State, _ string) {
+		term.End()
+		term = nil
 		if to == Master {
 			if err := AddAddrs([]VIP{vip}); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 			}
-			go func() {
-				if err := Announce("eth0", vip.Prefix.Addr(), 3, 50*time.Millisecond); err != nil {
-					fmt.Fprintln(os.Stderr, "announce:", err)
-				}
-			}()
+			term = StartTerm(ctx, NewLink(), Pace{Count: 3, Spacing: 50 * time.Millisecond}, nil)
+			term.Announce(vip)
 		} else {
 			_ = RemoveAddrs([]VIP{vip})
 		}
 		_ = os.WriteFile(stateFile, []byte(to.String()), 0o600)
-	}})
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
+	}, OnReannounce: func() { term.Announce(vip) }})
 	if err := in.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
