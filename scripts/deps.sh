@@ -5,7 +5,7 @@
 # as root on a Debian-family system; elsewhere it says what it would need.
 set -euo pipefail
 
-want=(iproute2 curl vsftpd chromium)
+want=(iproute2 curl vsftpd chromium keepalived tcpdump)
 
 missing=()
 for p in "${want[@]}"; do

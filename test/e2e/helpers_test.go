@@ -63,11 +63,18 @@ func TestMain(m *testing.M) {
 
 var govsBin string
 
-// handler answers "NAME PORT" with the port it was reached on; /stream?n=N
-// sends N lines 100 ms apart, a long-lived connection for drain tests.
+// handler answers "NAME PORT" with the port it was reached on; /from
+// answers "NAME CLIENT" with the connecting address; /stream?n=N sends N
+// lines 100 ms apart, a long-lived connection for drain tests.
 func handler(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, port, _ := net.SplitHostPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
+		if r.URL.Path == "/from" {
+			// Who connected: behind a proxying router, the router's address.
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			fmt.Fprintf(w, "%s %s\n", name, host)
+			return
+		}
 		if r.URL.Path == "/stream" {
 			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 			for i := range n {

@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// interopCase is one scenario between a govs router g and a keepalived
+// router k: it sets them up, makes something happen, and names the router
+// that must be master at the end.
+type interopCase struct {
+	name string
+	run  func(l *lan, g, k *node) *node
+}
+
+// interopCases covers what a LAN sees of a router pair: who is master at
+// start, a router's death and clean exit, preemption either way, adverts
+// at different intervals, a master that stalls and comes back (a clash of
+// two masters), and unicast adverts, each in both directions.
+var interopCases = []interopCase{
+	{"start/govs first", func(l *lan, g, k *node) *node { return l.startBoth(g, k) }},
+	{"start/keepalived first", func(l *lan, g, k *node) *node { return l.startBoth(k, g) }},
+	{"crash/govs master", func(l *lan, g, k *node) *node {
+		l.pair(g, k)
+		g.crash()
+		return k
+	}},
+	{"crash/keepalived master", func(l *lan, g, k *node) *node {
+		l.pair(k, g)
+		k.crash()
+		return g
+	}},
+	{"sigterm/govs master", func(l *lan, g, k *node) *node {
+		l.pair(g, k)
+		g.signal(syscall.SIGTERM)
+		return k
+	}},
+	{"sigterm/keepalived master", func(l *lan, g, k *node) *node {
+		l.pair(k, g)
+		k.signal(syscall.SIGTERM)
+		return g
+	}},
+	// Without preemption a better router that joins stays backup.
+	{"no preempt/govs joins", func(l *lan, g, k *node) *node {
+		l.pair(k, g)
+		l.hold(1500 * time.Millisecond)
+		return k
+	}},
+	{"no preempt/keepalived joins", func(l *lan, g, k *node) *node {
+		l.pair(g, k)
+		l.hold(1500 * time.Millisecond)
+		return g
+	}},
+	// With it, the better router takes over and the other falls silent.
+	{"preempt/govs joins", func(l *lan, g, k *node) *node {
+		g.preempt, k.preempt = true, true
+		l.pairTakeover(k, g)
+		return g
+	}},
+	{"preempt/keepalived joins", func(l *lan, g, k *node) *node {
+		g.preempt, k.preempt = true, true
+		l.pairTakeover(g, k)
+		return k
+	}},
+	// A backup that adopts the master's interval neither flaps nor waits
+	// the wrong time once the master dies.
+	// A backup that joins with a shorter interval cannot know the
+	// master's before its first advert, so it may take over for a moment
+	// and lose the clash that follows (RFC 5798 starts the master-down
+	// timer from the router's own interval); from then on it must keep
+	// still, and when the master dies, wait three of the master's
+	// intervals.
+	{"intervals/govs master 500 ms", func(l *lan, g, k *node) *node {
+		g.advert = 500 * time.Millisecond
+		l.pair(g, k)
+		l.hold(2 * time.Second)
+		g.crash()
+		return k
+	}},
+	{"intervals/keepalived master 500 ms", func(l *lan, g, k *node) *node {
+		k.advert = 500 * time.Millisecond
+		l.pair(k, g)
+		l.hold(2 * time.Second)
+		k.crash()
+		return g
+	}},
+	// The master stops for a little longer than the backup's master-down
+	// interval: the backup takes over and announces, the master resumes
+	// and finds another master with a lower priority. It must win the
+	// clash and repair the LAN; the other must yield and fall silent.
+	{"stall/govs master", func(l *lan, g, k *node) *node {
+		l.pair(g, k)
+		l.stall(g, k)
+		return g
+	}},
+	{"stall/keepalived master", func(l *lan, g, k *node) *node {
+		l.pair(k, g)
+		l.stall(k, g)
+		return k
+	}},
+	{"unicast/govs master", func(l *lan, g, k *node) *node {
+		g.unicast, k.unicast = true, true
+		l.pair(g, k)
+		g.crash()
+		return k
+	}},
+	{"unicast/keepalived master", func(l *lan, g, k *node) *node {
+		g.unicast, k.unicast = true, true
+		l.pair(k, g)
+		k.crash()
+		return g
+	}},
+}
+
+// TestKeepalivedInterop runs every interop case for IPv4 and IPv6, each on a
+// LAN of its own, adverts every 100 ms unless the case says otherwise.
+func TestKeepalivedInterop(t *testing.T) {
+	for _, fam := range families {
+		for _, c := range interopCases {
+			t.Run(fam.name+"/"+c.name, func(t *testing.T) {
+				l := newLAN(t, fam, [2]string{"govs", "keepalived"})
+				master := c.run(l, l.nodes[0], l.nodes[1])
+				l.settle(master)
+			})
+		}
+	}
+}
+
+// pair starts master alone, lets it take the VIP and the client use it,
+// then starts backup, which must stay backup. The master gets priority
+// 150 and the backup 100, as Piranha's primary and backup by default.
+func (l *lan) pair(master, backup *node) {
+	l.t.Helper()
+	master.prio, backup.prio = 150, 100
+	l.pairTakeover(master, backup)
+	// Long enough for a joining router to hear adverts at the slowest
+	// interval the cases use.
+	time.Sleep(master.masterDown(master.advert))
+	l.waitRole(backup, 3*time.Second, "backup")
+	l.waitRole(master, 0, "master")
+}
+
+// pairTakeover starts first alone as master, then second with whatever
+// priority the case gave it.
+func (l *lan) pairTakeover(first, second *node) {
+	l.t.Helper()
+	if first.prio == second.prio {
+		first.prio, second.prio = 100, 150
+	}
+	first.start()
+	l.waitRole(first, 5*time.Second, "master")
+	l.prime(first)
+	second.start()
+}
+
+// startBoth starts a and b one right after the other: exactly one must be
+// master, whichever wins the race.
+func (l *lan) startBoth(a, b *node) *node {
+	l.t.Helper()
+	a.prio, b.prio = 150, 100
+	a.start()
+	b.start()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ra, rb := a.role(), b.role()
+		switch {
+		case ra == "master" && rb == "backup":
+			l.prime(a)
+			return a
+		case rb == "master" && ra == "backup":
+			l.prime(b)
+			return b
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("after starting both: %v is %s, %v is %s", a, ra, b, rb)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitRole waits, boundedly, for n to have one of the roles ("a|b").
+func (l *lan) waitRole(n *node, within time.Duration, roles string) {
+	l.t.Helper()
+	want := []string{"", ""}
+	want[n.i] = roles
+	l.waitRoles(within, want...)
+}
+
+// hold fails if either router changes role during d.
+func (l *lan) hold(d time.Duration) {
+	l.t.Helper()
+	was := [2]string{l.nodes[0].role(), l.nodes[1].role()}
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if now := [2]string{l.nodes[0].role(), l.nodes[1].role()}; now != was {
+			l.t.Fatalf("roles changed from %v to %v while both routers ran", was, now)
+		}
+	}
+}
+
+// stall stops master for a little longer than backup's master-down
+// interval, waits for backup to take over, and lets master go on.
+func (l *lan) stall(master, backup *node) {
+	l.t.Helper()
+	// Past the master's first burst of announcements, so that what
+	// repairs the LAN after the clash is a deliberate re-announcement.
+	time.Sleep(time.Second)
+	master.signal(syscall.SIGSTOP)
+	time.Sleep(backup.masterDown(master.advert) + 150*time.Millisecond)
+	if r := backup.role(); r != "master" {
+		master.signal(syscall.SIGCONT)
+		l.t.Fatalf("%v is %s while the master is stopped", backup, r)
+	}
+	master.signal(syscall.SIGCONT)
+}
