@@ -35,6 +35,10 @@ func TestMain(m *testing.M) {
 		return
 	case "udpask":
 		os.Exit(udpAsk(os.Getenv("GOVS_E2E_TARGET"), os.Getenv("GOVS_E2E_SOURCE")))
+	case "probe":
+		os.Exit(probe(os.Getenv("GOVS_E2E_TARGET"), os.Getenv("GOVS_E2E_WANT")))
+	case "clients":
+		os.Exit(clients())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown GOVS_E2E_ROLE")
 		os.Exit(2)
