@@ -115,12 +115,17 @@ func (s *shScheduler) Update(dests []*table.Dest) {
 	s.cur.Store(next)
 }
 
-// shHashKey is ip_vs_sh_hashkey: (offset + (port + addr) × 2654435761)
-// mod 256. The kernel multiplies in unsigned long; only the low eight bits
-// survive the mask, so 32-bit arithmetic gives the same bucket.
+// shHashKey is ip_vs_sh_hashkey: (offset + hash_32(port + addr, 8)) mod
+// 256, where hash_32 (include/linux/hash.h, generic on x86) keeps the top
+// eight bits of the product with GOLDEN_RATIO_32. Since Linux 4.2 sh
+// hashes this way (dh, lblc and lblcr still take the low bits of a
+// product with 2654435761); Debian's 6.1 does.
 func shHashKey(fold uint32, port uint16, offset uint32) uint32 {
-	return (offset + (uint32(port)+fold)*goldenRatio) & hashTabMask
+	return (offset + ((uint32(port)+fold)*goldenRatio32)>>(32-8)) & hashTabMask
 }
+
+// goldenRatio32 is GOLDEN_RATIO_32 of include/linux/hash.h.
+const goldenRatio32 = 0x61C88647
 
 // Schedule is ip_vs_sh_schedule with ip_vs_sh_get or, with sh-fallback,
 // ip_vs_sh_get_fallback.

@@ -9,7 +9,7 @@ import (
 	"github.com/govs/govs/table"
 )
 
-// The kernel's dh and sh bucket is (x × 2654435761) mod 256. 2654435761 is
+// The kernel's dh bucket is (x × 2654435761) mod 256. 2654435761 is
 // 0x9E3779B1, so only x's low byte matters and the bucket is
 // (low byte × 0xB1) mod 256. Hand-computed for the addresses used below:
 //
@@ -78,6 +78,16 @@ func TestDH(t *testing.T) {
 	})
 }
 
+// sh hashes with hash_32(x, 8), the top byte of x × 0x61C88647 (mod
+// 2^32). Hand-computed for the sources used below:
+//
+//	192.0.2.1   0xc0000201 → 50
+//	192.0.2.2   0xc0000202 → 148
+//	192.0.2.3   0xc0000203 → 246
+//	192.0.2.4   0xc0000204 → 88
+//	2001:db8::1 fold 0x20010db9 → 63
+//	192.0.2.2 + port 255 = 0xc0000301 → 251
+//	192.0.2.2 + port 256 = 0xc0000302 → 93
 func TestSH(t *testing.T) {
 	// Weights 2, 1, 1: ip_vs_sh_reassign gives each dest weight
 	// consecutive buckets, cycling, so bucket b holds A for b mod 4 in
@@ -88,26 +98,26 @@ func TestSH(t *testing.T) {
 		p     *table.Packet
 		want  string
 	}{
-		{"bucket 177", 0, pkt("192.0.2.1", 9, "198.51.100.1"), "A"},  // 177 mod 4 = 1
-		{"bucket 98", 0, pkt("192.0.2.2", 9, "198.51.100.1"), "B"},   // 98 mod 4 = 2
-		{"bucket 19", 0, pkt("192.0.2.3", 9, "198.51.100.1"), "C"},   // 19 mod 4 = 3
-		{"bucket 196", 0, pkt("192.0.2.4", 9, "198.51.100.1"), "A"},  // 196 mod 4 = 0
-		{"ipv6 fold", 0, pkt("2001:db8::1", 9, "2001:db8::80"), "A"}, // 233 mod 4 = 1
-		{"destination ignored", 0, pkt("192.0.2.2", 9, "203.0.113.5"), "B"},
-		// sh-port adds the source port to the address before
-		// multiplying: 0xc0000202 + 1 has low byte 3, bucket 19.
-		{"port added", model.FlagPort, pkt("192.0.2.2", 1, "198.51.100.1"), "C"},
-		// Addition, not XOR: 0x02 + 0xff carries to low byte 0x01.
-		{"port carries", model.FlagPort, pkt("192.0.2.2", 255, "198.51.100.1"), "A"},
-		{"port 256 keeps low byte", model.FlagPort, pkt("192.0.2.2", 256, "198.51.100.1"), "B"},
+		{"bucket 50", 0, pkt("192.0.2.1", 9, "198.51.100.1"), "B"},   // 50 mod 4 = 2
+		{"bucket 148", 0, pkt("192.0.2.2", 9, "198.51.100.1"), "A"},  // 148 mod 4 = 0
+		{"bucket 246", 0, pkt("192.0.2.3", 9, "198.51.100.1"), "B"},  // 246 mod 4 = 2
+		{"bucket 88", 0, pkt("192.0.2.4", 9, "198.51.100.1"), "A"},   // 88 mod 4 = 0
+		{"ipv6 fold", 0, pkt("2001:db8::1", 9, "2001:db8::80"), "C"}, // 63 mod 4 = 3
+		{"destination ignored", 0, pkt("192.0.2.2", 9, "203.0.113.5"), "A"},
+		// sh-port adds the source port to the address before hashing:
+		// 0xc0000202 + 1 is 192.0.2.3's value, bucket 246.
+		{"port added", model.FlagPort, pkt("192.0.2.2", 1, "198.51.100.1"), "B"},
+		// Addition, not XOR: 0x02 + 0xff carries into the next byte.
+		{"port carries", model.FlagPort, pkt("192.0.2.2", 255, "198.51.100.1"), "C"}, // 251
+		{"port 256", model.FlagPort, pkt("192.0.2.2", 256, "198.51.100.1"), "A"},     // 93 mod 4 = 1
 		{"port udp", model.FlagPort, &table.Packet{Proto: model.ProtoUDP,
-			Src: netip.MustParseAddrPort("192.0.2.2:1"), Dst: netip.MustParseAddrPort("198.51.100.1:53")}, "C"},
+			Src: netip.MustParseAddrPort("192.0.2.2:1"), Dst: netip.MustParseAddrPort("198.51.100.1:53")}, "B"},
 		// ip_vs_sh_get_port only reads ports of TCP, UDP and SCTP.
 		{"port icmp is 0", model.FlagPort, &table.Packet{Proto: 1,
-			Src: netip.MustParseAddrPort("192.0.2.2:1"), Dst: netip.MustParseAddrPort("198.51.100.1:0")}, "B"},
+			Src: netip.MustParseAddrPort("192.0.2.2:1"), Dst: netip.MustParseAddrPort("198.51.100.1:0")}, "A"},
 		{"port sctp", model.FlagPort, &table.Packet{Proto: 132,
-			Src: netip.MustParseAddrPort("192.0.2.2:1"), Dst: netip.MustParseAddrPort("198.51.100.1:9")}, "C"},
-		{"port ignored without flag", 0, pkt("192.0.2.2", 1, "198.51.100.1"), "B"},
+			Src: netip.MustParseAddrPort("192.0.2.2:1"), Dst: netip.MustParseAddrPort("198.51.100.1:9")}, "B"},
+		{"port ignored without flag", 0, pkt("192.0.2.2", 1, "198.51.100.1"), "A"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,20 +132,20 @@ func TestSH(t *testing.T) {
 	t.Run("weight 0 keeps one bucket", func(t *testing.T) {
 		// A=1, B=0, C=1: B still takes a bucket (the kernel moves on
 		// once ++count >= weight), so b mod 3 gives A, B, C. Client
-		// 192.0.2.3 (bucket 19, 19 mod 3 = 1) lands on B and gets
+		// 192.0.2.2 (bucket 148, 148 mod 3 = 1) lands on B and gets
 		// nothing without fallback.
 		s := newSched(t, model.SchedSH, 0)
 		s.Update(mkDests(1, 0, 1))
-		if got := label(s.Schedule(pkt("192.0.2.3", 9, "198.51.100.1"))); got != "-" {
+		if got := label(s.Schedule(pkt("192.0.2.2", 9, "198.51.100.1"))); got != "-" {
 			t.Errorf("picked %s, want -", got)
 		}
 	})
 
 	t.Run("fallback probes", func(t *testing.T) {
 		// ip_vs_sh_get_fallback: probe i uses roffset = (i + ihash)
-		// mod 256 and bucket (roffset + 19) mod 256 for client
-		// 192.0.2.3 (ihash 19). Probe 0 is bucket 38 (38 mod 3 = 2,
-		// C); probe 1 is bucket 39 (39 mod 3 = 0, A).
+		// mod 256 and bucket (roffset + ihash) mod 256 for client
+		// 192.0.2.2 (ihash 148). Probe 0 is bucket 40 (40 mod 3 = 1,
+		// B again); probe 1 is bucket 41 (C); probe 2 is bucket 42 (A).
 		cases := []struct {
 			weights []int
 			want    string
@@ -147,14 +157,14 @@ func TestSH(t *testing.T) {
 		for _, c := range cases {
 			s := newSched(t, model.SchedSH, model.FlagFallback)
 			s.Update(mkDests(c.weights...))
-			if got := label(s.Schedule(pkt("192.0.2.3", 9, "198.51.100.1"))); got != c.want {
+			if got := label(s.Schedule(pkt("192.0.2.2", 9, "198.51.100.1"))); got != c.want {
 				t.Errorf("weights %v: picked %s, want %s", c.weights, got, c.want)
 			}
 		}
 		// An overloaded owner is unavailable too.
 		s := newSched(t, model.SchedSH, model.FlagFallback)
 		s.Update([]*table.Dest{mkDest(1, 1, 0), overloaded(2, 1), mkDest(3, 1, 0)})
-		if got := label(s.Schedule(pkt("192.0.2.3", 9, "198.51.100.1"))); got != "C" {
+		if got := label(s.Schedule(pkt("192.0.2.2", 9, "198.51.100.1"))); got != "C" {
 			t.Errorf("overloaded owner: picked %s, want C", got)
 		}
 	})
@@ -175,16 +185,16 @@ func TestSH(t *testing.T) {
 		ds := mkDests(2, 1, 1)
 		s := newSched(t, model.SchedSH, 0)
 		s.Update(ds)
-		// Without B: A A C repeating, bucket 98 mod 3 = 2 -> C.
+		// Without B: A A C repeating, bucket 50 mod 3 = 2 -> C.
 		s.Update([]*table.Dest{ds[0], ds[2]})
-		if got := label(s.Schedule(pkt("192.0.2.2", 9, "198.51.100.1"))); got != "C" {
+		if got := label(s.Schedule(pkt("192.0.2.1", 9, "198.51.100.1"))); got != "C" {
 			t.Errorf("after removal picked %s, want C", got)
 		}
-		// Weight change: C to 2 gives A A C C, bucket 98 mod 4 = 2 -> C,
-		// bucket 177 mod 4 = 1 -> A, bucket 196 mod 4 = 0 -> A.
+		// Weight change: C to 2 gives A A C C, bucket 50 mod 4 = 2 -> C,
+		// bucket 148 mod 4 = 0 -> A, bucket 246 mod 4 = 2 -> C.
 		ds[2].SetWeight(2)
 		s.Update([]*table.Dest{ds[0], ds[2]})
-		for src, want := range map[string]string{"192.0.2.2": "C", "192.0.2.1": "A", "192.0.2.3": "C"} {
+		for src, want := range map[string]string{"192.0.2.1": "C", "192.0.2.2": "A", "192.0.2.3": "C"} {
 			if got := label(s.Schedule(pkt(src, 9, "198.51.100.1"))); got != want {
 				t.Errorf("after reweight %s picked %s, want %s", src, got, want)
 			}
