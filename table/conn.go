@@ -77,6 +77,7 @@ func (t *Table) newConn(s *Service, d *Dest, tp *persistence.Template[*Dest], p 
 	d.Counters.Conns.Add(1)
 	s.Counters.Conns.Add(1)
 	t.conns.add(c)
+	t.open.Add(1)
 	return c
 }
 
@@ -155,8 +156,16 @@ func (s *Service) AddOut(d *Dest, pkts, bytes uint64) {
 // Bytes returns the bytes carried in and out.
 func (c *Conn) Bytes() (in, out uint64) { return c.inBytes.Load(), c.outBytes.Load() }
 
+// The kernel's timeouts of the states a closed TCP connection lingers in
+// (tcp_timeouts in ip_vs_proto_tcp.c); ipvsadm --set does not change them.
+const (
+	TimeWaitTimeout = 2 * time.Minute
+	CloseTimeout    = 10 * time.Second
+)
+
 // Timeout returns the idle timeout of the connection's current state: the
-// tcp_timeout, tcpfin_timeout or udp_timeout of lvs.cf.
+// tcp_timeout, tcpfin_timeout or udp_timeout of lvs.cf, or the kernel's
+// fixed TIME_WAIT and CLOSE timeouts.
 func (c *Conn) Timeout() time.Duration {
 	tcp, fin, udp := c.t.Timeouts()
 	switch c.State() {
@@ -164,7 +173,11 @@ func (c *Conn) Timeout() time.Duration {
 		return udp
 	case ConnEstablished:
 		return tcp
-	case ConnFinWait, ConnCloseWait, ConnLastAck, ConnTimeWait, ConnClose:
+	case ConnTimeWait:
+		return TimeWaitTimeout
+	case ConnClose:
+		return CloseTimeout
+	case ConnFinWait, ConnCloseWait, ConnLastAck:
 		return fin
 	}
 	// Before establishment the kernel's SYN_RECV timeout is 60 s; a proxy
@@ -175,14 +188,53 @@ func (c *Conn) Timeout() time.Duration {
 // Expires returns when the connection times out if idle from now on.
 func (c *Conn) Expires() time.Time { return time.Unix(0, c.seen.Load()).Add(c.Timeout()) }
 
-// Close ends the connection: it leaves the connection table and its real
-// server's counts, and releases its persistence template, which then
-// expires its timeout later if no other connection holds it. Close is
-// idempotent.
+// Closed reports whether the data plane has closed the connection: its
+// entry may linger (see Close).
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// Close ends the connection as the data plane saw it end. A TCP entry then
+// stays in the table as the kernel keeps it, in TIME_WAIT after a
+// connection that was established and in CLOSE after one that never was,
+// counted among its real server's inactive connections until that state's
+// timeout: that is the inactive count lc, wlc and ovf weigh, and what
+// balances short connections. Only when the entry expires (Tick) does it
+// leave the table and its real server's counts. The persistence template
+// is released at once and expires its timeout later if no other connection
+// holds it: the kernel's template outlives the lingering entries it
+// controls by re-arming its timer, and for a short connection it expires
+// the timeout after the connection, as here. A UDP flow ends at once: the
+// data plane closes it only after its udp timeout of silence, which is
+// when the kernel's entry expires too. Close is idempotent.
 func (c *Conn) Close() {
 	if c.closed.Swap(true) {
 		return
 	}
+	c.t.open.Add(-1)
+	if c.tmpl != nil {
+		c.tmpl.Release(c.t.clock.Now())
+	}
+	if c.Proto != model.ProtoTCP {
+		c.expire()
+		return
+	}
+	st := ConnTimeWait
+	prev := ConnState(c.state.Load())
+	if prev == ConnSynRecv || prev == ConnSynSent || prev == ConnNone {
+		st = ConnClose
+	}
+	c.state.Store(uint32(st))
+	if prev == ConnEstablished {
+		c.dest.active.Add(-1)
+		c.dest.inact.Add(1)
+	}
+	now := c.t.clock.Now()
+	c.seen.Store(now.UnixNano())
+	c.t.linger.push(c, now.Add(c.Timeout()))
+}
+
+// expire removes the entry: it leaves the connection table and its real
+// server's counts.
+func (c *Conn) expire() {
 	d := c.dest
 	if c.State() == ConnEstablished {
 		d.active.Add(-1)
@@ -190,9 +242,6 @@ func (c *Conn) Close() {
 		d.inact.Add(-1)
 	}
 	d.updateOverload(false)
-	if c.tmpl != nil {
-		c.tmpl.Release(c.t.clock.Now())
-	}
 	c.t.conns.remove(c)
 	if d.removed.Load() && d.active.Load()+d.inact.Load() == 0 {
 		s := c.svc
@@ -200,6 +249,59 @@ func (c *Conn) Close() {
 		delete(s.gone, d)
 		s.mu.Unlock()
 	}
+}
+
+// lingerQueue holds the closed TCP entries until they expire: one FIFO per
+// timeout, so that entries leave in the order they were queued and expiry
+// never walks the whole table, however many there are.
+type lingerQueue struct {
+	mu     sync.Mutex
+	queues map[time.Duration]*lingerFIFO
+}
+
+type lingerFIFO struct {
+	head    int
+	entries []lingering
+}
+
+type lingering struct {
+	c  *Conn
+	at time.Time
+}
+
+func (q *lingerQueue) push(c *Conn, at time.Time) {
+	d := c.Timeout()
+	q.mu.Lock()
+	if q.queues == nil {
+		q.queues = map[time.Duration]*lingerFIFO{}
+	}
+	f := q.queues[d]
+	if f == nil {
+		f = &lingerFIFO{}
+		q.queues[d] = f
+	}
+	f.entries = append(f.entries, lingering{c, at})
+	q.mu.Unlock()
+}
+
+// due takes the entries whose time has come.
+func (q *lingerQueue) due(now time.Time) []*Conn {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []*Conn
+	for _, f := range q.queues {
+		for f.head < len(f.entries) && !f.entries[f.head].at.After(now) {
+			out = append(out, f.entries[f.head].c)
+			f.entries[f.head] = lingering{}
+			f.head++
+		}
+		// Reclaim the consumed front once it is half the slice.
+		if f.head > 0 && f.head >= len(f.entries)/2 {
+			f.entries = append(f.entries[:0], f.entries[f.head:]...)
+			f.head = 0
+		}
+	}
+	return out
 }
 
 const connShards = 64

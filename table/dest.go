@@ -112,6 +112,11 @@ type Dest struct {
 
 	// Reason is the last state change's reason, for listings.
 	reason atomic.Pointer[string]
+
+	// listed and seq place the dest in its service's scheduling list
+	// (see Service.order); guarded by the service's mu.
+	listed bool
+	seq    uint64
 }
 
 // NewDest returns a detached destination, for schedulers' tests and for data

@@ -1,9 +1,11 @@
 package table
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -19,7 +21,7 @@ type Service struct {
 	t     *Table
 	cfg   atomic.Pointer[model.Service]
 	sched atomic.Pointer[schedBox]
-	list  atomic.Pointer[[]*Dest] // the scheduling list: in-service dests, config order
+	list  atomic.Pointer[[]*Dest] // the scheduling list: in-service dests, newest first
 
 	mu    sync.Mutex         // guards dests and gone; writers only
 	dests []*Dest            // configured dests, config order, any state
@@ -28,6 +30,9 @@ type Service struct {
 	removed atomic.Bool
 	sorry   *Dest // the sorry server, nil if none; guarded by mu
 	sorryOn bool  // guarded by mu
+	// seq numbers the dests' entries into the scheduling list; guarded by
+	// mu.
+	seq uint64
 
 	// Counters accumulate the service's traffic.
 	Counters Counters
@@ -73,6 +78,11 @@ func (s *Service) Dests() []*Dest {
 	defer s.mu.Unlock()
 	return append([]*Dest(nil), s.dests...)
 }
+
+// SchedList returns the scheduling list: the real servers in service
+// (and the sorry server while it serves) in the kernel's order, newest
+// first (see order).
+func (s *Service) SchedList() []*Dest { return append([]*Dest(nil), *s.list.Load()...) }
 
 // Dest returns the configured real server with key k, or nil.
 func (s *Service) Dest(k model.DestKey) *Dest {
@@ -140,14 +150,86 @@ func (s *Service) rebuildWith(sc Scheduler) {
 			"active", on)
 	}
 	s.sorryOn = on
+	s.order(list)
+	prev := s.list.Load()
 	s.list.Store(&list)
 	if sc != nil {
+		// A new scheduler on a live service starts, as ip_vs_bind_scheduler
+		// has it, from the whole current list.
 		sc.Update(list)
 		s.sched.Store(&schedBox{sc})
 	} else {
-		s.sched.Load().s.Update(list)
+		var cur []*Dest
+		if prev != nil {
+			cur = *prev
+		}
+		replay(s.sched.Load().s, cur, list)
 	}
 	s.t.notify()
+}
+
+// order sorts list as the kernel keeps svc->destinations: __ip_vs_update_dest
+// links every destination it adds at the head (list_add_rcu), so the list
+// is newest first, and every scheduler's walk and tie-break follows that.
+// A destination enters when it joins the list (configured, back up after
+// being down, re-added after a removal, the sorry server switched on) and
+// keeps its place while it stays, whatever its weight; the data planes add
+// several at once in configuration order, as the kernel plane issues them.
+// Called with s.mu held.
+func (s *Service) order(list []*Dest) {
+	in := make(map[*Dest]bool, len(list))
+	for _, d := range list {
+		in[d] = true
+		if !d.listed {
+			s.seq++
+			d.listed, d.seq = true, s.seq
+		}
+	}
+	for _, d := range append(append([]*Dest(nil), s.dests...), s.sorry) {
+		if d != nil && !in[d] {
+			d.listed = false
+		}
+	}
+	slices.SortStableFunc(list, func(a, b *Dest) int { return cmp.Compare(b.seq, a.seq) })
+}
+
+// replay hands the scheduler the change from cur to next the way the
+// kernel's scheduler sees it: one del_dest per destination that left, then
+// one add_dest per destination that joined, oldest first, each with the
+// list as it then stands; a change of weights or states alone is one
+// upd_dest. Schedulers whose state carries over between calls (wrr's
+// current weight, the hash tables) then end up where the kernel's do: wrr
+// started from a fresh service with weights 3, 2 and 1 added one by one
+// keeps cw at 1, not at the maximum weight.
+func replay(sc Scheduler, cur, next []*Dest) {
+	steps := 0
+	in := make(map[*Dest]bool, len(next))
+	for _, d := range next {
+		in[d] = true
+	}
+	for i := 0; i < len(cur); {
+		if in[cur[i]] {
+			i++
+			continue
+		}
+		cur = slices.Delete(slices.Clone(cur), i, i+1)
+		sc.Update(cur)
+		steps++
+	}
+	had := make(map[*Dest]bool, len(cur))
+	for _, d := range cur {
+		had[d] = true
+	}
+	for i := len(next) - 1; i >= 0; i-- {
+		if d := next[i]; !had[d] {
+			cur = append([]*Dest{d}, cur...)
+			sc.Update(cur)
+			steps++
+		}
+	}
+	if steps == 0 {
+		sc.Update(next)
+	}
 }
 
 // SorryActive reports whether the sorry server is taking the service's
@@ -218,6 +300,7 @@ func (s *Service) update(cfg *model.Service, sc Scheduler) bool {
 // connections. Called with s.mu held.
 func (s *Service) retire(d *Dest) {
 	d.removed.Store(true)
+	d.listed = false
 	d.weight.Store(0)
 	s.t.dropTemplates(d)
 	if d.active.Load()+d.inact.Load() > 0 {

@@ -46,6 +46,10 @@ type Table struct {
 
 	templates *persistence.Store[*Dest]
 	conns     connTable
+	// open counts connections the data plane has not closed; conns also
+	// holds the closed ones that linger (TIME_WAIT, CLOSE) in linger.
+	open   atomic.Int64
+	linger lingerQueue
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{}
@@ -235,8 +239,9 @@ func (t *Table) Apply(cfg *model.Config) (Changes, error) {
 	return ch, nil
 }
 
-// Tick advances the rate estimators and sweeps expired templates. The owner
-// of the table calls it every 2 seconds, the kernel estimator's period.
+// Tick advances the rate estimators and sweeps expired connection entries
+// and templates. The owner of the table calls it every 2 seconds, the
+// kernel estimator's period.
 func (t *Table) Tick() {
 	for _, s := range t.Services() {
 		s.est.tick(s.Counters.Snapshot())
@@ -244,7 +249,17 @@ func (t *Table) Tick() {
 			d.est.tick(d.Counters.Snapshot())
 		}
 	}
-	t.templates.Expire(t.clock.Now(), func(tp *persistence.Template[*Dest]) {
+	t.Expire()
+}
+
+// Expire removes the closed connection entries and the templates whose
+// time has come; Tick calls it.
+func (t *Table) Expire() {
+	now := t.clock.Now()
+	for _, c := range t.linger.due(now) {
+		c.expire()
+	}
+	t.templates.Expire(now, func(tp *persistence.Template[*Dest]) {
 		tp.Dest.persist.Add(-1)
 	})
 }
@@ -252,11 +267,16 @@ func (t *Table) Tick() {
 // Templates calls fn for every persistence template.
 func (t *Table) Templates(fn func(*persistence.Template[*Dest]) bool) { t.templates.Range(fn) }
 
-// Conns calls fn for every open connection until fn returns false.
+// Conns calls fn for every connection entry, the closed ones that linger
+// included, until fn returns false.
 func (t *Table) Conns(fn func(*Conn) bool) { t.conns.rangeAll(fn) }
 
-// ConnCount returns the number of open connections.
-func (t *Table) ConnCount() int { return int(t.conns.n.Load()) }
+// ConnCount returns the number of open connections: those the data plane
+// has not closed.
+func (t *Table) ConnCount() int { return int(t.open.Load()) }
+
+// EntryCount returns the number of connection entries, open or lingering.
+func (t *Table) EntryCount() int { return int(t.conns.n.Load()) }
 
 // dropTemplates removes the templates that send clients to d.
 func (t *Table) dropTemplates(d *Dest) {

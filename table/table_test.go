@@ -214,9 +214,16 @@ func TestPersistenceQuiesceAndRemoval(t *testing.T) {
 	if a.Dest().InactiveConns() != 1 {
 		t.Errorf("inactive conns = %d, want 1", a.Dest().InactiveConns())
 	}
+	// Closed before it was established, its entry lingers in CLOSE for
+	// the kernel's 10 s, still inactive, then goes.
 	a.Close()
+	if a.Dest().InactiveConns() != 1 || a.State() != table.ConnClose {
+		t.Errorf("after close: %d inactive, state %v; want 1, CLOSE", a.Dest().InactiveConns(), a.State())
+	}
+	c.Advance(table.CloseTimeout)
+	tb.Expire()
 	if a.Dest().InactiveConns() != 0 {
-		t.Errorf("inactive conns after close = %d", a.Dest().InactiveConns())
+		t.Errorf("inactive conns after the CLOSE timeout = %d", a.Dest().InactiveConns())
 	}
 }
 
@@ -258,7 +265,14 @@ func TestReloadRemovesServer(t *testing.T) {
 	if !draining {
 		t.Fatalf("removed server with an open connection not listed as draining: %+v", snap.Services[0].Dests)
 	}
+	// Its last connection lingers in TIME_WAIT, as in the kernel, which
+	// keeps the removed server until then.
 	a.Close()
+	if n := len(tb.Snapshot().Services[0].Dests); n != 3 {
+		t.Fatalf("the removed server left while its connection's entry lingers (%d dests)", n)
+	}
+	c.Advance(table.TimeWaitTimeout)
+	tb.Expire()
 	if n := len(tb.Snapshot().Services[0].Dests); n != 2 {
 		t.Fatalf("after its last connection the removed server is still listed (%d dests)", n)
 	}
@@ -293,14 +307,23 @@ func TestAccountingAndThresholds(t *testing.T) {
 	if _, err := s.Schedule(pkt("203.0.113.9:200", 80)); err != table.ErrNoDest {
 		t.Fatalf("overloaded only server: err %v, want ErrNoDest", err)
 	}
+	// Closed entries count until they expire: the kernel's threshold is
+	// on active + inactive, TIME_WAIT included.
 	conns[3].Close()
-	conns[2].Close() // 2 left: not below lthreshold 2
+	conns[2].Close()
+	if !d.Overloaded() || d.InactiveConns() != 2 {
+		t.Fatalf("closing made the lingering entries stop counting: overloaded %v, %d inactive", d.Overloaded(), d.InactiveConns())
+	}
+	c.Advance(table.TimeWaitTimeout)
+	tb.Expire() // 2 left: not below lthreshold 2
 	if !d.Overloaded() {
 		t.Fatal("overload cleared at 2 connections with lthreshold 2")
 	}
 	conns[1].AddIn(3, 300)
 	conns[1].AddOut(5, 5000)
-	conns[1].Close() // 1 < 2
+	conns[1].Close()
+	c.Advance(table.TimeWaitTimeout)
+	tb.Expire() // 1 < 2
 	if d.Overloaded() {
 		t.Fatal("overload not cleared below lthreshold")
 	}
@@ -312,8 +335,13 @@ func TestAccountingAndThresholds(t *testing.T) {
 	if s.Counters.Snapshot() != st {
 		t.Fatalf("service counters %+v differ from its only server's %+v", s.Counters.Snapshot(), st)
 	}
-	if d.ActiveConns() != 0 || d.InactiveConns() != 0 || tb.ConnCount() != 0 {
-		t.Fatal("counts not back to zero after every close")
+	if tb.ConnCount() != 0 || d.InactiveConns() != 1 || tb.EntryCount() != 1 {
+		t.Fatalf("after every close: %d open, %d inactive, %d entries; want 0, 1, 1", tb.ConnCount(), d.InactiveConns(), tb.EntryCount())
+	}
+	c.Advance(table.TimeWaitTimeout)
+	tb.Expire()
+	if d.ActiveConns() != 0 || d.InactiveConns() != 0 || tb.EntryCount() != 0 {
+		t.Fatal("counts not back to zero after every entry expired")
 	}
 }
 
@@ -381,6 +409,8 @@ func TestConcurrentScheduleAndApply(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Fatalf("%d of %d schedules failed", failed.Load(), done.Load())
 	}
+	c.Advance(table.TimeWaitTimeout)
+	tb.Expire()
 	for _, d := range s.Dests() {
 		if d.ActiveConns() != 0 || d.InactiveConns() != 0 {
 			t.Errorf("%v: %d/%d conns left", d.Key(), d.ActiveConns(), d.InactiveConns())
@@ -439,6 +469,8 @@ func TestSorryServer(t *testing.T) {
 		t.Fatalf("after recovery the connection went to %v", cn2.Target)
 	}
 	cn.Close()
+	c.Advance(table.TimeWaitTimeout)
+	tb.Expire()
 	if n := len(tb.Snapshot().Services[0].Dests); n != 2 {
 		t.Fatalf("snapshot lists %d servers after the sorry server drained", n)
 	}

@@ -220,7 +220,12 @@ func TestNamespaceRouter(t *testing.T) {
 
 	// Quiesce by weight 0: an open stream to rs1 keeps flowing through a
 	// reload, and no new connection goes to rs1. After 40 picks wrr is at
-	// the start of its cycle, so the stream lands on rs1.
+	// the start of its cycle, which in the kernel's order (newest first)
+	// is rs2, rs1, rs1, rs1: one more pick takes rs2, and the stream lands
+	// on rs1.
+	if s := server(curl("", "http://203.0.113.100:8000/")); s != "rs2" {
+		t.Fatalf("wrr 3:1 cycle starts with %s, want rs2", s)
+	}
 	type result struct {
 		out string
 		err error
