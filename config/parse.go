@@ -605,9 +605,10 @@ var globalKeywords = map[string]*kwDef{
 	"debug_level": ignoredWith(strKW(false, func(p *parser, s string) { g(p).DebugLevel = s }),
 		"Piranha did not use it either"),
 	// Piranha read monitor_links as an integer and tested it for non-zero.
-	"monitor_links": intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).MonitorLinks = n != 0 }),
-	"syncdaemon":    boolKW(func(p *parser, b bool) { g(p).SyncDaemon = b }),
-	"syncd_iface":   strKW(true, func(p *parser, s string) { g(p).SyncdIface = s }),
+	"monitor_links":             intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).MonitorLinks = n != 0 }),
+	"syncdaemon":                boolKW(func(p *parser, b bool) { g(p).SyncDaemon = b }),
+	"expire_quiescent_template": boolKW(func(p *parser, b bool) { g(p).ExpireQuiescentTemplate = b }),
+	"syncd_iface":               strKW(true, func(p *parser, s string) { g(p).SyncdIface = s }),
 	// pulse masked the id to the byte IPVS carries; a larger value worked
 	// there, so it is accepted with its effective value.
 	"syncd_id": intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) {

@@ -213,6 +213,9 @@ func (w *writer) global(gl *model.Global) {
 	if gl.SyncDaemon {
 		w.kvBool("syncdaemon", true)
 	}
+	if gl.ExpireQuiescentTemplate {
+		w.kvBool("expire_quiescent_template", true)
+	}
 	if gl.SyncdIface != DefaultSyncdIface {
 		w.kv("syncd_iface", gl.SyncdIface)
 	}

@@ -584,6 +584,12 @@ type Global struct {
 	// VRRPPriority is this router's VRRP priority (1-255); zero means the
 	// default: 150 on the node owning primary, 100 on the backup.
 	VRRPPriority int
+	// ExpireQuiescentTemplate is the kernel's expire_quiescent_template
+	// sysctl for every service: a persistence template whose real server
+	// is at weight 0 (quiesced by a check, or drained) is dropped instead
+	// of honoured, so its clients move at once. Off, the kernel's default:
+	// they stay until the template expires.
+	ExpireQuiescentTemplate bool
 	// VRRPPreempt lets a higher-priority router take the active role back
 	// from a running lower-priority one. Off by default, as pulse never
 	// failed back on its own.

@@ -191,8 +191,10 @@ func (d *Dest) Reason() string {
 func (d *Dest) Removed() bool { return d.removed.Load() }
 
 // available reports whether a persistence template may keep sending
-// clients here (the kernel's IP_VS_DEST_F_AVAILABLE check in
-// ip_vs_check_template, with govs's draining state).
+// clients here: the kernel's ip_vs_check_template, which drops a template
+// whose server left the service (IP_VS_DEST_F_AVAILABLE) or, with
+// expire_quiescent_template, has weight 0. Drained and quiesced servers
+// are at weight 0 in the kernel.
 func (d *Dest) available(expireQuiescent bool) bool {
 	if d.removed.Load() {
 		return false
@@ -200,7 +202,7 @@ func (d *Dest) available(expireQuiescent bool) bool {
 	switch d.State() {
 	case StateUp:
 		return !expireQuiescent || d.weight.Load() > 0
-	case StateQuiesced:
+	case StateQuiesced, StateDraining:
 		return !expireQuiescent
 	}
 	return false

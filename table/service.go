@@ -339,7 +339,11 @@ func (s *Service) SetState(k model.DestKey, st State, reason string) bool {
 	d.state.Store(uint32(st))
 	d.reason.Store(&reason)
 	d.weight.Store(effectiveWeight(st, d.cweight.Load()))
-	if st == StateDown || st == StateDisabled || st == StateDraining {
+	// Down and disabled servers leave the kernel's list, and their
+	// templates are no longer honoured; a drained one is at weight 0 in
+	// it, like a quiesced one, and its persistent clients stay unless
+	// expire_quiescent_template says otherwise (see Dest.available).
+	if st == StateDown || st == StateDisabled {
 		s.t.dropTemplates(d)
 	}
 	s.rebuild()
@@ -411,7 +415,9 @@ func (s *Service) pick(p *Packet) (*Dest, *persistence.Template[*Dest], error) {
 	pers := cfg.Persistence
 	k := persistence.MakeKey(s.key, p.Src.Addr(), pers.Bits(model.FamilyOf(p.Src.Addr())))
 	tp, created, dropped := s.t.templates.Acquire(k, s.t.clock.Now(), pers.Timeout,
-		func(d *Dest) bool { return d.svc == s && d.available(pers.ExpireQuiescent) },
+		func(d *Dest) bool {
+			return d.svc == s && d.available(pers.ExpireQuiescent || s.t.expireQuiescent.Load())
+		},
 		func() (*Dest, bool) {
 			d := sc.Schedule(p)
 			return d, d != nil

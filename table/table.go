@@ -43,6 +43,8 @@ type Table struct {
 	services atomic.Pointer[map[model.ServiceKey]*Service]
 	timeouts atomic.Pointer[timeouts]
 	fwd      atomic.Uint32 // router-wide forwarding method (lvs.cf network)
+	// expireQuiescent is lvs.cf's expire_quiescent_template.
+	expireQuiescent atomic.Bool
 
 	templates *persistence.Store[*Dest]
 	conns     connTable
@@ -210,6 +212,7 @@ func (t *Table) Apply(cfg *model.Config) (Changes, error) {
 	tcp, fin, udp := to.Timeouts()
 	t.timeouts.Store(&timeouts{tcp, fin, udp})
 	t.fwd.Store(uint32(cfg.Global.Network))
+	t.expireQuiescent.Store(cfg.Global.ExpireQuiescentTemplate)
 
 	next := make(map[model.ServiceKey]*Service, len(want))
 	for k, s := range want {

@@ -177,17 +177,33 @@ func TestPersistenceExpiry(t *testing.T) {
 // expire_quiescent_template they are rescheduled. A down (removed) server's
 // templates are dropped.
 func TestPersistenceQuiesceAndRemoval(t *testing.T) {
-	for _, expire := range []bool{false, true} {
+	// Quiesced by a health check or drained by the operator, a real
+	// server is at weight 0 on the kernel plane, where its persistent
+	// clients stay unless expire_quiescent_template is set (globally, as
+	// the kernel's sysctl, or for the service with expire_quiescent).
+	for _, tc := range []struct {
+		state          table.State
+		global, expire bool
+	}{
+		{table.StateQuiesced, false, false}, {table.StateQuiesced, false, true}, {table.StateQuiesced, true, false},
+		{table.StateDraining, false, false}, {table.StateDraining, true, false}, {table.StateDraining, false, true},
+	} {
 		c := clock.NewFake(t0)
 		svc := markService(300*time.Second, 0)
-		svc.Persistence.ExpireQuiescent = expire
-		tb := newTable(t, c, svc)
+		svc.Persistence.ExpireQuiescent = tc.expire
+		tb := table.New(table.Options{Clock: c, NewScheduler: newSched})
+		if _, err := tb.Apply(&model.Config{Global: model.Global{ExpireQuiescentTemplate: tc.global},
+			Services: []model.Service{svc}}); err != nil {
+			t.Fatal(err)
+		}
+		expire := tc.global || tc.expire
 		s := tb.Service(mark)
 		a := mustSchedule(t, s, pkt("203.0.113.5:1", 80))
-		s.SetState(a.Dest().Key(), table.StateQuiesced, "test")
+		s.SetState(a.Dest().Key(), tc.state, "test")
 		b := mustSchedule(t, s, pkt("203.0.113.5:2", 443))
 		if stuck := b.Dest() == a.Dest(); stuck == expire {
-			t.Errorf("expire_quiescent=%v: client stayed on quiesced server = %v", expire, stuck)
+			t.Errorf("%v, expire_quiescent_template %v, expire_quiescent %v: client stayed = %v",
+				tc.state, tc.global, tc.expire, stuck)
 		}
 		// A new client never goes to the quiesced server.
 		for i := range 6 {

@@ -17,6 +17,17 @@ type fakeKernel struct {
 	daemons  []Daemon
 	changes  []Op
 	failAt   int // fail the Nth change from now (1-based); 0: never
+	sysctls  map[string]string
+}
+
+func (f *fakeKernel) SetSysctl(name, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sysctls == nil {
+		f.sysctls = map[string]string{}
+	}
+	f.sysctls[name] = value
+	return nil
 }
 
 type fakeSvc struct {

@@ -128,6 +128,9 @@ type Kernel interface {
 	Timeouts() (Timeouts, error)
 	// SetTimeouts changes them; a zero field leaves that one alone.
 	SetTimeouts(Timeouts) error
+	// SetSysctl sets IPVS's sysctl net.ipv4.vs.NAME to value, in the
+	// router's network namespace.
+	SetSysctl(name, value string) error
 	// Daemons lists the running sync daemons.
 	Daemons() ([]Daemon, error)
 	// StartDaemon starts a sync daemon.

@@ -222,6 +222,13 @@ func (k *netlinkKernel) SetTimeouts(t Timeouts) error {
 	return nil
 }
 
+func (k *netlinkKernel) SetSysctl(name, value string) error {
+	if err := writeSysctl("net.ipv4.vs."+name, value); err != nil {
+		return fmt.Errorf("ipvs: setting net.ipv4.vs.%s: %w", name, err)
+	}
+	return nil
+}
+
 func (k *netlinkKernel) daemonMsg(cmd uint8, d Daemon, withIface bool) (genetlink.Message, error) {
 	ae := netlink.NewAttributeEncoder()
 	ae.Nested(attrDaemon, func(nae *netlink.AttributeEncoder) error {

@@ -68,7 +68,8 @@ type Plane struct {
 	draining  bool    // real servers or services drain: read the kernel until they are gone
 	started   *Daemon // the sync daemon govs started
 	syncState SyncState
-	ftpLoaded bool // ip_vs_ftp is loaded
+	ftpLoaded bool   // ip_vs_ftp is loaded
+	eqt       string // expire_quiescent_template as last written
 
 	stop chan struct{}
 	done chan struct{}
@@ -402,6 +403,9 @@ func (p *Plane) reconcileLocked(fromKernel bool, why string) error {
 		if err := p.syncDaemonLocked(); err != nil {
 			errs = append(errs, err)
 		}
+		if err := p.sysctlsLocked(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := p.marksLocked(fromKernel); err != nil {
 		errs = append(errs, err)
@@ -626,6 +630,32 @@ func (p *Plane) marksLocked(verify bool) error {
 		return err
 	}
 	p.rules, p.rulesOK = want, true
+	return nil
+}
+
+// sysctlsLocked sets the kernel's expire_quiescent_template from lvs.cf:
+// the global keyword, or any persistent service's expire_quiescent, since
+// the kernel has one setting for all. The proxy plane reads the same
+// keywords, so a drained or quiesced server's persistent clients are
+// treated alike on both.
+func (p *Plane) sysctlsLocked() error {
+	want := p.global.ExpireQuiescentTemplate
+	for _, s := range p.t.Services() {
+		if c := s.Config(); c.Persistence.Enabled() && c.Persistence.ExpireQuiescent {
+			want = true
+		}
+	}
+	v := "0"
+	if want {
+		v = "1"
+	}
+	if p.eqt == v {
+		return nil
+	}
+	if err := p.k.SetSysctl("expire_quiescent_template", v); err != nil {
+		return err
+	}
+	p.eqt = v
 	return nil
 }
 

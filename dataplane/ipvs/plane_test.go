@@ -446,3 +446,33 @@ func TestRemovedDrains(t *testing.T) {
 		t.Fatal("drained service still recorded as govs's")
 	}
 }
+
+// expire_quiescent_template reaches the kernel's sysctl: off by default
+// (written, so a value left by someone else does not linger), on from the
+// global keyword or from a persistent service's expire_quiescent.
+func TestExpireQuiescentSysctl(t *testing.T) {
+	r := newRig(t, nil, "")
+	cfg := unitConfig()
+	sysctl := func() string {
+		r.k.mu.Lock()
+		defer r.k.mu.Unlock()
+		return r.k.sysctls["expire_quiescent_template"]
+	}
+	r.apply(cfg)
+	if got := sysctl(); got != "0" {
+		t.Errorf("by default: %q, want 0", got)
+	}
+	cfg.Global.ExpireQuiescentTemplate = true
+	r.apply(cfg)
+	if got := sysctl(); got != "1" {
+		t.Errorf("with expire_quiescent_template = 1: %q, want 1", got)
+	}
+	cfg.Global.ExpireQuiescentTemplate = false
+	for i := range cfg.Services {
+		cfg.Services[i].Persistence = model.Persistence{Timeout: 300 * time.Second, ExpireQuiescent: i == 0}
+	}
+	r.apply(cfg)
+	if got := sysctl(); got != "1" {
+		t.Errorf("with one service's expire_quiescent: %q, want 1", got)
+	}
+}
