@@ -229,7 +229,11 @@ func (c *Conn) Close() {
 	}
 	now := c.t.clock.Now()
 	c.seen.Store(now.UnixNano())
-	c.t.linger.push(c, now.Add(c.Timeout()))
+	// The full entry goes; a compact record of it lingers.
+	c.t.conns.remove(c)
+	c.t.linger.push(c.Timeout(), lingerRec{dest: c.dest, at: now.Add(c.Timeout()).UnixNano(),
+		client: pack(c.Client), virtual: pack(c.Virtual), target: pack(c.Target),
+		proto: c.Proto, state: uint8(st)})
 }
 
 // expire removes the entry: it leaves the connection table and its real
@@ -249,59 +253,6 @@ func (c *Conn) expire() {
 		delete(s.gone, d)
 		s.mu.Unlock()
 	}
-}
-
-// lingerQueue holds the closed TCP entries until they expire: one FIFO per
-// timeout, so that entries leave in the order they were queued and expiry
-// never walks the whole table, however many there are.
-type lingerQueue struct {
-	mu     sync.Mutex
-	queues map[time.Duration]*lingerFIFO
-}
-
-type lingerFIFO struct {
-	head    int
-	entries []lingering
-}
-
-type lingering struct {
-	c  *Conn
-	at time.Time
-}
-
-func (q *lingerQueue) push(c *Conn, at time.Time) {
-	d := c.Timeout()
-	q.mu.Lock()
-	if q.queues == nil {
-		q.queues = map[time.Duration]*lingerFIFO{}
-	}
-	f := q.queues[d]
-	if f == nil {
-		f = &lingerFIFO{}
-		q.queues[d] = f
-	}
-	f.entries = append(f.entries, lingering{c, at})
-	q.mu.Unlock()
-}
-
-// due takes the entries whose time has come.
-func (q *lingerQueue) due(now time.Time) []*Conn {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var out []*Conn
-	for _, f := range q.queues {
-		for f.head < len(f.entries) && !f.entries[f.head].at.After(now) {
-			out = append(out, f.entries[f.head].c)
-			f.entries[f.head] = lingering{}
-			f.head++
-		}
-		// Reclaim the consumed front once it is half the slice.
-		if f.head > 0 && f.head >= len(f.entries)/2 {
-			f.entries = append(f.entries[:0], f.entries[f.head:]...)
-			f.head = 0
-		}
-	}
-	return out
 }
 
 const connShards = 64

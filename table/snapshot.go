@@ -130,6 +130,12 @@ func (t *Table) ConnSnapshot() []ConnStatus {
 			Destination: c.Target.String()})
 		return true
 	})
+	t.linger.rangeAll(func(r *lingerRec) bool {
+		out = append(out, ConnStatus{Proto: r.proto.String(), Expires: left(time.Unix(0, r.at)),
+			State: ConnState(r.state).String(), Source: r.client.unpack().String(),
+			Virtual: r.virtual.unpack().String(), Destination: r.target.unpack().String()})
+		return true
+	})
 	t.Templates(func(tp *persistence.Template[*Dest]) bool {
 		k := tp.Key
 		cs := ConnStatus{Proto: "IP", State: "NONE", Template: true,

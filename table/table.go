@@ -48,8 +48,9 @@ type Table struct {
 
 	templates *persistence.Store[*Dest]
 	conns     connTable
-	// open counts connections the data plane has not closed; conns also
-	// holds the closed ones that linger (TIME_WAIT, CLOSE) in linger.
+	// open counts connections the data plane has not closed, those in
+	// conns but for UDP flows and the like closing; the closed TCP ones
+	// that linger (TIME_WAIT, CLOSE) are records in linger.
 	open   atomic.Int64
 	linger lingerQueue
 
@@ -259,8 +260,17 @@ func (t *Table) Tick() {
 // time has come; Tick calls it.
 func (t *Table) Expire() {
 	now := t.clock.Now()
-	for _, c := range t.linger.due(now) {
-		c.expire()
+	// In batches, so that a million entries expiring at once cost no
+	// million-entry copy.
+	var buf []lingerRec
+	for {
+		buf = t.linger.due(now, buf, lingerBlock)
+		for i := range buf {
+			buf[i].expire()
+		}
+		if len(buf) < lingerBlock {
+			break
+		}
 	}
 	t.templates.Expire(now, func(tp *persistence.Template[*Dest]) {
 		tp.Dest.persist.Add(-1)
@@ -270,8 +280,8 @@ func (t *Table) Expire() {
 // Templates calls fn for every persistence template.
 func (t *Table) Templates(fn func(*persistence.Template[*Dest]) bool) { t.templates.Range(fn) }
 
-// Conns calls fn for every connection entry, the closed ones that linger
-// included, until fn returns false.
+// Conns calls fn for every open connection until fn returns false; the
+// closed ones that linger are only counted and listed (ConnSnapshot).
 func (t *Table) Conns(fn func(*Conn) bool) { t.conns.rangeAll(fn) }
 
 // ConnCount returns the number of open connections: those the data plane
@@ -279,7 +289,7 @@ func (t *Table) Conns(fn func(*Conn) bool) { t.conns.rangeAll(fn) }
 func (t *Table) ConnCount() int { return int(t.open.Load()) }
 
 // EntryCount returns the number of connection entries, open or lingering.
-func (t *Table) EntryCount() int { return int(t.conns.n.Load()) }
+func (t *Table) EntryCount() int { return int(t.conns.n.Load()) + t.linger.count() }
 
 // dropTemplates removes the templates that send clients to d.
 func (t *Table) dropTemplates(d *Dest) {
