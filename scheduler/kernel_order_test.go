@@ -128,6 +128,15 @@ func TestKernelOrderChanges(t *testing.T) {
 	}
 	k := svc.RealServers[2].Key()
 	s.SetState(k, table.StateDown, "check failed")
+	// Listed as ipvsadm lists the kernel's table, newest first; a server
+	// out of the kernel's list (down) comes after.
+	var listed []string
+	for _, d := range tb.Snapshot().Services[0].Dests {
+		listed = append(listed, strings.TrimPrefix(d.Name, "s"))
+	}
+	if got := strings.Join(listed, " "); got != "2 4 1 3" {
+		t.Errorf("listing with s3 down: %s, want 2 4 1 3", got)
+	}
 	s.SetState(k, table.StateUp, "check passed")
 	if got := list(); got != "3 2 4 1" {
 		t.Errorf("after s3 went down and up: %s, want 3 2 4 1", got)

@@ -96,13 +96,21 @@ func (s *Service) Dest(k model.DestKey) *Dest {
 	return nil
 }
 
-// allDests returns configured dests, the sorry server while it serves, and
-// removed dests that still drain.
+// allDests returns, for listings, the scheduling list in the kernel's
+// order (newest first, as ipvsadm -L shows the kernel's), then the
+// configured dests out of service (down, disabled) in configuration
+// order, the sorry server while it still has connections, and removed
+// dests that still drain.
 func (s *Service) allDests() []*Dest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := append([]*Dest(nil), s.dests...)
-	if s.sorry != nil && (s.sorryOn || s.sorry.active.Load()+s.sorry.inact.Load() > 0) {
+	out := append([]*Dest(nil), *s.list.Load()...)
+	for _, d := range s.dests {
+		if !d.listed {
+			out = append(out, d)
+		}
+	}
+	if s.sorry != nil && !s.sorry.listed && s.sorry.active.Load()+s.sorry.inact.Load() > 0 {
 		out = append(out, s.sorry)
 	}
 	for d := range s.gone {
