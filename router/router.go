@@ -155,7 +155,9 @@ func (r *Router) apply(ctx context.Context, cfg *model.Config) error {
 		return err
 	}
 	if err := txn.Commit(); err != nil {
-		return fmt.Errorf("%s data plane: %w", r.plane.Name(), err)
+		err = fmt.Errorf("%s data plane: %w", r.plane.Name(), err)
+		r.rollback(ctx, err)
+		return err
 	}
 	// Health follows the table: monitors for new real servers start, those
 	// of unchanged ones keep their state, and health state and operator
@@ -168,6 +170,30 @@ func (r *Router) apply(ctx context.Context, cfg *model.Config) error {
 	r.log.Info("configuration applied", "serial_no", cfg.Global.SerialNo, "added", len(ch.Added),
 		"updated", len(ch.Updated), "removed", len(ch.Removed), "unchanged", len(ch.Unchanged))
 	return nil
+}
+
+// rollback puts the table, and the plane with it, back to the running
+// configuration after the plane refused a new one at Commit (a kernel
+// without a scheduler's module, say): a refused reload leaves both as
+// they were, and the plane's repair loop does not go on retrying what it
+// cannot do. At start there is nothing to go back to.
+func (r *Router) rollback(ctx context.Context, cause error) {
+	old := r.cfg.Load()
+	if old == nil {
+		return
+	}
+	if _, err := r.table.Apply(old); err != nil {
+		r.log.Error("restoring the running configuration after a refusal", "refusal", cause.Error(), "error", err.Error())
+		return
+	}
+	txn, err := r.plane.Prepare(ctx, old)
+	if err == nil {
+		err = txn.Commit()
+	}
+	if err != nil {
+		r.log.Error("restoring the running configuration on the data plane after a refusal", "refusal", cause.Error(),
+			"error", err.Error())
+	}
 }
 
 // Reload re-reads the configuration file and applies it. A file with errors,

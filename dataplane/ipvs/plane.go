@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/govs/govs/dataplane"
@@ -528,10 +529,28 @@ func (p *Plane) servicesLocked(fromKernel bool, why string) error {
 	p.logOps(ops[:n], why)
 	if err != nil {
 		p.cache = nil
+		if n < len(ops) {
+			return explainOp(ops[n], err)
+		}
 		return err
 	}
 	p.cache = next
 	return nil
+}
+
+// explainOp names what the kernel lacks when it refuses op: IPVS answers
+// ENOENT when a service names a scheduler whose module (ip_vs_NAME) it
+// cannot load, and EOPNOTSUPP or EAFNOSUPPORT for what it was built
+// without.
+func explainOp(op Op, err error) error {
+	switch {
+	case (op.Kind == OpAddService || op.Kind == OpEditService) && errors.Is(err, syscall.ENOENT):
+		return fmt.Errorf("%s: the kernel has no %s scheduler (module ip_vs_%s): %w", op, op.Service.Scheduler,
+			op.Service.Scheduler, err)
+	case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.EAFNOSUPPORT):
+		return fmt.Errorf("%s: the kernel's IPVS does not support this: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 func busy(ds []KDest) bool {
