@@ -190,6 +190,31 @@ func cmdCheck(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, err)
 		return ExitFailure
 	}
+	if *plane == "ipvs" {
+		if ok, _ := ipvs.Available(); ok {
+			// On the router itself: what the file asks of the kernel that
+			// this kernel cannot do would be refused at run time.
+			missing := false
+			seen := map[model.Scheduler]bool{}
+			for _, s := range cfg.Services {
+				sc := s.Scheduler
+				if sc == "" {
+					sc = model.SchedWLC
+				}
+				if !s.Active || seen[sc] {
+					continue
+				}
+				seen[sc] = true
+				if ok, why := ipvs.SchedulerAvailable(string(sc)); !ok {
+					fmt.Fprintf(e.stderr, "%s: virtual %s: scheduler = %s: %s\n", *cfgPath, s.Name, sc, why)
+					missing = true
+				}
+			}
+			if missing {
+				return ExitFailure
+			}
+		}
+	}
 	active, reals, marks := 0, 0, 0
 	for _, s := range cfg.Services {
 		if !s.Active {

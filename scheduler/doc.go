@@ -14,10 +14,12 @@
 // # Destination list
 //
 // The kernel walks svc->destinations; here that list is the slice handed to
-// Update, in its order. (The kernel links each new destination at the head
-// of its list, so its own order is newest first; which order the slice
-// follows is the caller's choice, and every tie-break and round-robin
-// sequence here follows the slice.) Being in the list is what the kernel
+// Update, in its order. The kernel links each new destination at the head
+// of its list, so its own order is newest first, and package table hands
+// its schedulers exactly that list, one change at a time as the kernel's
+// add_dest and del_dest calls come (see table's Service.order): every
+// tie-break and round-robin sequence here then follows the kernel's. Being
+// in the list is what the kernel
 // calls IP_VS_DEST_F_AVAILABLE: a destination dropped from the list is no
 // longer available, even to the locality caches of lblc and lblcr that may
 // still point at it.

@@ -4,8 +4,10 @@ package ipvs
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mdlayher/genetlink"
 	"golang.org/x/sys/unix"
@@ -36,4 +38,43 @@ func Available() (bool, string) {
 		}
 	}
 	return false, "the kernel has no IPVS: no /proc/net/ip_vs, no IPVS netlink family and no ip_vs module"
+}
+
+// SchedulerAvailable reports whether the running kernel can schedule with
+// name, and if not, why: its module ip_vs_NAME is loaded, built in, or
+// installed for the kernel to load on demand (IPVS requests it when a
+// service names it). Where the module lists cannot be read it cannot tell,
+// and says yes.
+func SchedulerAvailable(name string) (bool, string) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return true, ""
+	}
+	return schedulerAvailable("/", unix.ByteSliceToString(u.Release[:]), name)
+}
+
+func schedulerAvailable(root, release, name string) (bool, string) {
+	mod := "ip_vs_" + name
+	if _, err := os.Stat(filepath.Join(root, "sys/module", mod)); err == nil {
+		return true, ""
+	}
+	read := 0
+	for _, f := range []string{"modules.builtin", "modules.dep"} {
+		b, err := os.ReadFile(filepath.Join(root, "lib/modules", release, f))
+		if err != nil {
+			continue
+		}
+		read++
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			path, _, _ := bytes.Cut(line, []byte(":"))
+			base := filepath.Base(string(path))
+			if base == mod+".ko" || strings.HasPrefix(base, mod+".ko.") {
+				return true, ""
+			}
+		}
+	}
+	if read == 0 {
+		return true, ""
+	}
+	return false, fmt.Sprintf("the running kernel (%s) has no %s scheduler: module %s is neither loaded, built in nor installed", release, name, mod)
 }

@@ -13,6 +13,11 @@ var errNotLinux = errors.New("ipvs: IPVS is part of the Linux kernel; this syste
 // outside Linux.
 func Available() (bool, string) { return false, "IPVS is part of the Linux kernel; this is not Linux" }
 
+// SchedulerAvailable says no outside Linux.
+func SchedulerAvailable(string) (bool, string) {
+	return false, "IPVS is part of the Linux kernel; this is not Linux"
+}
+
 // NewNetlinkKernel fails outside Linux.
 func NewNetlinkKernel() (Kernel, error) { return nil, errNotLinux }
 
