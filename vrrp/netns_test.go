@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,14 +117,8 @@ func TestNamespaceElection(t *testing.T) {
 					}
 				}
 			}
-			mac := func(i int) string { return strings.TrimSpace(ns[i].Run("cat", "/sys/class/net/eth0/address")) }
-			neigh := func() string {
-				f := strings.Fields(ns[2].Run("ip", "neigh", "show", fam.vip, "dev", "eth0"))
-				if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
-					return f[i+1]
-				}
-				return ""
-			}
+			mac := func(i int) string { return ns[i].MAC("eth0") }
+			neigh := func() string { return ns[2].NeighMAC(fam.vip, "eth0") }
 			fa, killA := start(0, fam.a, 150)
 			wait("a master", func() bool { return state(fa) == "master" })
 			fb, _ := start(1, fam.b, 100)

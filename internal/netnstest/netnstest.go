@@ -145,3 +145,22 @@ func Cmd(t testing.TB, args ...string) string {
 	}
 	return string(out)
 }
+
+// MAC returns the hardware address of an interface of the namespace.
+func (n *NS) MAC(ifname string) string {
+	n.t.Helper()
+	return strings.TrimSpace(n.Run("cat", "/sys/class/net/"+ifname+"/address"))
+}
+
+// NeighMAC returns the namespace's neighbour entry for addr on ifname: the
+// hardware address it would send to, or "" without one.
+func (n *NS) NeighMAC(addr, ifname string) string {
+	n.t.Helper()
+	f := strings.Fields(n.Run("ip", "neigh", "show", addr, "dev", ifname))
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "lladdr" {
+			return f[i+1]
+		}
+	}
+	return ""
+}

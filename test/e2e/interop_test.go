@@ -128,9 +128,7 @@ func (n *node) String() string {
 
 func (n *node) peer() *node { return n.l.nodes[1-n.i] }
 
-func (n *node) mac() string {
-	return strings.TrimSpace(n.ns.Run("cat", "/sys/class/net/eth0/address"))
-}
+func (n *node) mac() string { return n.ns.MAC("eth0") }
 
 const govsInteropCfg = `serial_no = 1
 primary = %[1]s
@@ -373,13 +371,7 @@ func (l *lan) get(ctx context.Context, timeout time.Duration) (string, error) {
 }
 
 // neighMAC is the client's neighbour entry for the VIP.
-func (l *lan) neighMAC() string {
-	f := strings.Fields(l.client.Run("ip", "neigh", "show", l.fam.vip, "dev", "eth0"))
-	if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
-		return f[i+1]
-	}
-	return ""
-}
+func (l *lan) neighMAC() string { return l.client.NeighMAC(l.fam.vip, "eth0") }
 
 // settle checks the end of a scenario: master is the one master, the
 // client's neighbour entry points at it, a connection reaches its

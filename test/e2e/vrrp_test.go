@@ -170,18 +170,10 @@ func (p *pair) hasVIP(i int) bool {
 	return strings.Contains(p.routers[i].Run("ip", "-4", "addr", "show", "dev", "r0"), "192.0.2.100/")
 }
 
-func (p *pair) mac(i int) string {
-	return strings.TrimSpace(p.routers[i].Run("cat", "/sys/class/net/r0/address"))
-}
+func (p *pair) mac(i int) string { return p.routers[i].MAC("r0") }
 
 // neighMAC is the client's neighbour entry for the VIP.
-func (p *pair) neighMAC() string {
-	f := strings.Fields(p.client.Run("ip", "neigh", "show", "192.0.2.100", "dev", "c0"))
-	if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
-		return f[i+1]
-	}
-	return ""
-}
+func (p *pair) neighMAC() string { return p.client.NeighMAC("192.0.2.100", "c0") }
 
 // curl fetches the VIP from src; it returns the real server's name.
 func (p *pair) curl(ctx context.Context, src string, timeout time.Duration) (string, error) {
