@@ -247,11 +247,8 @@ func (c *Conn) expire() {
 	}
 	d.updateOverload(false)
 	c.t.conns.remove(c)
-	if d.removed.Load() && d.active.Load()+d.inact.Load() == 0 {
-		s := c.svc
-		s.mu.Lock()
-		delete(s.gone, d)
-		s.mu.Unlock()
+	if d.removed.Load() && d.active.Load()+d.inact.Load() == 0 && d.svc != nil {
+		d.svc.dropGone(d)
 	}
 }
 

@@ -136,9 +136,6 @@ func (r *lingerRec) expire() {
 	d.inact.Add(-1)
 	d.updateOverload(false)
 	if d.removed.Load() && d.active.Load()+d.inact.Load() == 0 && d.svc != nil {
-		s := d.svc
-		s.mu.Lock()
-		delete(s.gone, d)
-		s.mu.Unlock()
+		d.svc.dropGone(d)
 	}
 }

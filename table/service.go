@@ -114,7 +114,9 @@ func (s *Service) allDests() []*Dest {
 		out = append(out, s.sorry)
 	}
 	for d := range s.gone {
-		out = append(out, d)
+		if !d.listed {
+			out = append(out, d)
+		}
 	}
 	return out
 }
@@ -138,6 +140,11 @@ func (s *Service) rebuildWith(sc Scheduler) {
 		}
 		if d.State() == StateUp && d.weight.Load() > 0 {
 			up = true
+		}
+	}
+	for d := range s.gone {
+		if d.listed {
+			list = append(list, d)
 		}
 	}
 	cfg := s.cfg.Load()
@@ -306,13 +313,33 @@ func (s *Service) update(cfg *model.Service, sc Scheduler) bool {
 
 // retire takes d out of the configuration; it lingers while it has
 // connections. Called with s.mu held.
+//
+// One with connections stays in the scheduling list at weight 0, in its
+// place, as the kernel plane leaves it in the kernel until its last
+// connection ends: sh and dh keep giving it its buckets, and a reload
+// that adds it back finds it where it was. It leaves the list with its
+// last connection (dropGone).
 func (s *Service) retire(d *Dest) {
 	d.removed.Store(true)
-	d.listed = false
 	d.weight.Store(0)
 	s.t.dropTemplates(d)
 	if d.active.Load()+d.inact.Load() > 0 {
 		s.gone[d] = struct{}{}
+	} else {
+		d.listed = false
+	}
+}
+
+// dropGone forgets removed dest d once its last connection has ended.
+func (s *Service) dropGone(d *Dest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.gone[d]; !ok {
+		return
+	}
+	delete(s.gone, d)
+	if d.listed {
+		s.rebuild()
 	}
 }
 

@@ -1,0 +1,350 @@
+//go:build linux
+
+package ipvs
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/dataplane/proxy"
+	"github.com/govs/govs/model"
+	"github.com/govs/govs/scheduler"
+	"github.com/govs/govs/table"
+)
+
+// The cross-plane parity suite: every scenario runs on the kernel plane
+// (Debian's IPVS, programmed by govs) and on the userspace proxy plane, in
+// the same guest, with the same real servers, the same VIP (so that dh,
+// lblc and lblcr hash the same address) on a port of each plane's own, and
+// the same client script; it records which real server each connection
+// reached, in order, and the two sequences must be equal. The kernel is
+// the reference.
+
+// parityAccepted lists the scenarios whose sequences may differ, with the
+// reason a user would accept. Empty: none may.
+var parityAccepted = map[string]string{}
+
+// parityClients are the client addresses scenarios connect from; the
+// client namespace gets them for the suite.
+var parityClients = []string{"203.0.113.2", "203.0.113.3", "203.0.113.4", "203.0.113.5", "203.0.113.6",
+	"203.0.113.7", "203.0.113.8", "203.0.113.9"}
+
+// parityPlane is one plane under the suite.
+type parityPlane struct {
+	name  string
+	tb    *table.Table
+	apply func(*model.Config) error
+	// base is the first service port of this plane's scenarios.
+	base uint16
+	// proxied: the plane's table counts open connections itself, so the
+	// client waits for a closed connection to be closed there too.
+	proxied bool
+}
+
+// parityRun is one scenario on one plane.
+type parityRun struct {
+	t    *testing.T
+	p    *parityPlane
+	port uint16
+	cfg  model.Config
+	held []net.Conn
+	seq  []string
+}
+
+// apply installs the scenario's configuration.
+func (r *parityRun) apply() {
+	r.t.Helper()
+	if err := r.p.apply(&r.cfg); err != nil {
+		r.t.Fatalf("%s plane: %v", r.p.name, err)
+	}
+}
+
+func (r *parityRun) addr() string { return hostPort(gVIPNAT, r.port) }
+
+func (r *parityRun) svc() *table.Service {
+	return r.p.tb.Service(model.TCPKey(netip.AddrPortFrom(gVIPNAT, r.port)))
+}
+
+// dial connects from the client address src and reads the real server's
+// greeting. No real server is "-", whether the plane refused the
+// connection (the kernel answers the SYN with an ICMP port unreachable)
+// or closed it before any server spoke (a proxy has accepted it by the
+// time it finds none): the decision is the same.
+func (r *parityRun) dial(src string) (string, net.Conn) {
+	r.t.Helper()
+	var c net.Conn
+	err := inNS("cl", func() error {
+		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		var err error
+		c, err = d.Dial("tcp", r.addr())
+		return err
+	})
+	if err != nil {
+		return "-", nil
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		c.Close()
+		return "-", nil
+	}
+	_ = c.SetDeadline(time.Time{})
+	return strings.TrimSpace(line), c
+}
+
+// short makes a connection from src that ends at once, both ways, before
+// the next one starts, and records who served it.
+func (r *parityRun) short(src string) {
+	r.t.Helper()
+	n, c := r.dial(src)
+	r.seq = append(r.seq, n)
+	if c == nil {
+		return
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.Copy(io.Discard, c)
+	c.Close()
+	r.wait(len(r.held))
+}
+
+// long opens a connection from src and keeps it.
+func (r *parityRun) long(src string) {
+	r.t.Helper()
+	n, c := r.dial(src)
+	r.seq = append(r.seq, n)
+	if c != nil {
+		r.held = append(r.held, c)
+	}
+	r.wait(len(r.held))
+}
+
+// wait lets a proxying plane's table catch up with the client: as the
+// kernel counts a connection inactive when the FIN passes, the proxy does
+// when it has relayed the close.
+func (r *parityRun) wait(open int) {
+	if !r.p.proxied {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); r.p.tb.ConnCount() != open; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s plane: %d open connections, want %d", r.p.name, r.p.tb.ConnCount(), open)
+		}
+	}
+}
+
+// alive checks that every held connection still carries data, and notes
+// "ok" or "broken" for each in the sequence.
+func (r *parityRun) alive() {
+	for _, c := range r.held {
+		if echo(c) == nil {
+			r.seq = append(r.seq, "ok")
+		} else {
+			r.seq = append(r.seq, "broken")
+		}
+	}
+}
+
+func (r *parityRun) closeAll() {
+	for _, c := range r.held {
+		c.Close()
+	}
+	r.held = nil
+	r.wait(0)
+}
+
+// parityCase is a scenario: a service and a client script.
+type parityCase struct {
+	name  string
+	svc   func(port uint16) model.Service
+	steps func(r *parityRun)
+}
+
+// svc3 is a NAT service over rs1..rs3 at the given weights.
+func svc3(sched model.Scheduler, weights ...int) func(uint16) model.Service {
+	return func(port uint16) model.Service {
+		var rs []model.RealServer
+		for i, w := range weights {
+			rs = append(rs, gServer(i, 80, w, 0))
+		}
+		return gService("parity", model.ProtoTCP, gVIPNAT, port, sched, rs...)
+	}
+}
+
+// shorts makes n short connections, cycling through the first k clients.
+func shorts(n, k int) func(*parityRun) {
+	return func(r *parityRun) {
+		for i := range n {
+			r.short(parityClients[i%k])
+		}
+	}
+}
+
+var parityCases = []parityCase{
+	{"rr equal", svc3(model.SchedRR, 1, 1, 1), shorts(9, 1)},
+	{"wrr 3:2:1", svc3(model.SchedWRR, 3, 2, 1), shorts(12, 1)},
+	{"lc equal, 30 short", svc3(model.SchedLC, 1, 1, 1), shorts(30, 1)},
+	{"wlc equal, 30 short", svc3(model.SchedWLC, 1, 1, 1), shorts(30, 1)},
+	{"wlc 1:2:3, 12 short", svc3(model.SchedWLC, 1, 2, 3), shorts(12, 1)},
+	{"wlc, 10 long then 10 short", svc3(model.SchedWLC, 1, 1, 1), func(r *parityRun) {
+		for range 10 {
+			r.long(parityClients[0])
+		}
+		shorts(10, 1)(r)
+		r.closeAll()
+	}},
+	{"sed 3:2:1", svc3(model.SchedSED, 3, 2, 1), func(r *parityRun) {
+		for range 6 {
+			r.long(parityClients[0])
+		}
+		r.closeAll()
+	}},
+	{"nq equal", svc3(model.SchedNQ, 1, 1, 1), func(r *parityRun) {
+		for range 5 {
+			r.long(parityClients[0])
+		}
+		r.closeAll()
+	}},
+	{"fo 1:3:2", svc3(model.SchedFO, 1, 3, 2), shorts(4, 1)},
+	{"ovf 2:1:1", svc3(model.SchedOVF, 2, 1, 1), func(r *parityRun) {
+		for range 5 {
+			r.long(parityClients[0])
+		}
+		r.closeAll()
+	}},
+	{"dh", svc3(model.SchedDH, 1, 1, 1), shorts(4, 8)},
+	{"sh, eight clients", svc3(model.SchedSH, 1, 2, 1), shorts(8, 8)},
+	{"mh, eight clients", svc3(model.SchedMH, 1, 2, 1), shorts(8, 8)},
+	{"lblc", svc3(model.SchedLBLC, 1, 1, 1), shorts(4, 8)},
+	{"lblcr", svc3(model.SchedLBLCR, 1, 1, 1), shorts(4, 8)},
+	{"weight 0 by reload", svc3(model.SchedRR, 1, 1, 1), func(r *parityRun) {
+		shorts(3, 1)(r)
+		r.cfg.Services[0].RealServers[1].Weight = 0
+		r.apply()
+		shorts(4, 1)(r)
+	}},
+	{"reload re-adds a server", svc3(model.SchedRR, 1, 1, 1), func(r *parityRun) {
+		shorts(3, 1)(r)
+		all := r.cfg.Services[0].RealServers
+		r.cfg.Services[0].RealServers = []model.RealServer{all[0], all[2]}
+		r.apply()
+		shorts(2, 1)(r)
+		r.cfg.Services[0].RealServers = all
+		r.apply()
+		shorts(6, 1)(r)
+	}},
+	{"removed server keeps its open connection", svc3(model.SchedRR, 1, 1, 1), func(r *parityRun) {
+		r.long(parityClients[0])
+		keep := r.seq[0]
+		var rest []model.RealServer
+		for _, rs := range r.cfg.Services[0].RealServers {
+			if rs.Name != keep {
+				rest = append(rest, rs)
+			}
+		}
+		r.cfg.Services[0].RealServers = rest
+		r.apply()
+		r.alive()
+		shorts(4, 1)(r)
+		r.closeAll()
+	}},
+	{"persistent /24 and a drained server", func(port uint16) model.Service {
+		s := svc3(model.SchedRR, 1, 1, 1)(port)
+		s.Persistence = model.Persistence{Timeout: 300 * time.Second, PrefixLen: 24}
+		return s
+	}, func(r *parityRun) {
+		// One /24: every client of it stays on the first one's server,
+		// also once that server is drained to weight 0, as the kernel
+		// keeps the template (expire_quiescent_template = 0).
+		shorts(3, 3)(r)
+		first := r.seq[0]
+		for _, rs := range r.cfg.Services[0].RealServers {
+			if rs.Name == first {
+				r.svc().SetState(rs.Key(), table.StateDraining, "parity")
+			}
+		}
+		// The kernel plane sets a drained server's weight on its next
+		// reconcile; the proxy plane's table has it at once.
+		r.apply()
+		shorts(3, 3)(r)
+	}},
+	{"thresholds", func(port uint16) model.Service {
+		s := svc3(model.SchedRR, 1, 1)(port)
+		s.RealServers[0].UpperThreshold, s.RealServers[0].LowerThreshold = 2, 1
+		s.RealServers[1].UpperThreshold, s.RealServers[1].LowerThreshold = 2, 1
+		return s
+	}, func(r *parityRun) {
+		for range 5 {
+			r.long(parityClients[0])
+		}
+		r.closeAll()
+	}},
+}
+
+// TestGuestParity runs every parity case on both planes and compares.
+func TestGuestParity(t *testing.T) {
+	topology(t)
+	for _, a := range parityClients[1:] {
+		mustRun(t, "ip", "-n", "cl", "addr", "add", a+"/24", "dev", "c0")
+	}
+	t.Cleanup(func() {
+		for _, a := range parityClients[1:] {
+			_, _ = run("ip", "-n", "cl", "addr", "del", a+"/24", "dev", "c0")
+		}
+	})
+	g := newGuestPlane(t, Options{})
+	kernel := &parityPlane{name: "kernel", tb: g.tb, apply: g.tryApply, base: 20000}
+	ptb := table.New(table.Options{NewScheduler: scheduler.New})
+	pp := proxy.New(ptb, proxy.Options{})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = pp.Close(ctx)
+	})
+	prox := &parityPlane{name: "proxy", tb: ptb, proxied: true, base: 30000, apply: func(cfg *model.Config) error {
+		tx, err := pp.Prepare(context.Background(), cfg)
+		if err != nil {
+			return err
+		}
+		if _, err := ptb.Apply(cfg); err != nil {
+			tx.Abort()
+			return err
+		}
+		return tx.Commit()
+	}}
+	var report strings.Builder
+	for i, c := range parityCases {
+		t.Run(c.name, func(t *testing.T) {
+			var seqs [2][]string
+			for j, p := range []*parityPlane{kernel, prox} {
+				port := p.base + uint16(i)
+				r := &parityRun{t: t, p: p, port: port, cfg: model.Config{Global: model.Global{Network: model.ForwardNAT},
+					Services: []model.Service{c.svc(port)}}}
+				r.apply()
+				c.steps(r)
+				r.closeAll()
+				seqs[j] = r.seq
+			}
+			k, p := strings.Join(seqs[0], " "), strings.Join(seqs[1], " ")
+			fmt.Fprintf(&report, "%-42s kernel: %s\n%-42s proxy:  %s\n", c.name, k, "", p)
+			if k != p {
+				if why, ok := parityAccepted[c.name]; ok {
+					t.Logf("differs, accepted: %s\n kernel: %s\n proxy:  %s", why, k, p)
+					return
+				}
+				t.Errorf("the planes decided differently\n kernel: %s\n proxy:  %s", k, p)
+			}
+		})
+	}
+	// Both planes remove their services before the next test.
+	_ = g.tryApply(&model.Config{Global: model.Global{Network: model.ForwardNAT}})
+	_ = prox.apply(&model.Config{})
+	t.Logf("parity, real server per connection in order:\n%s", report.String())
+}
