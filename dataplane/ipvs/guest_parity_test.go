@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,30 +69,46 @@ func (r *parityRun) apply() {
 
 func (r *parityRun) addr() string { return hostPort(gVIPNAT, r.port) }
 
-func (r *parityRun) svc() *table.Service {
-	return r.p.tb.Service(model.TCPKey(netip.AddrPortFrom(gVIPNAT, r.port)))
-}
+func (r *parityRun) svc() *table.Service { return r.p.tb.Service(r.cfg.Services[0].Key()) }
 
 // dial connects from the client address src and reads the real server's
 // greeting. No real server is "-", whether the plane refused the
 // connection (the kernel answers the SYN with an ICMP port unreachable)
 // or closed it before any server spoke (a proxy has accepted it by the
 // time it finds none): the decision is the same.
-func (r *parityRun) dial(src string) (string, net.Conn) {
+func (r *parityRun) dial(src string) (string, net.Conn) { return r.dialPort(src, 0, r.port) }
+
+// dialPort is dial from a given source port (0: any) to a given port of
+// the VIP.
+func (r *parityRun) dialPort(src string, sport int, dport uint16) (string, net.Conn) {
 	r.t.Helper()
 	var c net.Conn
 	err := inNS("cl", func() error {
-		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		// Both planes' runs use the same source ports (sh-port and mh-port
+		// hash them), and the first run's connections wait in TIME_WAIT:
+		// SO_REUSEADDR lets the second bind them towards its own port.
+		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src), Port: sport},
+			Control: func(_, _ string, c syscall.RawConn) error {
+				var serr error
+				if err := c.Control(func(fd uintptr) {
+					serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+				}); err != nil {
+					return err
+				}
+				return serr
+			}}
 		var err error
-		c, err = d.Dial("tcp", r.addr())
+		c, err = d.Dial("tcp", hostPort(r.cfg.Services[0].VIP, dport))
 		return err
 	})
 	if err != nil {
+		r.t.Logf("%s plane: no real server for %s:%d: %v", r.p.name, src, sport, err)
 		return "-", nil
 	}
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
+		r.t.Logf("%s plane: no real server for %s:%d: %v", r.p.name, src, sport, err)
 		c.Close()
 		return "-", nil
 	}
@@ -101,9 +118,12 @@ func (r *parityRun) dial(src string) (string, net.Conn) {
 
 // short makes a connection from src that ends at once, both ways, before
 // the next one starts, and records who served it.
-func (r *parityRun) short(src string) {
+func (r *parityRun) short(src string) { r.shortTo(src, 0, r.port) }
+
+// shortTo is short from a given source port to a given port.
+func (r *parityRun) shortTo(src string, sport int, dport uint16) {
 	r.t.Helper()
-	n, c := r.dial(src)
+	n, c := r.dialPort(src, sport, dport)
 	r.seq = append(r.seq, n)
 	if c == nil {
 		return
@@ -113,6 +133,33 @@ func (r *parityRun) short(src string) {
 	_, _ = io.Copy(io.Discard, c)
 	c.Close()
 	r.wait(len(r.held))
+}
+
+// udp sends a datagram from a fresh socket at src and records who
+// answered.
+func (r *parityRun) udp(src string) {
+	r.t.Helper()
+	n := "-"
+	_ = inNS("cl", func() error {
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)}, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gVIPNAT, r.port)))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 100)
+		for range 3 {
+			if _, err := c.Write([]byte("who\n")); err != nil {
+				return err
+			}
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if k, err := c.Read(buf); err == nil {
+				n = strings.TrimSpace(string(buf[:k]))
+				return nil
+			}
+		}
+		return nil
+	})
+	r.seq = append(r.seq, n)
 }
 
 // long opens a connection from src and keeps it.
@@ -130,14 +177,26 @@ func (r *parityRun) long(src string) {
 // kernel counts a connection inactive when the FIN passes, the proxy does
 // when it has relayed the close.
 func (r *parityRun) wait(open int) {
-	if !r.p.proxied {
+	if !r.p.proxied || r.cfg.Services[0].Proto != model.ProtoTCP {
 		return
 	}
-	for deadline := time.Now().Add(5 * time.Second); r.p.tb.ConnCount() != open; time.Sleep(2 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); r.open() != open; time.Sleep(2 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			r.t.Fatalf("%s plane: %d open connections, want %d", r.p.name, r.p.tb.ConnCount(), open)
+			r.t.Fatalf("%s plane: %d open connections, want %d", r.p.name, r.open(), open)
 		}
 	}
+}
+
+// open counts the scenario's open connections in the plane's table.
+func (r *parityRun) open() int {
+	k, n := r.cfg.Services[0].Key(), 0
+	r.p.tb.Conns(func(c *table.Conn) bool {
+		if c.Service().Key() == k && !c.Closed() {
+			n++
+		}
+		return true
+	})
+	return n
 }
 
 // alive checks that every held connection still carries data, and notes
@@ -274,6 +333,93 @@ var parityCases = []parityCase{
 		// reconcile; the proxy plane's table has it at once.
 		r.apply()
 		shorts(3, 3)(r)
+	}},
+	{"sh-fallback, a server at weight 0", func(port uint16) model.Service {
+		s := svc3(model.SchedSH, 1, 0, 1)(port)
+		s.SchedFlags = model.FlagFallback
+		return s
+	}, shorts(8, 8)},
+	{"sh-port, fixed source ports", func(port uint16) model.Service {
+		s := svc3(model.SchedSH, 1, 1, 1)(port)
+		s.SchedFlags = model.FlagPort
+		return s
+	}, func(r *parityRun) {
+		for i := range 8 {
+			r.shortTo(parityClients[0], 41000+int(r.port%1000)*8+i, r.port)
+		}
+	}},
+	{"mh-port, fixed source ports", func(port uint16) model.Service {
+		s := svc3(model.SchedMH, 1, 1, 1)(port)
+		s.SchedFlags = model.FlagPort
+		return s
+	}, func(r *parityRun) {
+		for i := range 8 {
+			r.shortTo(parityClients[0], 51000+int(r.port%1000)*8+i, r.port)
+		}
+	}},
+	{"sorry server", func(port uint16) model.Service {
+		s := svc3(model.SchedRR, 1, 1)(port)
+		s.Sorry = netip.AddrPortFrom(gRS[2], 80)
+		return s
+	}, func(r *parityRun) {
+		shorts(2, 1)(r)
+		for _, rs := range r.cfg.Services[0].RealServers {
+			r.svc().SetState(rs.Key(), table.StateDown, "parity")
+		}
+		r.apply()
+		shorts(2, 1)(r)
+		r.svc().SetState(r.cfg.Services[0].RealServers[0].Key(), table.StateUp, "parity")
+		r.apply()
+		shorts(2, 1)(r)
+	}},
+	{"persistent, drained, expire_quiescent_template = 1", func(port uint16) model.Service {
+		s := svc3(model.SchedRR, 1, 1, 1)(port)
+		s.Persistence = model.Persistence{Timeout: 300 * time.Second, PrefixLen: 24}
+		return s
+	}, func(r *parityRun) {
+		r.cfg.Global.ExpireQuiescentTemplate = true
+		r.apply()
+		shorts(3, 3)(r)
+		first := r.seq[0]
+		for _, rs := range r.cfg.Services[0].RealServers {
+			if rs.Name == first {
+				r.svc().SetState(rs.Key(), table.StateDraining, "parity")
+			}
+		}
+		r.apply()
+		shorts(3, 3)(r)
+		// Back to the kernel's default for the cases after this one.
+		r.cfg.Global.ExpireQuiescentTemplate = false
+		r.apply()
+	}},
+	{"udp rr", func(port uint16) model.Service {
+		s := gService("parity", model.ProtoUDP, gVIPNAT, port, model.SchedRR,
+			gServer(0, 53, 1, 0), gServer(1, 53, 1, 0), gServer(2, 53, 1, 0))
+		return s
+	}, func(r *parityRun) {
+		for i := range 6 {
+			r.udp(parityClients[i%2])
+		}
+	}},
+	{"persistent port bundle", func(port uint16) model.Service {
+		// Ports 80 and 443 of a VIP of each plane's own (rr hashes no
+		// address), kept towards the real servers, which listen on both.
+		vip := gVIPMark
+		if port >= 30000 {
+			vip = gVIPFTP
+		}
+		s := gService("parity", model.ProtoTCP, vip, 80, model.SchedRR,
+			gServer(0, 0, 1, 0), gServer(1, 0, 1, 0), gServer(2, 0, 1, 0))
+		s.FWMark = uint32(port)
+		s.MarkPorts = model.PortRanges{{First: 80, Last: 80}, {First: 443, Last: 443}}
+		s.Persistence = model.Persistence{Timeout: 300 * time.Second}
+		return s
+	}, func(r *parityRun) {
+		// Each client reaches one real server on both ports.
+		for i := range 4 {
+			r.shortTo(parityClients[i], 0, 80)
+			r.shortTo(parityClients[i], 0, 443)
+		}
 	}},
 	{"thresholds", func(port uint16) model.Service {
 		s := svc3(model.SchedRR, 1, 1)(port)
