@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/govs/govs/model"
+	"github.com/govs/govs/table"
 )
 
 // Plane is a data plane.
@@ -37,4 +38,12 @@ type Txn interface {
 	// Abort releases what Prepare acquired; the running configuration
 	// stays.
 	Abort()
+}
+
+// ConnLister is a plane that holds the connection table itself, as the
+// kernel plane's IPVS does; listings (govs list -c) read it rather than
+// package table's, which holds only what a userspace plane proxies.
+type ConnLister interface {
+	// Conns lists connection entries and persistence templates.
+	Conns() ([]table.ConnStatus, error)
 }

@@ -343,7 +343,16 @@ func (r *Router) Config() *model.Config { return r.cfg.Load() }
 func (r *Router) Snapshot() table.Snapshot { return r.table.Snapshot() }
 
 // Conns lists connection entries and templates.
-func (r *Router) Conns() []table.ConnStatus { return r.table.ConnSnapshot() }
+func (r *Router) Conns() []table.ConnStatus {
+	if cl, ok := r.plane.(dataplane.ConnLister); ok {
+		cs, err := cl.Conns()
+		if err == nil {
+			return cs
+		}
+		r.log.Warn("listing the data plane's connections", "error", err.Error())
+	}
+	return r.table.ConnSnapshot()
+}
 
 // Redundancy describes the router's role in its VRRP pair; a router
 // without backup_active is simply active.

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"fmt"
+	"github.com/govs/govs/table"
 	"slices"
 	"sync"
 
@@ -19,6 +20,8 @@ type fakeKernel struct {
 	failAt   int // fail the Nth change from now (1-based); 0: never
 	sysctls  map[string]string
 }
+
+func (f *fakeKernel) Conns() ([]table.ConnStatus, error) { return nil, nil }
 
 func (f *fakeKernel) SetSysctl(name, value string) error {
 	f.mu.Lock()

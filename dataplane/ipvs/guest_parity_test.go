@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -493,4 +494,59 @@ func TestGuestParity(t *testing.T) {
 	_ = g.tryApply(&model.Config{Global: model.Global{Network: model.ForwardNAT}})
 	_ = prox.apply(&model.Config{})
 	t.Logf("parity, real server per connection in order:\n%s", report.String())
+}
+
+// govs list -c on the kernel plane lists the kernel's own entries, the
+// same as ipvsadm -L -n -c: an open connection, a closed one in its
+// closing state, and the template of a persistent service.
+func TestGuestConnListing(t *testing.T) {
+	topology(t)
+	g := newGuestPlane(t, Options{})
+	svc := svc3(model.SchedRR, 1, 1, 1)(21000)
+	svc.Persistence = model.Persistence{Timeout: 300 * time.Second}
+	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT}, Services: []model.Service{svc}})
+	kernel := &parityPlane{name: "kernel", tb: g.tb, apply: g.tryApply}
+	r := &parityRun{t: t, p: kernel, port: 21000, cfg: model.Config{Services: []model.Service{svc}}}
+	r.long(parityClients[0])
+	r.short(parityClients[0])
+	defer r.closeAll()
+	cs, err := g.p.Conns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cs {
+		got = append(got, strings.Join([]string{c.Proto, c.State, c.Source, c.Virtual, c.Destination}, " "))
+	}
+	// ipvsadm -L -n -c: pro, expire, state, source, virtual, destination.
+	var want []string
+	for _, line := range strings.Split(mustRun(t, "ipvsadm", "-L", "-n", "-c"), "\n")[2:] {
+		f := strings.Fields(line)
+		if len(f) == 6 {
+			want = append(want, strings.Join([]string{f[0], f[2], f[3], f[4], f[5]}, " "))
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		raw, _ := run("cat", "/proc/net/ip_vs_conn")
+		t.Errorf("plane lists\n%s\nipvsadm -L -n -c\n%s\n/proc/net/ip_vs_conn:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), raw)
+	}
+	// The template is NONE until a connection it controls is
+	// established, then ASSURED (ip_vs_control_assure_ct).
+	// Earlier tests' entries linger too; this service's are three.
+	var mine []string
+	for _, c := range cs {
+		if c.Virtual != r.addr() {
+			continue
+		}
+		mine = append(mine, c.State)
+		if c.Template != (c.State == "ASSURED") {
+			t.Errorf("template flag wrong: %+v", c)
+		}
+	}
+	slices.Sort(mine)
+	if strings.Join(mine, " ") != "ASSURED ESTABLISHED TIME_WAIT" {
+		t.Errorf("this service's entries: %v, want the client's template, an established and a closed connection", mine)
+	}
 }

@@ -131,6 +131,8 @@ type Kernel interface {
 	// SetSysctl sets IPVS's sysctl net.ipv4.vs.NAME to value, in the
 	// router's network namespace.
 	SetSysctl(name, value string) error
+	// Conns lists the kernel's connection entries and templates.
+	Conns() ([]table.ConnStatus, error)
 	// Daemons lists the running sync daemons.
 	Daemons() ([]Daemon, error)
 	// StartDaemon starts a sync daemon.

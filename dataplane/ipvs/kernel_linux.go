@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	cfipvs "github.com/cloudflare/ipvs"
@@ -220,6 +221,20 @@ func (k *netlinkKernel) SetTimeouts(t Timeouts) error {
 		return fmt.Errorf("%s: set timeouts: %w", netlinkErrMsg, err)
 	}
 	return nil
+}
+
+func (k *netlinkKernel) Conns() ([]table.ConnStatus, error) {
+	// /proc/net shows the namespace of the process's main thread;
+	// thread-self the namespace of the thread that reads, the one the
+	// netlink socket was opened from unless something moved it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	f, err := os.Open("/proc/thread-self/net/ip_vs_conn")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseConns(f)
 }
 
 func (k *netlinkKernel) SetSysctl(name, value string) error {
