@@ -55,7 +55,16 @@ type Template[D any] struct {
 	// (Unix nanoseconds) only matters while it is zero.
 	controls atomic.Int64
 	expires  atomic.Int64
+	assured  atomic.Bool
 }
+
+// Assure marks the template as having controlled an established
+// connection: the kernel's ip_vs_control_assure_ct, after which ipvsadm
+// shows the template ASSURED instead of NONE.
+func (t *Template[D]) Assure() { t.assured.Store(true) }
+
+// Assured reports whether Assure was called.
+func (t *Template[D]) Assured() bool { return t.assured.Load() }
 
 // Acquire records one more connection controlled by the template.
 func (t *Template[D]) Acquire() { t.controls.Add(1) }

@@ -105,6 +105,9 @@ func (c *Conn) SetState(st ConnState) {
 		return
 	}
 	d := c.dest
+	if st == ConnEstablished && c.tmpl != nil {
+		c.tmpl.Assure()
+	}
 	switch {
 	case st == ConnEstablished:
 		d.inact.Add(-1)

@@ -72,3 +72,27 @@ func TestLingeringEntries(t *testing.T) {
 		t.Fatalf("after 150 s: %d inactive, %d entries", d.InactiveConns(), tb.EntryCount())
 	}
 }
+
+// A template is NONE until a connection it controls is established, then
+// ASSURED, as the kernel lists it (ip_vs_control_assure_ct).
+func TestTemplateAssured(t *testing.T) {
+	c := clock.NewFake(t0)
+	tb := newTable(t, c, markService(300*time.Second, 0))
+	s := tb.Service(mark)
+	conn := mustSchedule(t, s, pkt("203.0.113.5:1", 80))
+	state := func() string {
+		for _, cs := range tb.ConnSnapshot() {
+			if cs.Template {
+				return cs.State
+			}
+		}
+		return "no template"
+	}
+	if got := state(); got != "NONE" {
+		t.Errorf("before the connection is established: %s, want NONE", got)
+	}
+	conn.SetState(table.ConnEstablished)
+	if got := state(); got != "ASSURED" {
+		t.Errorf("after: %s, want ASSURED", got)
+	}
+}

@@ -138,7 +138,11 @@ func (t *Table) ConnSnapshot() []ConnStatus {
 	})
 	t.Templates(func(tp *persistence.Template[*Dest]) bool {
 		k := tp.Key
-		cs := ConnStatus{Proto: "IP", State: "NONE", Template: true,
+		state := "NONE"
+		if tp.Assured() {
+			state = "ASSURED"
+		}
+		cs := ConnStatus{Proto: "IP", State: state, Template: true,
 			Source:      netip.AddrPortFrom(tp.Key.Client, 0).String(),
 			Destination: netip.AddrPortFrom(tp.Dest.Addr(), 0).String()}
 		if tp.Controls() > 0 {
