@@ -156,8 +156,11 @@ func (t *Table) ConnSnapshot() []ConnStatus {
 			m := k.Service.FWMark
 			cs.Virtual = netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}), 0).String()
 		} else {
+			// A port service's template carries the real server's port
+			// (ip_vs_sched_persist), a mark service's none.
 			cs.Proto = k.Service.Proto.String()
 			cs.Virtual = netip.AddrPortFrom(k.Service.Addr, k.Service.Port).String()
+			cs.Destination = netip.AddrPortFrom(tp.Dest.Addr(), tp.Dest.Port()).String()
 		}
 		out = append(out, cs)
 		return true

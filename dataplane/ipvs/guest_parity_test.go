@@ -435,6 +435,29 @@ var parityCases = []parityCase{
 	}},
 }
 
+// newParityProxy starts a proxy plane with a table of its own, stopped
+// when the test ends.
+func newParityProxy(t *testing.T, base uint16) *parityPlane {
+	ptb := table.New(table.Options{NewScheduler: scheduler.New})
+	pp := proxy.New(ptb, proxy.Options{})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = pp.Close(ctx)
+	})
+	return &parityPlane{name: "proxy", tb: ptb, proxied: true, base: base, apply: func(cfg *model.Config) error {
+		tx, err := pp.Prepare(context.Background(), cfg)
+		if err != nil {
+			return err
+		}
+		if _, err := ptb.Apply(cfg); err != nil {
+			tx.Abort()
+			return err
+		}
+		return tx.Commit()
+	}}
+}
+
 // TestGuestParity runs every parity case on both planes and compares.
 func TestGuestParity(t *testing.T) {
 	topology(t)
@@ -448,24 +471,7 @@ func TestGuestParity(t *testing.T) {
 	})
 	g := newGuestPlane(t, Options{})
 	kernel := &parityPlane{name: "kernel", tb: g.tb, apply: g.tryApply, base: 20000}
-	ptb := table.New(table.Options{NewScheduler: scheduler.New})
-	pp := proxy.New(ptb, proxy.Options{})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = pp.Close(ctx)
-	})
-	prox := &parityPlane{name: "proxy", tb: ptb, proxied: true, base: 30000, apply: func(cfg *model.Config) error {
-		tx, err := pp.Prepare(context.Background(), cfg)
-		if err != nil {
-			return err
-		}
-		if _, err := ptb.Apply(cfg); err != nil {
-			tx.Abort()
-			return err
-		}
-		return tx.Commit()
-	}}
+	prox := newParityProxy(t, 30000)
 	var report strings.Builder
 	for i, c := range parityCases {
 		t.Run(c.name, func(t *testing.T) {
@@ -548,5 +554,32 @@ func TestGuestConnListing(t *testing.T) {
 	slices.Sort(mine)
 	if strings.Join(mine, " ") != "ASSURED ESTABLISHED TIME_WAIT" {
 		t.Errorf("this service's entries: %v, want the client's template, an established and a closed connection", mine)
+	}
+
+	// The proxy plane lists the same traffic alike: protocol, state,
+	// client address and real server of every entry.
+	prox := newParityProxy(t, 31000)
+	psvc := svc3(model.SchedRR, 1, 1, 1)(31000)
+	psvc.Persistence = svc.Persistence
+	pr := &parityRun{t: t, p: prox, port: 31000, cfg: model.Config{Services: []model.Service{psvc}}}
+	pr.apply()
+	pr.long(parityClients[0])
+	pr.short(parityClients[0])
+	defer pr.closeAll()
+	entries := func(cs []table.ConnStatus, vport string) []string {
+		var out []string
+		for _, c := range cs {
+			if !strings.HasSuffix(c.Virtual, ":"+vport) {
+				continue
+			}
+			src, _, _ := strings.Cut(c.Source, ":")
+			out = append(out, strings.Join([]string{c.Proto, c.State, src, c.Destination}, " "))
+		}
+		slices.Sort(out)
+		return out
+	}
+	k, p := entries(cs, "21000"), entries(prox.tb.ConnSnapshot(), "31000")
+	if !slices.Equal(k, p) {
+		t.Errorf("govs list -c differs between planes\n kernel: %v\n proxy:  %v", k, p)
 	}
 }
