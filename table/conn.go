@@ -208,7 +208,13 @@ func (c *Conn) Closed() bool { return c.closed.Load() }
 // the timeout after the connection, as here. A UDP flow ends at once: the
 // data plane closes it only after its udp timeout of silence, which is
 // when the kernel's entry expires too. Close is idempotent.
-func (c *Conn) Close() {
+func (c *Conn) Close() { c.end(false) }
+
+// Reset ends the connection as a reset ends it: its entry lingers in
+// CLOSE, the kernel's state after a RST, whatever state it was in.
+func (c *Conn) Reset() { c.end(true) }
+
+func (c *Conn) end(reset bool) {
 	if c.closed.Swap(true) {
 		return
 	}
@@ -222,7 +228,7 @@ func (c *Conn) Close() {
 	}
 	st := ConnTimeWait
 	prev := ConnState(c.state.Load())
-	if prev == ConnSynRecv || prev == ConnSynSent || prev == ConnNone {
+	if reset || prev == ConnSynRecv || prev == ConnSynSent || prev == ConnNone {
 		st = ConnClose
 	}
 	c.state.Store(uint32(st))

@@ -250,6 +250,15 @@ type tcpServer struct {
 	lns   []net.Listener
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+	// held is how the last "hold" ended: the error its read returned.
+	held error
+}
+
+// heldErr returns how the last "hold" ended, nil while none has.
+func (s *tcpServer) heldErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 func startTCP(t testing.TB, name string, a netip.Addr, ports ...uint16) *tcpServer {
@@ -338,6 +347,20 @@ func (s *tcpServer) handle(c net.Conn) {
 			if _, err := c.Write(pattern(n)); err != nil {
 				return
 			}
+		case "reset":
+			// n bytes, then a reset instead of a FIN.
+			_, _ = c.Write(pattern(n))
+			time.Sleep(50 * time.Millisecond)
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			return
+		case "hold":
+			// Read until the connection ends, and remember how.
+			_, err := r.ReadByte()
+			s.mu.Lock()
+			s.held = err
+			s.mu.Unlock()
+			return
 		case "sink":
 			got, _ := io.Copy(io.Discard, r)
 			time.Sleep(300 * time.Millisecond)

@@ -595,7 +595,9 @@ func (c *lconn) move(i int) bool {
 					c.rdy[dst] &^= canWrite
 					return true
 				}
-				c.close(false)
+				// A socket error is the peer resetting (or worse): the other
+				// side gets a reset too, as the kernel would forward the RST.
+				c.close(true)
 				return true
 			}
 			// Only EAGAIN says that dst is full, as for a splice.
@@ -628,7 +630,9 @@ func (c *lconn) move(i int) bool {
 				c.rdy[src] &^= canRead
 				return true
 			}
-			c.close(false)
+			// A socket error is the peer resetting (or worse): the other
+			// side gets a reset too, as the kernel would forward the RST.
+			c.close(true)
 			return true
 		}
 		if n == 0 {
@@ -667,7 +671,9 @@ func (c *lconn) spliceOut(d *ldir, dst int) bool {
 			c.rdy[dst] &^= canWrite
 			return false
 		}
-		c.close(false)
+		// A socket error is the peer resetting (or worse): the other
+		// side gets a reset too, as the kernel would forward the RST.
+		c.close(true)
 		return false
 	}
 	// A splice may stop short with room left in the socket, so only
@@ -696,7 +702,9 @@ func (c *lconn) spliceIn(i int) bool {
 			d.pipe = nil
 			return false
 		}
-		c.close(false)
+		// A socket error is the peer resetting (or worse): the other
+		// side gets a reset too, as the kernel would forward the RST.
+		c.close(true)
 		return false
 	}
 	if n == 0 {
@@ -748,19 +756,23 @@ func (c *lconn) account(i, n int) {
 	}
 }
 
-// reset refuses a connection not registered yet: the client gets a reset
-// (IPVS answers with an ICMP unreachable; a reset is the closest a proxy
-// has).
+// reset closes both sockets with a reset: for a connection not registered
+// yet, the refusal a proxy can give (IPVS answers with an ICMP
+// unreachable); for an open one, the reset one side sent, passed on.
 func (c *lconn) reset() {
-	unix.SetsockoptLinger(c.fd[sideClient], unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	for _, fd := range c.fd {
 		if fd >= 0 {
+			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 			c.lp.forget(fd)
 			rawClose(fd)
 		}
 	}
 	if c.tc != nil {
-		c.tc.Close()
+		if c.open {
+			c.tc.Reset()
+		} else {
+			c.tc.Close()
+		}
 	}
 }
 

@@ -64,6 +64,7 @@ type tcpConn struct {
 	gen     atomic.Uint32 // bumped by a poke, so a re-arm cannot hide it
 	suspect atomic.Int32  // the direction (1 in, 2 out) that found the connection idle
 	done    atomic.Int32  // directions finished
+	reset   atomic.Bool   // a side reset: both close with a reset
 
 	inLR, outLR io.LimitedReader // kept here so each pump allocates none
 	pkt         table.Packet
@@ -211,6 +212,10 @@ func (c *tcpConn) pump(dst, src *net.TCPConn, lr *io.LimitedReader, in bool) {
 		case err == nil:
 			c.finish(dst, true)
 			return
+		case !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, net.ErrClosed):
+			// A socket error is the peer resetting (or worse): the other
+			// side gets a reset too, as the kernel would forward the RST.
+			c.abort()
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			armed = -1
 			if n > 0 {
@@ -331,6 +336,17 @@ func (c *tcpConn) finish(dst *net.TCPConn, eof bool) {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
+// abort makes both sockets close with a reset.
+func (c *tcpConn) abort() {
+	if c.reset.Swap(true) {
+		return
+	}
+	c.client.SetLinger(0)
+	if s := c.server.Load(); s != nil {
+		s.SetLinger(0)
+	}
+}
+
 func (c *tcpConn) closeSockets() {
 	c.client.Close()
 	if s := c.server.Load(); s != nil {
@@ -341,6 +357,10 @@ func (c *tcpConn) closeSockets() {
 // end releases the connection: sockets, table entry, registration.
 func (c *tcpConn) end() {
 	c.closeSockets()
-	c.tc.Close()
+	if c.reset.Load() {
+		c.tc.Reset()
+	} else {
+		c.tc.Close()
+	}
 	c.p.reg.remove(c.p, c)
 }

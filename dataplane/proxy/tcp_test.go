@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -241,5 +243,50 @@ func TestIdleTimeout(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("idle connection not closed")
+	}
+}
+
+// A reset passes through as a reset, as the kernel forwards a RST: a real
+// server that resets after part of a response leaves the client with an
+// error, not a clean end of a truncated response; a client that resets
+// leaves the real server with one. The entry goes to CLOSE, as the
+// kernel's does on a RST.
+func TestResetPassesThrough(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip, rip := ip("127.0.16.1"), ip("127.0.16.11")
+	port := freePort(t, vip, rip)
+	srv := startTCP(t, "rs1", rip, port)
+	svc := model.Service{Name: "r", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
+		RealServers: []model.RealServer{rs(rip, port, 1)}}
+	e.mustApply(&model.Config{Services: []model.Service{svc}})
+
+	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+	if _, err := c.Write([]byte("reset 1000\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	c.Close()
+	if err == nil || !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("after the real server's reset the client read %d bytes and %v, want a reset", len(got), err)
+	}
+	waitFor(t, 2*time.Second, "the entry in CLOSE", func() bool {
+		for _, cs := range e.tbl.ConnSnapshot() {
+			if cs.State == "CLOSE" {
+				return true
+			}
+		}
+		return false
+	})
+
+	c, _, _ = hello(t, ip("127.0.0.1"), ap(vip, port))
+	if _, err := c.Write([]byte("hold\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	c.SetLinger(0)
+	c.Close()
+	waitFor(t, 2*time.Second, "the real server to see the client's end", func() bool { return srv.heldErr() != nil })
+	if err := srv.heldErr(); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("after the client's reset the real server read %v, want a reset", err)
 	}
 }
