@@ -93,9 +93,36 @@ func (s *ftpSession) pump(dst, src *net.TCPConn, f *ftp.Filter, in bool) {
 	}()
 	buf := make([]byte, 4096)
 	var out []byte
+	// The client's ABOR follows a Telnet Synch whose DM byte is urgent
+	// data: inline, it is never lost, and at its mark it goes on as
+	// urgent data, after what came before it.
+	inline := urgentInline(src) == nil
 	for {
 		src.SetReadDeadline(time.Now().Add(max(c.tc.Timeout(), time.Second)))
-		n, err := src.Read(buf)
+		var (
+			n      int
+			err    error
+			urgent bool
+		)
+		if inline {
+			n, urgent, err = readMarked(src, buf)
+		} else {
+			n, err = src.Read(buf)
+		}
+		if urgent {
+			if out = f.Flush(out[:0]); len(out) > 0 {
+				if _, werr := dst.Write(out); werr != nil {
+					c.finish(dst, false)
+					return
+				}
+			}
+			c.account(in, 1, c.p.clk.now())
+			if err := sendUrgent(dst, buf[0]); err != nil {
+				c.finish(dst, false)
+				return
+			}
+			continue
+		}
 		if n > 0 {
 			c.account(in, int64(n), c.p.clk.now())
 			out = f.Feed(out[:0], buf[:n])

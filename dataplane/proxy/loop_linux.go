@@ -46,6 +46,7 @@ const (
 	canWrite // the send buffer has room
 	rdHup    // the peer's FIN (or an error) arrived: read until EOF
 	finRcvd  // the peer's FIN arrived, no error: a short read reached EOF
+	urgent   // urgent data arrived (EPOLLPRI): pass it on at its mark
 )
 
 // Sides of an lconn.
@@ -302,6 +303,9 @@ func (lp *evloop) dispatch(ev *unix.EpollEvent) {
 	if bits&(unix.EPOLLRDHUP|unix.EPOLLERR) == unix.EPOLLRDHUP {
 		c.rdy[side] |= finRcvd
 	}
+	if bits&unix.EPOLLPRI != 0 {
+		c.rdy[side] |= urgent
+	}
 	if c.connecting {
 		if side != sideServer {
 			return
@@ -399,7 +403,7 @@ func (lp *evloop) open(l *listener, fd int, from netip.AddrPort) {
 		return
 	}
 	c.fd[sideServer] = sfd
-	const watch = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	const watch = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLET
 	if err := lp.add(fd, watch, ent{c: c}); err != nil {
 		p.warn("connection dropped", "client", c.pkt.Src.String(), "error", err)
 		c.reset()
@@ -535,7 +539,9 @@ type ldir struct {
 	eof, shut bool // the source sent FIN; the FIN was passed on
 	bulk      bool // splice: the last copy filled a buffer
 	pipe      *pipe
-	inPipe    int // bytes in pipe
+	inPipe    int  // bytes in pipe
+	oob       bool // oobByte, urgent data taken from the source, awaits room
+	oobByte   byte
 }
 
 func (c *lconn) established() {
@@ -607,6 +613,11 @@ func (c *lconn) move(i int) bool {
 			lp.put(d.buf)
 			d.buf, d.off, d.end = nil, 0, 0
 		}
+		if d.oob || c.rdy[src]&urgent != 0 {
+			if !c.passUrgent(i) {
+				return true
+			}
+		}
 		if d.eof {
 			if !d.shut {
 				c.fin(i)
@@ -648,6 +659,9 @@ func (c *lconn) move(i int) bool {
 		// error, read on to see it.
 		if n < len(b) {
 			switch {
+			case c.rdy[src]&urgent != 0:
+				// A read stops short at the urgent mark, not only at the
+				// end: read on once the urgent byte is passed.
 			case c.rdy[src]&finRcvd != 0:
 				d.eof = true
 			case c.rdy[src]&rdHup == 0:
@@ -659,6 +673,50 @@ func (c *lconn) move(i int) bool {
 		d.bulk = n == len(b)
 		d.buf, d.off, d.end = b, 0, n
 	}
+	return false
+}
+
+// passUrgent passes direction i's urgent data on as urgent data, once the
+// stream has reached its mark (reads and splices stop there, so what came
+// before it has been written to dst by now): the byte is taken with
+// MSG_OOB and sent with MSG_OOB, which puts the peer's urgent pointer at
+// the same place in the stream, as the kernel forwarding the segment would
+// leave it. It returns false while dst has no room for the byte.
+func (c *lconn) passUrgent(i int) bool {
+	d, src, dst := &c.dir[i], i, 1-i
+	if !d.oob {
+		mark, err := unix.IoctlGetInt(c.fd[src], unix.SIOCATMARK)
+		if err != nil {
+			c.rdy[src] &^= urgent
+			return true
+		}
+		if mark != 1 {
+			return true // not there yet
+		}
+		var b [1]byte
+		n, _, err := unix.Recvfrom(c.fd[src], b[:], unix.MSG_OOB|unix.MSG_DONTWAIT)
+		c.rdy[src] &^= urgent
+		// The data after the mark was there all along; a short read that
+		// stopped at the mark had said otherwise.
+		c.rdy[src] |= canRead
+		if err != nil || n != 1 {
+			return true // EINVAL: none left, a later urgent byte replaced it
+		}
+		d.oob, d.oobByte = true, b[0]
+		c.account(i, 1)
+	}
+	if c.rdy[dst]&canWrite == 0 {
+		return false
+	}
+	switch err := unix.Sendto(c.fd[dst], []byte{d.oobByte}, unix.MSG_OOB, nil); err {
+	case nil:
+		d.oob = false
+		return true
+	case unix.EAGAIN:
+		c.rdy[dst] &^= canWrite
+		return false
+	}
+	c.close(true)
 	return false
 }
 
