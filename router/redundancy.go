@@ -316,7 +316,9 @@ func (d *redundancy) changed(from, to vrrp.State, why string) {
 	d.term = nil
 	cfg := d.r.cfg.Load()
 	if role == RoleActive {
-		d.term = vrrp.StartTerm(d.ctx, vrrp.NewLink(), announcePace, d.log)
+		pace := announcePace
+		pace.Hold = d.inst.Busy
+		d.term = vrrp.StartTerm(d.ctx, vrrp.NewLink(), pace, d.log)
 		d.take(vipsOf(cfg))
 		d.setSync(ipvs.SyncMaster)
 		runCmd(d.log, "active_cmd", cfg.Global.ActiveCmd)

@@ -45,7 +45,15 @@ type Pace struct {
 	// for the neighbours (and switches) that missed it: keepalived's
 	// garp_master_delay.
 	Repeat time.Duration
+	// Hold, when set, holds a due announcement while it reports true, a
+	// millisecond at a time and at most holdMax: Instance.Busy, so that an
+	// advert that may end the term is handled before the term announces
+	// again.
+	Hold func() bool
 }
+
+// holdMax bounds how long Pace.Hold delays an announcement.
+const holdMax = 50 * time.Millisecond
 
 // Announcer keeps a master's neighbours pointed at it. It lives exactly as
 // long as one term as master: Run until the role ends, then nothing more
@@ -99,6 +107,7 @@ type burst struct {
 func (a *Announcer) Run(ctx context.Context) {
 	defer a.link.Close()
 	var sched []*burst
+	var heldSince time.Time
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -123,8 +132,20 @@ func (a *Announcer) Run(ctx context.Context) {
 		a.mu.Unlock()
 		var next time.Time
 		kept := sched[:0]
+		hold := a.pace.Hold != nil && a.pace.Hold()
+		switch {
+		case !hold:
+			heldSince = time.Time{}
+		case heldSince.IsZero():
+			heldSince = now
+		case now.Sub(heldSince) >= holdMax:
+			hold = false
+		}
+		held := false
 		for _, b := range sched {
-			if !b.next.After(now) {
+			if !b.next.After(now) && hold {
+				held = true
+			} else if !b.next.After(now) {
 				if ctx.Err() != nil {
 					return
 				}
@@ -149,6 +170,9 @@ func (a *Announcer) Run(ctx context.Context) {
 		wait := time.Hour
 		if !next.IsZero() {
 			wait = max(next.Sub(time.Now()), 0)
+		}
+		if held {
+			wait = time.Millisecond
 		}
 		timer.Reset(wait)
 		select {

@@ -139,3 +139,29 @@ func TestAnnounceAgainRestarts(t *testing.T) {
 		t.Errorf("%d announcements, want 4 (one, then a restarted burst of three)", n)
 	}
 }
+
+// A held announcement waits while Hold says so (an advert is being
+// handled), and no longer than holdMax if it never stops saying so.
+func TestAnnouncerHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		holdFor  time.Duration
+		min, max time.Duration
+	}{
+		{"briefly", 20 * time.Millisecond, 20 * time.Millisecond, holdMax},
+		{"forever", time.Hour, holdMax, holdMax + 200*time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeLink{}
+			start := time.Now()
+			hold := func() bool { return time.Since(start) < tc.holdFor }
+			term := StartTerm(context.Background(), f, Pace{Count: 1, Hold: hold}, nil)
+			defer term.End()
+			term.Announce(vip4)
+			waitCount(t, f, vip4, 1)
+			if d := f.times(vip4)[0].Sub(start); d < tc.min || d > tc.max {
+				t.Errorf("first announcement after %v, want between %v and %v", d, tc.min, tc.max)
+			}
+		})
+	}
+}

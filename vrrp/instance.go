@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,6 +68,8 @@ type Instance struct {
 	log *slog.Logger
 
 	fault chan bool
+	// queued counts packets received and not yet handled (Busy).
+	queued atomic.Int32
 
 	// A master that keeps meeting another one (a peer that does not hear
 	// us) would log a clash every interval; one line per clashLogEvery,
@@ -146,6 +149,13 @@ func (in *Instance) SetLinkDown(down bool) {
 	}
 }
 
+// Busy reports whether a received packet waits to be handled: an advert
+// that may end this router's term as master. Announcers hold their next
+// announcement meanwhile (Pace.Hold), so that a router does not pull the
+// LAN back to itself in the moment between a better master's advert and
+// its own demotion.
+func (in *Instance) Busy() bool { return in.queued.Load() > 0 }
+
 // Status returns a snapshot.
 func (in *Instance) Status() Status {
 	in.mu.Lock()
@@ -165,6 +175,7 @@ func (in *Instance) Run(ctx context.Context) error {
 				recvErr <- err
 				return
 			}
+			in.queued.Add(1)
 			select {
 			case pkts <- p:
 			case <-ctx.Done():
@@ -196,6 +207,7 @@ func (in *Instance) Run(ctx context.Context) error {
 			in.m.SetFault(in.o.Now(), down)
 		case p := <-pkts:
 			in.handle(p)
+			in.queued.Add(-1)
 		case <-timer.C:
 		}
 	}
