@@ -225,6 +225,11 @@ func (d *Dest) SetCounters(active, inactive, persist int) {
 	d.persist.Store(int32(persist))
 	d.updateOverload(true)
 	d.updateOverload(false)
+	// A removed server whose last connection the kernel has dropped
+	// leaves, as it leaves the kernel.
+	if active+inactive == 0 && d.removed.Load() && d.svc != nil {
+		d.svc.dropGone(d)
+	}
 }
 
 // bindConn accounts a new connection (inactive until established) and sets

@@ -330,6 +330,17 @@ func (s *Service) retire(d *Dest) {
 	}
 }
 
+// Gone returns the removed real servers that still hold connections.
+func (s *Service) Gone() []*Dest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Dest, 0, len(s.gone))
+	for d := range s.gone {
+		out = append(out, d)
+	}
+	return out
+}
+
 // dropGone forgets removed dest d once its last connection has ended.
 func (s *Service) dropGone(d *Dest) {
 	s.mu.Lock()

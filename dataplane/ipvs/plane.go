@@ -787,6 +787,17 @@ func (p *Plane) mirrorStats() error {
 				d.SetCounters(0, 0, 0)
 			}
 		}
+		// Removed servers draining at weight 0 in the kernel: their
+		// counters stay live, and they leave the listing with the kernel's
+		// last connection to them.
+		for _, d := range s.Gone() {
+			if x, ok := kd[d.Key()]; ok {
+				d.SetCounters(x.Active, x.Inactive, x.Persist)
+				storeStats(&d.Counters, x.Stats)
+			} else {
+				d.SetCounters(0, 0, 0)
+			}
+		}
 	}
 	return nil
 }

@@ -476,3 +476,44 @@ func TestExpireQuiescentSysctl(t *testing.T) {
 		t.Errorf("with one service's expire_quiescent: %q, want 1", got)
 	}
 }
+
+// A real server removed while it has connections stays listed, removed,
+// with the kernel's live counts, while the kernel keeps it at weight 0,
+// and leaves the listing when the kernel's last connection to it ends.
+func TestRemovedServerMirrored(t *testing.T) {
+	r := newRig(t, nil, "")
+	cfg := unitConfig()
+	r.apply(cfg)
+	web := tcp(vipNAT, 80)
+	setCounts := func(active, inactive int) {
+		r.k.mu.Lock()
+		for i, d := range r.k.svcs[web].dests {
+			if d.Addr == rs2 {
+				r.k.svcs[web].dests[i].Active, r.k.svcs[web].dests[i].Inactive = active, inactive
+			}
+		}
+		r.k.mu.Unlock()
+		if err := r.p.mirrorStats(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCounts(2, 1)
+	cfg.Services[0].RealServers = cfg.Services[0].RealServers[:1]
+	r.apply(cfg)
+	listed := func() (bool, int, int) {
+		for _, d := range r.tb.Snapshot().Services[0].Dests {
+			if d.Addr == rs2.String() {
+				return d.Removed, d.ActiveConns, d.InactiveConns
+			}
+		}
+		return false, -1, -1
+	}
+	setCounts(1, 3)
+	if removed, a, i := listed(); !removed || a != 1 || i != 3 {
+		t.Errorf("draining removed server: removed %v, %d active, %d inactive; want true, 1, 3 (the kernel's)", removed, a, i)
+	}
+	setCounts(0, 0)
+	if _, a, _ := listed(); a != -1 {
+		t.Errorf("the removed server is still listed after the kernel's last connection to it ended")
+	}
+}
