@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -10,6 +11,45 @@ import (
 
 	"github.com/govs/govs/model"
 )
+
+// urgentPair proxies one connection of svc (VIP and port set) to a real
+// server listening at rip, and returns the client's and the real server's
+// ends.
+func urgentPair(t *testing.T, svc model.Service, rip netip.Addr) (client, server *net.TCPConn) {
+	t.Helper()
+	e := newEnv(t, Options{})
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap(rip, svc.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	svc.RealServers = []model.RealServer{rs(rip, svc.Port, 1)}
+	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	client, err = net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(ap(svc.VIP, svc.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if server, err = ln.AcceptTCP(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
+// abor sends what an FTP client sends to abort a transfer: IAC IP, IAC
+// with DM as urgent data, ABOR.
+func abor(t *testing.T, c *net.TCPConn) {
+	t.Helper()
+	if _, err := c.Write([]byte{0xff, 0xf4, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	sendOOB(t, c, 0xf2)
+	if _, err := c.Write([]byte("ABOR\r\n")); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // sendOOB sends b as TCP urgent data.
 func sendOOB(t *testing.T, c *net.TCPConn, b byte) {
@@ -68,37 +108,10 @@ func TestUrgentDataPasses(t *testing.T) {
 	if os.Getenv("GOVS_PROXY_GOROUTINES") != "" {
 		t.Skip("urgent data passes on the Linux event loops; the goroutine path lacks it")
 	}
-	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.17.1"), ip("127.0.17.11")
-	port := freePort(t, vip, rip)
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap(rip, port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	svc := model.Service{Name: "u", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
-	client, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(ap(vip, port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-
-	// Client to server: IAC IP IAC, DM urgent, ABOR.
-	if _, err := client.Write([]byte{0xff, 0xf4, 0xff}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	sendOOB(t, client, 0xf2)
-	if _, err := client.Write([]byte("ABOR\r\n")); err != nil {
-		t.Fatal(err)
-	}
+	client, server := urgentPair(t, model.Service{Name: "u", Active: true, Proto: model.ProtoTCP, VIP: vip,
+		Port: freePort(t, vip, rip), Scheduler: model.SchedRR}, rip)
+	abor(t, client)
 	before, urg, mark, after := readUrgent(t, server)
 	if before != "\xff\xf4\xff" || !mark || urg != 0xf2 || after != "ABOR\r\n" {
 		t.Errorf("the real server read %q, at mark %v, urgent %#x, then %q; want IAC IP IAC, the mark, DM, ABOR",
@@ -124,34 +137,10 @@ func TestUrgentDataPasses(t *testing.T) {
 // either path): the client's ABOR, after IAC IP and the urgent IAC DM,
 // reaches the real server intact, the DM urgent at its mark.
 func TestUrgentDataPassesFTP(t *testing.T) {
-	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.17.2"), ip("127.0.17.12")
-	port := freePort(t, vip, rip)
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap(rip, port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	e.mustApply(&model.Config{Services: []model.Service{{Name: "ftp", Active: true, Proto: model.ProtoTCP,
-		VIP: vip, Port: port, FTP: true, Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, port, 1)}}}})
-	client, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(ap(vip, port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	if _, err := client.Write([]byte{0xff, 0xf4, 0xff}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	sendOOB(t, client, 0xf2)
-	if _, err := client.Write([]byte("ABOR\r\n")); err != nil {
-		t.Fatal(err)
-	}
+	client, server := urgentPair(t, model.Service{Name: "ftp", Active: true, Proto: model.ProtoTCP, VIP: vip,
+		Port: freePort(t, vip, rip), FTP: true, Scheduler: model.SchedRR}, rip)
+	abor(t, client)
 	before, urg, mark, after := readUrgent(t, server)
 	if before != "\xff\xf4\xff" || !mark || urg != 0xf2 || after != "ABOR\r\n" {
 		t.Errorf("the real server read %q, at mark %v, urgent %#x, then %q; want IAC IP IAC, the mark, DM, ABOR",

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -328,5 +329,32 @@ func writeFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitRoles waits, boundedly, until role(i) is one of want[i]'s
+// alternatives ("backup|stopped") for every i; "" is not checked.
+func waitRoles(t *testing.T, within time.Duration, role func(int) string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var got []string
+		ok := true
+		for i, w := range want {
+			if w == "" {
+				got = append(got, "-")
+				continue
+			}
+			r := role(i)
+			got = append(got, r)
+			ok = ok && slices.Contains(strings.Split(w, "|"), r)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("roles %v, want %v within %v", got, want, within)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

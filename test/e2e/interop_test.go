@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -335,30 +334,10 @@ func (n *node) served(answer string) bool {
 }
 
 // waitRoles waits, boundedly, until every node's role is one of the given
-// ones ("master", "backup|stopped").
+// ones ("master", "backup|stopped"; "" is not checked).
 func (l *lan) waitRoles(within time.Duration, want ...string) {
 	l.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		var got []string
-		ok := true
-		for i, w := range want {
-			if w == "" {
-				got = append(got, "-")
-				continue
-			}
-			r := l.nodes[i].role()
-			got = append(got, r)
-			ok = ok && slices.Contains(strings.Split(w, "|"), r)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("roles %v, want %v within %v", got, want, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRoles(l.t, within, func(i int) string { return l.nodes[i].role() }, want...)
 }
 
 // get fetches the VIP's /from page from the client.

@@ -142,27 +142,7 @@ func (p *pair) status(i int) control.Status {
 // not checked).
 func (p *pair) waitRoles(within time.Duration, roles ...string) {
 	p.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		var got []string
-		ok := true
-		for i, want := range roles {
-			if want == "" {
-				got = append(got, "-")
-				continue
-			}
-			r := p.status(i).Role
-			got = append(got, r)
-			ok = ok && r == want
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("roles %v, want %v within %v", got, roles, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRoles(p.t, within, func(i int) string { return p.status(i).Role }, roles...)
 }
 
 // hasVIP reports whether router i holds the VIP.
