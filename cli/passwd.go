@@ -120,7 +120,7 @@ func cmdPasswd(e *env, args []string) int {
 // usersFileOf reads http_users from an lvs.cf; a relative path is taken
 // from the lvs.cf's directory, as govs run does.
 func usersFileOf(cfgPath string) (string, error) {
-	src, err := os.ReadFile(cfgPath)
+	src, err := config.ReadFile(cfgPath)
 	if err != nil {
 		return "", fmt.Errorf("%v (name the users file with -f)", err)
 	}

@@ -169,7 +169,7 @@ func cmdCheck(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "govs check: --dataplane %q: want proxy or ipvs\n", *plane)
 		return ExitUsage
 	}
-	src, err := os.ReadFile(*cfgPath)
+	src, err := config.ReadFile(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "govs check:", err)
 		return ExitFailure

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -111,7 +110,7 @@ type parser struct {
 // Load reads and parses the file at path. A file that cannot be read
 // gives the *fs.PathError as is, so callers can test for fs.ErrNotExist.
 func Load(path string) (*model.Config, *Result, error) {
-	src, err := os.ReadFile(path)
+	src, err := ReadFile(path)
 	if err != nil {
 		return nil, &Result{}, err
 	}

@@ -49,7 +49,7 @@ func (r *Router) Apply(ctx context.Context, edit func(*model.Config) error) (*mo
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	path := r.o.ConfigPath
-	prev, err := os.ReadFile(path)
+	prev, err := config.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

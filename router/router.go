@@ -93,7 +93,7 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	if o.NewPlane == nil || o.NewScheduler == nil {
 		return nil, errors.New("router: NewPlane and NewScheduler are required")
 	}
-	src, err := os.ReadFile(o.ConfigPath)
+	src, err := config.ReadFile(o.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (r *Router) Reload(ctx context.Context) error {
 }
 
 func (r *Router) reload(ctx context.Context) error {
-	src, err := os.ReadFile(r.o.ConfigPath)
+	src, err := config.ReadFile(r.o.ConfigPath)
 	if err != nil {
 		return err
 	}

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/govs/govs/dataplane"
 	"github.com/govs/govs/model"
@@ -117,5 +119,45 @@ virtual extra {
 	}
 	if st := r.Status(); st.SerialNo != 1 || st.ReloadErrors != 1 {
 		t.Errorf("status after the refusal: serial %d, %d reload errors", st.SerialNo, st.ReloadErrors)
+	}
+}
+
+// A FIFO put where lvs.cf was is refused at once, with the reason, and the
+// running configuration stays; a reload does not block (nor, with it,
+// everything that waits on the reload lock, such as govs status).
+func TestReloadRefusesFIFO(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no named pipes")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lvs.cf")
+	if err := os.WriteFile(path, []byte(strings.Replace(refusalCfg, "%s", "1", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(context.Background(), Options{ConfigPath: path, NewScheduler: scheduler.New,
+		NewPlane: func(_ string, tb *table.Table, _ *slog.Logger) (dataplane.Plane, error) {
+			return &refusingPlane{t: tb}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkfifo(path); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Reload(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "named pipe") {
+			t.Errorf("reload over a FIFO: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reload blocked on the FIFO")
+	}
+	if st := r.Status(); st.SerialNo != 1 || len(r.Snapshot().Services) != 1 {
+		t.Errorf("the running configuration changed: serial %d", st.SerialNo)
 	}
 }

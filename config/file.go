@@ -1,0 +1,59 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// MaxFileSize bounds an lvs.cf file. Piranha's files are kilobytes; a
+// configuration of 100,000 services is about 30 MB.
+const MaxFileSize = 64 << 20
+
+// ReadFile reads an lvs.cf file. Anything but a regular file of at most
+// MaxFileSize is refused with a clear error, before a byte is read: a FIFO
+// in its place would otherwise block every reload (and everything waiting
+// on the reload) for good, and a huge file cost its size in memory to
+// refuse. The open does not block on a FIFO. A file that cannot be opened
+// gives the *fs.PathError as is, so callers can test for fs.ErrNotExist.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %s, not a regular file: the configuration must be one", path, fileKind(fi.Mode()))
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s: %d bytes, over the %d MiB a configuration may have", path, fi.Size(), MaxFileSize>>20)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("%s: over the %d MiB a configuration may have", path, MaxFileSize>>20)
+	}
+	return b, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file (" + m.Type().String() + ")"
+}
