@@ -265,7 +265,7 @@ func (m *Manager) attachMonitor(b *binding) {
 	}
 	m.detachMonitor(b)
 	if def == nil {
-		def = &checkDef{spec: *sp.probe, desc: sp.probe.describe()}
+		def = &checkDef{spec: *sp.probe, desc: sp.probe.describe(), id: defID(sp.probe)}
 		m.defs[def.spec] = def
 		mk.def = def
 	}

@@ -1,6 +1,8 @@
 package health
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -409,7 +411,16 @@ func dnsTypeName(t dnsmessage.Type) string {
 type checkDef struct {
 	spec probeSpec
 	desc string
-	refs int // monitors using it
+	id   string // defID: names the definition without showing it
+	refs int    // monitors using it
+}
+
+// defID is a short digest of everything that defines a check: stable
+// across restarts, different for checks that differ in anything (a
+// timeout, a send string), and revealing nothing of what they send.
+func defID(sp *probeSpec) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%#v", *sp)))
+	return hex.EncodeToString(sum[:6])
 }
 
 // describe renders the probe for Status and logs.

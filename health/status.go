@@ -25,6 +25,13 @@ type MonitorStatus struct {
 	// Check describes the check, e.g. `tcp send "GET / HTTP/1.0\r\n\r\n"
 	// expect "HTTP"` or "http GET /health status 200-399".
 	Check string `json:"check"`
+	// Kind is the check's kind (tcp, udp, http, https, program, dns).
+	Kind string `json:"kind"`
+	// ID tells apart the monitors of one target whose checks differ in
+	// anything (a timeout, a send string) without showing what they are:
+	// a digest of the definition, stable across restarts. Metrics label
+	// by it.
+	ID string `json:"id"`
 	// Interval is the check period and timeout; Rise and Fall the
 	// consecutive results needed to come back and to go out.
 	Interval time.Duration `json:"interval"`
@@ -92,6 +99,8 @@ func (m *Manager) Status() []MonitorStatus {
 		out = append(out, MonitorStatus{
 			Target:          model.DestKey{Addr: mon.key.addr, Port: mon.key.port},
 			Check:           mon.key.def.desc,
+			Kind:            sp.kind.String(),
+			ID:              mon.key.def.id,
 			Interval:        sp.interval,
 			Rise:            sp.rise,
 			Fall:            sp.fall,

@@ -366,3 +366,59 @@ func TestRatesHistory(t *testing.T) {
 		t.Errorf("ring %v", p)
 	}
 }
+
+// Two services checking the same real server with the same send string
+// but different timeouts are two monitors: /metrics must tell them apart
+// (it answered 500 on the duplicate label set) and must not show what the
+// checks send, which in real configurations holds tokens.
+func TestMetricsMonitorsDistinctAndSecret(t *testing.T) {
+	extra := `
+virtual a {
+    active = 1
+    address = 127.0.0.2 lo
+    protocol = tcp
+    port = 81
+    scheduler = rr
+    send = "GET /?token=s3cr3t HTTP/1.0\r\n\r\n"
+    timeout = 3
+    server web1 {
+        address = 127.0.0.1
+        port = %[1]s
+        active = 1
+    }
+}
+
+virtual b {
+    active = 1
+    address = 127.0.0.2 lo
+    protocol = tcp
+    port = 82
+    scheduler = rr
+    send = "GET /?token=s3cr3t HTTP/1.0\r\n\r\n"
+    timeout = 5
+    server web1 {
+        address = 127.0.0.1
+        port = %[1]s
+        active = 1
+    }
+}
+`
+	e := newEnvWith(t, extra)
+	resp, err := http.Get(e.ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s\n%s", resp.Status, raw)
+	}
+	body := string(raw)
+	if strings.Contains(body, "s3cr3t") || strings.Contains(body, "GET /") {
+		t.Errorf("/metrics shows what a check sends:\n%s", grep(body, "s3cr3t"))
+	}
+	if n := strings.Count(body, "govs_health_check_up{"); n < 3 {
+		t.Errorf("%d health monitors in /metrics, want the web service's and the two with different timeouts:\n%s",
+			n, grep(body, "govs_health_check_up{"))
+	}
+}

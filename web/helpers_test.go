@@ -79,6 +79,13 @@ func freePort(t *testing.T) int {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, "")
+}
+
+// newEnvWith is newEnv with more lvs.cf text after the web service;
+// %[1]s in it stands for the web service's real server's port.
+func newEnvWith(t *testing.T, extra string) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), now: time.Now()}
 	e.cfg = filepath.Join(e.dir, "lvs.cf")
 	be := echoServer(t, "127.0.0.1:0")
@@ -122,6 +129,9 @@ virtual web {
     }
 }
 `, users, e.svcPort, bport)
+	if extra != "" {
+		src += fmt.Sprintf(extra, bport)
+	}
 	if err := os.WriteFile(e.cfg, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,10 @@ type metrics struct {
 func newMetrics(s *Server) *metrics {
 	svc := []string{"service", "key"}
 	rs := []string{"service", "key", "server", "address"}
+	// A monitor is its target and its check definition: the kind and a
+	// digest of the rest, never the payload it sends (which holds tokens
+	// in real configurations).
+	chk := []string{"remote_address", "remote_port", "check", "check_id"}
 	m := &metrics{s: s, reg: prometheus.NewRegistry(),
 		svcConns:      prometheus.NewDesc("govs_service_connections", "Connections of the virtual service by state (active, inactive).", append(svc, "state"), nil),
 		svcConnsTotal: prometheus.NewDesc("govs_service_connections_total", "Connections the virtual service has scheduled.", svc, nil),
@@ -39,10 +43,10 @@ func newMetrics(s *Server) *metrics {
 		rsBPS:         prometheus.NewDesc("govs_realserver_byte_rate", "Bytes per second through the real server by direction.", append(rs, "direction"), nil),
 		rsWeight:      prometheus.NewDesc("govs_realserver_weight", "The real server's effective weight (0: quiesced).", rs, nil),
 		rsUp:          prometheus.NewDesc("govs_realserver_state", "1 for the real server's current state (up, down, draining, disabled, ...).", append(rs, "state"), nil),
-		chkLatency:    prometheus.NewDesc("govs_health_check_latency_seconds", "Duration of the latest health check.", []string{"target", "check"}, nil),
-		chkUp:         prometheus.NewDesc("govs_health_check_up", "1 when the monitored target is up, 0 when down or unknown.", []string{"target", "check"}, nil),
-		chkTotal:      prometheus.NewDesc("govs_health_checks_total", "Health checks run.", []string{"target", "check"}, nil),
-		chkFail:       prometheus.NewDesc("govs_health_check_failures_total", "Health checks that failed.", []string{"target", "check"}, nil),
+		chkLatency:    prometheus.NewDesc("govs_health_check_latency_seconds", "Duration of the latest health check.", chk, nil),
+		chkUp:         prometheus.NewDesc("govs_health_check_up", "1 when the monitored target is up, 0 when down or unknown.", chk, nil),
+		chkTotal:      prometheus.NewDesc("govs_health_checks_total", "Health checks run.", chk, nil),
+		chkFail:       prometheus.NewDesc("govs_health_check_failures_total", "Health checks that failed.", chk, nil),
 		role:          prometheus.NewDesc("govs_router_role", "1 for the router's redundancy role.", []string{"role"}, nil),
 		reloads:       prometheus.NewDesc("govs_router_reloads_total", "Configuration reloads attempted.", nil, nil),
 		reloadErrs:    prometheus.NewDesc("govs_router_reload_errors_total", "Configuration reloads refused.", nil, nil),
@@ -98,7 +102,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.svcBPS, g, float64(svc.Rates.OutBPS), append(l, "out")...)
 	}
 	for _, mon := range m.s.r.Health().Monitors {
-		l := []string{mon.Target.String(), mon.Check}
+		l := []string{mon.Target.Addr.String(), strconv.Itoa(int(mon.Target.Port)), mon.Kind, mon.ID}
 		up := 0.0
 		if mon.State == "up" {
 			up = 1
