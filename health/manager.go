@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/govs/govs/clock"
@@ -81,6 +82,10 @@ type monitor struct {
 	lastOK           bool
 	lastErr          string
 	latency          time.Duration
+	// localErrors counts checks that could not run for a reason of this
+	// host's (localFailure); localLogged is when one was last logged.
+	localErrors uint64
+	localLogged time.Time
 
 	timer    *time.Timer
 	due      time.Time
@@ -630,6 +635,17 @@ func (m *Manager) record(mon *monitor, err error, latency time.Duration) {
 	mon.checks++
 	mon.lastCheck = m.clock.Now()
 	mon.latency = latency
+	if err != nil && localFailure(err) {
+		// The check could not run here: no verdict on the server.
+		mon.localErrors++
+		mon.lastErr = "could not check: " + err.Error()
+		if m.clock.Now().Sub(mon.localLogged) >= localLogEvery {
+			m.log.Warn("health check could not run; the server's state stays", "target", mon.key.target(),
+				"error", err.Error(), "local_errors", mon.localErrors)
+			mon.localLogged = m.clock.Now()
+		}
+		return
+	}
 	sp := mon.spec()
 	if err == nil {
 		mon.lastOK = true
@@ -662,6 +678,25 @@ func (m *Manager) record(mon *monitor, err error, latency time.Duration) {
 		}
 		m.transition(mon, monDown, reason)
 	}
+}
+
+// localLogEvery spaces the log lines of checks that could not run.
+const localLogEvery = 10 * time.Second
+
+// localFailure reports whether a check failed for a reason of this host's,
+// not the real server's: no descriptor or buffer left, no local address or
+// port to send from, no route in the local table. Such a result says
+// nothing of the server, and moving it down for it (while the router is
+// short of descriptors under a flood, say) would take healthy servers out.
+// A host-unreachable is the server's: it is what an absent neighbour gives.
+func localFailure(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.EADDRNOTAVAIL, syscall.ENETUNREACH} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // transition moves mon to st, logs it once for all its services, and

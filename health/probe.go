@@ -142,12 +142,23 @@ func connectError(err error, timeout time.Duration) error {
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return errors.New("connect: host unreachable")
 	case errors.Is(err, syscall.ENETUNREACH):
-		return errors.New("connect: network unreachable")
+		return worded{"connect: network unreachable", err}
 	case errors.Is(err, context.Canceled):
 		return errors.New("check cancelled")
 	}
-	return fmt.Errorf("connect: %v", unwrapOp(err))
+	return worded{"connect: " + unwrapOp(err).Error(), err}
 }
+
+// worded is an error in an operator's words that still unwraps to its
+// cause, so that localFailure can tell this host's errors from the
+// server's.
+type worded struct {
+	msg string
+	err error
+}
+
+func (w worded) Error() string { return w.msg }
+func (w worded) Unwrap() error { return w.err }
 
 // unwrapOp drops net.OpError's addresses, which the log line already names.
 func unwrapOp(err error) error {

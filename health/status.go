@@ -51,9 +51,12 @@ type MonitorStatus struct {
 	// ConsecutiveOK and ConsecutiveFail count the current run of results.
 	ConsecutiveOK   int `json:"consecutive_ok"`
 	ConsecutiveFail int `json:"consecutive_fail"`
-	// Checks and Failures count every result since the monitor started.
-	Checks   uint64 `json:"checks"`
-	Failures uint64 `json:"failures"`
+	// Checks and Failures count every result since the monitor started;
+	// LocalErrors the checks that could not run for a reason of this
+	// host's (no descriptor left, no source address), which moved nothing.
+	Checks      uint64 `json:"checks"`
+	Failures    uint64 `json:"failures"`
+	LocalErrors uint64 `json:"local_errors,omitempty"`
 	// Servers are the (service, real server) pairs the result drives.
 	Servers []ServerRef `json:"servers"`
 }
@@ -115,6 +118,7 @@ func (m *Manager) Status() []MonitorStatus {
 			ConsecutiveFail: mon.failRun,
 			Checks:          mon.checks,
 			Failures:        mon.failures,
+			LocalErrors:     mon.localErrors,
 			Servers:         refs(mon.binds),
 		})
 	}

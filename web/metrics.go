@@ -18,7 +18,7 @@ type metrics struct {
 
 	svcConns, svcConnsTotal, svcBytes, svcPackets, svcCPS, svcBPS *prometheus.Desc
 	rsConns, rsConnsTotal, rsBytes, rsCPS, rsBPS, rsWeight, rsUp  *prometheus.Desc
-	chkLatency, chkUp, chkTotal, chkFail                          *prometheus.Desc
+	chkLatency, chkUp, chkTotal, chkFail, chkLocal                *prometheus.Desc
 	role, reloads, reloadErrs, serial, info                       *prometheus.Desc
 }
 
@@ -47,6 +47,7 @@ func newMetrics(s *Server) *metrics {
 		chkUp:         prometheus.NewDesc("govs_health_check_up", "1 when the monitored target is up, 0 when down or unknown.", chk, nil),
 		chkTotal:      prometheus.NewDesc("govs_health_checks_total", "Health checks run.", chk, nil),
 		chkFail:       prometheus.NewDesc("govs_health_check_failures_total", "Health checks that failed.", chk, nil),
+		chkLocal:      prometheus.NewDesc("govs_health_check_local_errors_total", "Health checks that could not run for a reason of this host's (no descriptor, no source address); they change no state.", chk, nil),
 		role:          prometheus.NewDesc("govs_router_role", "1 for the router's redundancy role.", []string{"role"}, nil),
 		reloads:       prometheus.NewDesc("govs_router_reloads_total", "Configuration reloads attempted.", nil, nil),
 		reloadErrs:    prometheus.NewDesc("govs_router_reload_errors_total", "Configuration reloads refused.", nil, nil),
@@ -61,7 +62,7 @@ func newMetrics(s *Server) *metrics {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.svcConns, m.svcConnsTotal, m.svcBytes, m.svcPackets, m.svcCPS, m.svcBPS,
 		m.rsConns, m.rsConnsTotal, m.rsBytes, m.rsCPS, m.rsBPS, m.rsWeight, m.rsUp,
-		m.chkLatency, m.chkUp, m.chkTotal, m.chkFail, m.role, m.reloads, m.reloadErrs, m.serial, m.info} {
+		m.chkLatency, m.chkUp, m.chkTotal, m.chkFail, m.chkLocal, m.role, m.reloads, m.reloadErrs, m.serial, m.info} {
 		ch <- d
 	}
 }
@@ -111,6 +112,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.chkUp, g, up, l...)
 		ch <- prometheus.MustNewConstMetric(m.chkTotal, c, float64(mon.Checks), l...)
 		ch <- prometheus.MustNewConstMetric(m.chkFail, c, float64(mon.Failures), l...)
+		ch <- prometheus.MustNewConstMetric(m.chkLocal, c, float64(mon.LocalErrors), l...)
 	}
 	st := m.s.r.Status()
 	ch <- prometheus.MustNewConstMetric(m.role, g, 1, m.s.role())
