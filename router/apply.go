@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/govs/govs/config"
@@ -26,10 +28,12 @@ var applyMu sync.Mutex
 
 // Apply changes the configuration the way an administrator editing lvs.cf
 // and reloading would: edit gets a private copy of the running
-// configuration, the result is validated, written as canonical lvs.cf with
-// serial_no incremented (atomically, mode 0600, the previous file kept as
-// lvs.cf.bak), and reloaded. A refused reload puts the previous file back,
-// so the file on disk always describes what runs. It returns the applied
+// configuration, the result is validated and, as canonical lvs.cf with
+// serial_no incremented, applied to the table and the data plane; only
+// once they took it is it written (atomically, mode 0600), with the
+// previous file kept in the history (HistoryDir). A change the plane
+// refuses never reaches the disk, so a crash at any moment leaves a file
+// that describes a configuration that ran. It returns the applied
 // configuration.
 func (r *Router) Apply(ctx context.Context, edit func(*model.Config) error) (*model.Config, error) {
 	applyMu.Lock()
@@ -49,23 +53,84 @@ func (r *Router) Apply(ctx context.Context, edit func(*model.Config) error) (*mo
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	path := r.o.ConfigPath
+	src := buf.Bytes()
+	// Exactly what a reload of the written file would apply.
+	cfg, err := parse(path, src, r.plane.Name(), r.log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	prev, err := config.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(path+".bak", prev); err != nil {
-		return nil, fmt.Errorf("keeping the previous configuration: %w", err)
-	}
-	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
-		return nil, err
-	}
-	if err := r.Reload(ctx); err != nil {
-		if rerr := WriteFileAtomic(path, prev); rerr != nil {
-			return nil, fmt.Errorf("%w (and restoring the previous file failed: %v)", err, rerr)
+	err = r.recordReload(func() error {
+		if err := r.apply(ctx, cfg); err != nil {
+			return err
 		}
+		if err := keepHistory(path, cur.Global.SerialNo, prev, r.o.HistoryKeep); err != nil {
+			r.log.Warn("keeping the previous configuration in the history", "error", err.Error())
+		}
+		if err := WriteFileAtomic(path, src); err != nil {
+			// The file still says what ran before: run that again.
+			if rerr := r.apply(ctx, cur); rerr != nil {
+				return fmt.Errorf("writing %s: %w (and going back failed: %v)", path, err, rerr)
+			}
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return r.cfg.Load(), nil
+}
+
+// DefaultHistoryKeep is how many previous configurations the history
+// keeps.
+const DefaultHistoryKeep = 20
+
+// HistoryDir is where Apply keeps the configurations it replaced: beside
+// the file, lvs.cf.history/lvs.cf.SERIAL for lvs.cf.
+func HistoryDir(path string) string { return path + ".history" }
+
+// keepHistory saves src, the file that ran as serial, in the history and
+// drops all but the newest keep.
+func keepHistory(path string, serial int, src []byte, keep int) error {
+	if keep <= 0 {
+		keep = DefaultHistoryKeep
+	}
+	dir := HistoryDir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	base := filepath.Base(path)
+	if err := WriteFileAtomic(filepath.Join(dir, fmt.Sprintf("%s.%d", base, serial)), src); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var serials []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(strings.TrimPrefix(e.Name(), base+".")); err == nil && strings.HasPrefix(e.Name(), base+".") {
+			serials = append(serials, n)
+		}
+	}
+	slices.Sort(serials)
+	for _, n := range serials[:max(0, len(serials)-keep)] {
+		_ = os.Remove(filepath.Join(dir, fmt.Sprintf("%s.%d", base, n)))
+	}
+	return nil
+}
+
+// removeStaleTemps removes what WriteFileAtomic leaves behind when the
+// process dies between creating its temporary file and renaming it.
+func removeStaleTemps(path string) {
+	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, f := range tmps {
+		_ = os.Remove(f)
+	}
 }
 
 // WriteFileAtomic replaces path with data so that a reader sees either the

@@ -32,6 +32,9 @@ import (
 type Options struct {
 	// ConfigPath is the lvs.cf file.
 	ConfigPath string
+	// HistoryKeep is how many replaced configurations Apply keeps in
+	// HistoryDir; DefaultHistoryKeep if zero.
+	HistoryKeep int
 	// Version is reported by Status.
 	Version string
 	// Logger receives the router's log; discarded if nil.
@@ -93,6 +96,9 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	if o.NewPlane == nil || o.NewScheduler == nil {
 		return nil, errors.New("router: NewPlane and NewScheduler are required")
 	}
+	// A crash between writing a temporary file and renaming it leaves
+	// the temporary: nothing reads it.
+	removeStaleTemps(o.ConfigPath)
 	src, err := config.ReadFile(o.ConfigPath)
 	if err != nil {
 		return nil, err
@@ -200,9 +206,15 @@ func (r *Router) rollback(ctx context.Context, cause error) {
 // or one the data plane cannot carry out, is refused and the running
 // configuration stays; the error lists every problem as FILE:LINE: message.
 func (r *Router) Reload(ctx context.Context) error {
+	return r.recordReload(func() error { return r.reload(ctx) })
+}
+
+// recordReload runs a reload (of the file, or an Apply) under the reload
+// lock and records it in the status.
+func (r *Router) recordReload(do func() error) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
-	err := r.reload(ctx)
+	err := do()
 	r.mu.Lock()
 	r.status.Reloads++
 	r.status.LastReload = r.o.Clock.Now()

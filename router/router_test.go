@@ -1,8 +1,10 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -159,5 +161,125 @@ func TestReloadRefusesFIFO(t *testing.T) {
 	}
 	if st := r.Status(); st.SerialNo != 1 || len(r.Snapshot().Services) != 1 {
 		t.Errorf("the running configuration changed: serial %d", st.SerialNo)
+	}
+}
+
+// pausingPlane refuses like refusingPlane, but each Commit first waits on
+// resume, so that a test can look at the disk while the plane decides.
+type pausingPlane struct {
+	refusingPlane
+	paused, resume chan struct{}
+}
+
+func (p *pausingPlane) Prepare(context.Context, *model.Config) (dataplane.Txn, error) {
+	return pausingTxn{p}, nil
+}
+
+type pausingTxn struct{ p *pausingPlane }
+
+func (x pausingTxn) Commit() error {
+	x.p.paused <- struct{}{}
+	<-x.p.resume
+	return refusingTxn{&x.p.refusingPlane}.Commit()
+}
+
+func (pausingTxn) Abort() {}
+
+// An edit is written only once the plane took it: while the plane decides
+// on a change it will refuse, the file on disk is still the running one
+// (a crash then leaves a file govs starts on), and after the refusal it is
+// unchanged and nothing went into the history. An edit the plane takes is
+// written, the replaced file kept in the history under its serial, and a
+// temporary left by a crash is removed at start.
+func TestApplyWritesOnlyWhatRan(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lvs.cf")
+	orig := []byte(strings.Replace(refusalCfg, "%s", "1", 1))
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".lvs.cf.tmp-123")
+	if err := os.WriteFile(stale, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plane := &pausingPlane{paused: make(chan struct{}), resume: make(chan struct{})}
+	go func() {
+		for range plane.paused {
+			plane.resume <- struct{}{}
+		}
+	}()
+	r, err := New(context.Background(), Options{ConfigPath: path, NewScheduler: scheduler.New,
+		NewPlane: func(_ string, tb *table.Table, _ *slog.Logger) (dataplane.Plane, error) {
+			plane.t = tb
+			return plane, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a stale temporary file stayed beside lvs.cf")
+	}
+	// From here the test resumes each Commit itself.
+	close(plane.paused)
+	plane.paused = make(chan struct{})
+	twos := func(c *model.Config) error {
+		s := c.Services[0]
+		s.Name, s.Port, s.Scheduler = "extra", 81, model.SchedTWOS
+		c.Services = append(c.Services, s)
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { _, err := r.Apply(context.Background(), twos); done <- err }()
+	<-plane.paused
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, orig) {
+		t.Errorf("the refused change was on disk while the plane decided:\n%s", b)
+	}
+	plane.resume <- struct{}{}
+	// The router puts the plane back to the running configuration.
+	<-plane.paused
+	plane.resume <- struct{}{}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "ip_vs_twos") {
+		t.Fatalf("apply: %v, want the plane's refusal", err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, orig) {
+		t.Errorf("the file changed after a refused edit:\n%s", b)
+	}
+	if _, err := os.Stat(HistoryDir(path)); err == nil {
+		t.Error("a refused edit went into the history")
+	}
+
+	// A change the plane takes is written, the old file kept.
+	rr := func(c *model.Config) error { c.Services[0].Scheduler = model.SchedWRR; return nil }
+	go func() { _, err := r.Apply(context.Background(), rr); done <- err }()
+	<-plane.paused
+	plane.resume <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "scheduler = wrr") || !strings.Contains(string(b), "serial_no = 2") {
+		t.Errorf("the applied change is not on disk:\n%s", b)
+	}
+	if kept, err := os.ReadFile(filepath.Join(HistoryDir(path), "lvs.cf.1")); err != nil || !bytes.Equal(kept, orig) {
+		t.Errorf("the history does not keep serial 1: %v", err)
+	}
+}
+
+// The history keeps the newest HistoryKeep files.
+func TestHistoryKeepsNewest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lvs.cf")
+	for serial := range 25 {
+		if err := keepHistory(path, serial, []byte(fmt.Sprint(serial)), 20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, _ := os.ReadDir(HistoryDir(path))
+	if len(ents) != 20 {
+		t.Fatalf("%d files kept, want 20", len(ents))
+	}
+	if _, err := os.Stat(filepath.Join(HistoryDir(path), "lvs.cf.4")); err == nil {
+		t.Error("serial 4 kept, want the oldest five gone")
+	}
+	if b, _ := os.ReadFile(filepath.Join(HistoryDir(path), "lvs.cf.24")); string(b) != "24" {
+		t.Error("the newest is not kept")
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/govs/govs/router"
 	"io"
 	"net"
 	"net/http"
@@ -229,8 +230,8 @@ func TestAPIBadInputChangesNothing(t *testing.T) {
 		t.Errorf("bad JSON: %d", resp.StatusCode)
 	}
 	e.unchanged(before)
-	if _, err := os.Stat(e.cfg + ".bak"); err == nil {
-		t.Error("a refused change left a .bak")
+	if _, err := os.Stat(router.HistoryDir(e.cfg)); err == nil {
+		t.Error("a refused change left a history")
 	}
 }
 

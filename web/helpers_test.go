@@ -217,7 +217,7 @@ func serialOf(t *testing.T, b []byte) string {
 }
 
 // written checks that a change wrote the file: serial_no+1, the previous
-// file kept as lvs.cf.bak, mode 0600.
+// file kept in the history under its serial, mode 0600.
 func (e *env) written(before []byte) []byte {
 	e.t.Helper()
 	after := e.file()
@@ -230,9 +230,9 @@ func (e *env) written(before []byte) []byte {
 	if a != b+1 {
 		e.t.Errorf("serial_no %d -> %d, want +1", b, a)
 	}
-	bak, err := os.ReadFile(e.cfg + ".bak")
-	if err != nil || !bytes.Equal(bak, before) {
-		e.t.Errorf("lvs.cf.bak is not the previous file (err %v)", err)
+	kept, err := os.ReadFile(filepath.Join(router.HistoryDir(e.cfg), fmt.Sprintf("lvs.cf.%d", b)))
+	if err != nil || !bytes.Equal(kept, before) {
+		e.t.Errorf("the history does not keep the previous file as serial %d (err %v)", b, err)
 	}
 	fi, _ := os.Stat(e.cfg)
 	if fi.Mode().Perm() != 0o600 {

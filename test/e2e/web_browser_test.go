@@ -149,8 +149,8 @@ func TestWebToolInChromium(t *testing.T) {
 	if after := w.file(t); !strings.Contains(string(after), "fwmark = 5") || !strings.Contains(string(after), "serial_no = 2") {
 		t.Fatalf("lvs.cf after adding:\n%s", after)
 	}
-	if bak, _ := os.ReadFile(w.cfg + ".bak"); string(bak) != string(before) {
-		t.Error("lvs.cf.bak is not the previous file")
+	if kept, _ := os.ReadFile(filepath.Join(w.cfg+".history", "lvs.cf.1")); string(kept) != string(before) {
+		t.Error("the history does not keep the previous file (serial 1)")
 	}
 	// Two real servers.
 	for i, rs := range w.rs {
