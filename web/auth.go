@@ -160,6 +160,14 @@ func (s *Server) authenticate(r *http.Request) *principal {
 	if ss == nil {
 		return nil
 	}
+	// The users file is the truth, now: a session ends when its user was
+	// deleted, had the role changed or a new password set since the
+	// login (the file is looked at on every request; it is re-read only
+	// when it changed).
+	if u, ok := s.users.byName(ss.user.Name); !ok || u.Role != ss.user.Role || u.Hash != ss.user.Hash {
+		s.sessions.delete(c.Value)
+		return nil
+	}
 	return &principal{user: ss.user, session: ss}
 }
 

@@ -3,9 +3,13 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestPagesNeedLogin(t *testing.T) {
@@ -284,4 +288,55 @@ func TestUsersFile(t *testing.T) {
 			t.Errorf("%q parsed", bad)
 		}
 	}
+}
+
+// A session ends when its user is deleted, demoted or given a new
+// password: the next request finds the users file changed and is refused,
+// as a fresh login with the old state would be.
+func TestSessionsFollowTheUsersFile(t *testing.T) {
+	for _, change := range []string{"deleted", "demoted", "new password"} {
+		t.Run(change, func(t *testing.T) {
+			e := newEnv(t)
+			b := e.browser()
+			b.login("admin", adminPass)
+			if code, _ := b.get("/"); code != http.StatusOK {
+				t.Fatalf("logged in: %d", code)
+			}
+			path := filepath.Join(e.dir, "users")
+			users, err := ParseUsers(mustRead(t, path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var next []User
+			for _, u := range users {
+				if u.Name == "admin" {
+					switch change {
+					case "deleted":
+						continue
+					case "demoted":
+						u.Role = RoleReadOnly
+					case "new password":
+						h, _ := bcrypt.GenerateFromPassword([]byte("a new one"), bcrypt.MinCost)
+						u.Hash = string(h)
+					}
+				}
+				next = append(next, u)
+			}
+			if err := os.WriteFile(path, FormatUsers(next), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if code, _ := b.get("/"); code != http.StatusSeeOther {
+				t.Errorf("after the user was %s, the old session got %d, want a redirect to /login", change, code)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

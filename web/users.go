@@ -171,6 +171,18 @@ func (s *userStore) check(name, password string) (*User, bool) {
 	return nil, false
 }
 
+// byName finds a user by name in the current file.
+func (s *userStore) byName(name string) (*User, bool) {
+	users, _ := s.load()
+	for i := range users {
+		if users[i].Name == name {
+			u := users[i]
+			return &u, true
+		}
+	}
+	return nil, false
+}
+
 // byToken finds the user owning an API token.
 func (s *userStore) byToken(token string) (*User, bool) {
 	if token == "" {
