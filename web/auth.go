@@ -20,6 +20,16 @@ const (
 	// one account, and one address cannot sweep many accounts.
 	loginBurst  = 5
 	loginWindow = 5 * time.Minute
+	// loginAll is the limiter's key for every failure: beyond
+	// loginAllBurst failures in a window, from however many addresses and
+	// for however many names, every login waits for the window to pass.
+	loginAll      = "all"
+	loginAllBurst = 200
+	// maxUserName bounds the user names that reach the limiter and the log.
+	maxUserName = 64
+	// maxLimiterKeys bounds the limiter: beyond it, new keys are not kept
+	// (their failures still count in loginAll).
+	maxLimiterKeys = 100000
 )
 
 type session struct {
@@ -93,6 +103,9 @@ func (l *limiter) blocked(key string, now time.Time) bool {
 	if w == nil || now.Sub(w.start) > loginWindow {
 		return false
 	}
+	if key == loginAll {
+		return w.fails >= loginAllBurst
+	}
 	return w.fails >= loginBurst
 }
 
@@ -102,7 +115,7 @@ func (l *limiter) fail(key string, now time.Time) {
 	if l.m == nil {
 		l.m = map[string]*window{}
 	}
-	if len(l.m) > 100000 {
+	if len(l.m) > maxLimiterKeys {
 		// Bounded memory under a spray of addresses: forget stale windows.
 		for k, w := range l.m {
 			if now.Sub(w.start) > loginWindow {
@@ -112,6 +125,9 @@ func (l *limiter) fail(key string, now time.Time) {
 	}
 	w := l.m[key]
 	if w == nil || now.Sub(w.start) > loginWindow {
+		if w == nil && len(l.m) >= maxLimiterKeys {
+			return // full of live windows: the global key still counts
+		}
 		w = &window{start: now}
 		l.m[key] = w
 	}

@@ -206,8 +206,13 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	user, pass := r.PostFormValue("user"), r.PostFormValue("password")
 	now := s.now()
+	if len(user) > maxUserName {
+		// No user has such a name: a failure, but no key of that size in
+		// the limiter and no line of it in the log.
+		user = user[:maxUserName] + "…"
+	}
 	ipKey, userKey := "ip:"+clientIP(r), "user:"+user
-	if s.limit.blocked(ipKey, now) || s.limit.blocked(userKey, now) {
+	if s.limit.blocked(ipKey, now) || s.limit.blocked(userKey, now) || s.limit.blocked(loginAll, now) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(loginWindow.Seconds())))
 		s.render(w, http.StatusTooManyRequests, "login.html", &page{Title: "Log in",
 			Error: "Too many failed logins: try again in a few minutes."})
@@ -217,6 +222,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.limit.fail(ipKey, now)
 		s.limit.fail(userKey, now)
+		s.limit.fail(loginAll, now)
 		s.log.Warn("web login failed", "user", user, "client", clientIP(r))
 		s.render(w, http.StatusUnauthorized, "login.html", &page{Title: "Log in", Error: "Wrong user name or password."})
 		return

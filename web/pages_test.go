@@ -1,7 +1,11 @@
 package web
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -339,4 +343,50 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Failed logins cost bounded memory and log: 1,000 of them from 200
+// addresses with 64 KiB user names keep the limiter's keys and the log
+// lines short, and a spray that gets past the per-address and per-user
+// limits meets a global one.
+func TestFailedLoginsBounded(t *testing.T) {
+	e := newEnv(t)
+	var logBuf bytes.Buffer
+	e.s.log = slog.New(slog.NewTextHandler(&logBuf, nil))
+	name := strings.Repeat("x", 64<<10)
+	refused := 0
+	for i := range 1000 {
+		form := url.Values{"user": {fmt.Sprintf("%s%d", name, i)}, "password": {"wrong"}}
+		req := httptest.NewRequest("POST", "/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = fmt.Sprintf("198.51.100.%d:4000", i%200+1)
+		rec := httptest.NewRecorder()
+		e.s.loginPost(rec, req)
+		if rec.Code == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	keys := 0
+	e.s.limit.mu.Lock()
+	for k := range e.s.limit.m {
+		keys += len(k)
+	}
+	n := len(e.s.limit.m)
+	e.s.limit.mu.Unlock()
+	if keys > 64<<10 {
+		t.Errorf("the limiter holds %d keys of %d bytes in all", n, keys)
+	}
+	if l := len(logBuf.String()); l > 1<<20 {
+		t.Errorf("1,000 failed logins wrote %d bytes of log", l)
+	}
+	if refused == 0 {
+		t.Error("no login was refused by a limit")
+	}
+	// An unknown user's password is compared against a hash of the users'
+	// own cost, so that a wrong name takes as long as a wrong password.
+	users, _ := e.s.users.load()
+	cost, _ := bcrypt.Cost([]byte(users[0].Hash))
+	if got, _ := bcrypt.Cost(e.s.users.dummyFor(cost)); got != cost {
+		t.Errorf("dummy hash cost %d, users' %d", got, cost)
+	}
 }

@@ -124,11 +124,29 @@ type userStore struct {
 	size  int64
 	users []User
 	err   error
+	// dummies are hashes compared against when the user does not exist,
+	// one per bcrypt cost, so that a login takes as long for an unknown
+	// user as for a wrong password.
+	dummies map[int][]byte
 }
 
-// dummyHash is compared against when the user does not exist, so that a
-// login takes as long for an unknown user as for a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.MinCost)
+// dummyFor returns a hash of the given bcrypt cost to compare against.
+func (s *userStore) dummyFor(cost int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.dummies[cost]; ok {
+		return h
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("not a password"), cost)
+	if err != nil {
+		h, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+	}
+	if s.dummies == nil {
+		s.dummies = map[int][]byte{}
+	}
+	s.dummies[cost] = h
+	return h
+}
 
 func (s *userStore) load() ([]User, error) {
 	s.mu.Lock()
@@ -167,7 +185,13 @@ func (s *userStore) check(name, password string) (*User, bool) {
 			return nil, false
 		}
 	}
-	_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+	cost := bcrypt.DefaultCost
+	if len(users) > 0 {
+		if c, err := bcrypt.Cost([]byte(users[0].Hash)); err == nil {
+			cost = c
+		}
+	}
+	_ = bcrypt.CompareHashAndPassword(s.dummyFor(cost), []byte(password))
 	return nil, false
 }
 
