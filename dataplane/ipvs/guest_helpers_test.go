@@ -410,10 +410,17 @@ func echo(c net.Conn) error {
 	return nil
 }
 
-func udpName(addr string) (string, error) {
+func udpName(addr string) (string, error) { return udpNameFrom("", addr) }
+
+// udpNameFrom is udpName from the client address src ("" for any).
+func udpNameFrom(src, addr string) (string, error) {
 	var out string
 	err := inNS("cl", func() error {
-		c, err := net.Dial("udp", addr)
+		d := net.Dialer{}
+		if src != "" {
+			d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(src)}
+		}
+		c, err := d.Dial("udp", addr)
 		if err != nil {
 			return err
 		}

@@ -139,27 +139,10 @@ func (r *parityRun) shortTo(src string, sport int, dport uint16) {
 // udp sends a datagram from a fresh socket at src and records who
 // answered.
 func (r *parityRun) udp(src string) {
-	r.t.Helper()
-	n := "-"
-	_ = inNS("cl", func() error {
-		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)}, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gVIPNAT, r.port)))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		buf := make([]byte, 100)
-		for range 3 {
-			if _, err := c.Write([]byte("who\n")); err != nil {
-				return err
-			}
-			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			if k, err := c.Read(buf); err == nil {
-				n = strings.TrimSpace(string(buf[:k]))
-				return nil
-			}
-		}
-		return nil
-	})
+	n, err := udpNameFrom(src, hostPort(gVIPNAT, r.port))
+	if err != nil {
+		n = "-"
+	}
 	r.seq = append(r.seq, n)
 }
 
@@ -247,6 +230,35 @@ func shorts(n, k int) func(*parityRun) {
 	}
 }
 
+// drainCase is a persistent /24 service whose clients' server is drained
+// to weight 0 in between: with expire_quiescent_template = 0 (the
+// kernel's default) they stay on it, as the kernel keeps the template;
+// with 1 they move.
+func drainCase(name string, expire bool) parityCase {
+	return parityCase{name, func(port uint16) model.Service {
+		s := svc3(model.SchedRR, 1, 1, 1)(port)
+		s.Persistence = model.Persistence{Timeout: 300 * time.Second, PrefixLen: 24}
+		return s
+	}, func(r *parityRun) {
+		r.cfg.Global.ExpireQuiescentTemplate = expire
+		r.apply()
+		shorts(3, 3)(r)
+		first := r.seq[0]
+		for _, rs := range r.cfg.Services[0].RealServers {
+			if rs.Name == first {
+				r.svc().SetState(rs.Key(), table.StateDraining, "parity")
+			}
+		}
+		// The kernel plane sets a drained server's weight on its next
+		// reconcile; the proxy plane's table has it at once.
+		r.apply()
+		shorts(3, 3)(r)
+		// Back to the kernel's default for the cases after this one.
+		r.cfg.Global.ExpireQuiescentTemplate = false
+		r.apply()
+	}}
+}
+
 var parityCases = []parityCase{
 	{"rr equal", svc3(model.SchedRR, 1, 1, 1), shorts(9, 1)},
 	{"wrr 3:2:1", svc3(model.SchedWRR, 3, 2, 1), shorts(12, 1)},
@@ -315,26 +327,7 @@ var parityCases = []parityCase{
 		shorts(4, 1)(r)
 		r.closeAll()
 	}},
-	{"persistent /24 and a drained server", func(port uint16) model.Service {
-		s := svc3(model.SchedRR, 1, 1, 1)(port)
-		s.Persistence = model.Persistence{Timeout: 300 * time.Second, PrefixLen: 24}
-		return s
-	}, func(r *parityRun) {
-		// One /24: every client of it stays on the first one's server,
-		// also once that server is drained to weight 0, as the kernel
-		// keeps the template (expire_quiescent_template = 0).
-		shorts(3, 3)(r)
-		first := r.seq[0]
-		for _, rs := range r.cfg.Services[0].RealServers {
-			if rs.Name == first {
-				r.svc().SetState(rs.Key(), table.StateDraining, "parity")
-			}
-		}
-		// The kernel plane sets a drained server's weight on its next
-		// reconcile; the proxy plane's table has it at once.
-		r.apply()
-		shorts(3, 3)(r)
-	}},
+	drainCase("persistent /24 and a drained server", false),
 	{"sh-fallback, a server at weight 0", func(port uint16) model.Service {
 		s := svc3(model.SchedSH, 1, 0, 1)(port)
 		s.SchedFlags = model.FlagFallback
@@ -373,26 +366,7 @@ var parityCases = []parityCase{
 		r.apply()
 		shorts(2, 1)(r)
 	}},
-	{"persistent, drained, expire_quiescent_template = 1", func(port uint16) model.Service {
-		s := svc3(model.SchedRR, 1, 1, 1)(port)
-		s.Persistence = model.Persistence{Timeout: 300 * time.Second, PrefixLen: 24}
-		return s
-	}, func(r *parityRun) {
-		r.cfg.Global.ExpireQuiescentTemplate = true
-		r.apply()
-		shorts(3, 3)(r)
-		first := r.seq[0]
-		for _, rs := range r.cfg.Services[0].RealServers {
-			if rs.Name == first {
-				r.svc().SetState(rs.Key(), table.StateDraining, "parity")
-			}
-		}
-		r.apply()
-		shorts(3, 3)(r)
-		// Back to the kernel's default for the cases after this one.
-		r.cfg.Global.ExpireQuiescentTemplate = false
-		r.apply()
-	}},
+	drainCase("persistent, drained, expire_quiescent_template = 1", true),
 	{"udp rr", func(port uint16) model.Service {
 		s := gService("parity", model.ProtoUDP, gVIPNAT, port, model.SchedRR,
 			gServer(0, 53, 1, 0), gServer(1, 53, 1, 0), gServer(2, 53, 1, 0))
