@@ -82,7 +82,7 @@ func BenchmarkSchedule(b *testing.B) {
 // BenchmarkUpdate measures rebuilding a scheduler's state for a list of n
 // servers, the cost of a weight change or a server coming or going.
 func BenchmarkUpdate(b *testing.B) {
-	for _, name := range []model.Scheduler{model.SchedWRR, model.SchedSH, model.SchedMH} {
+	for _, name := range []model.Scheduler{model.SchedWRR, model.SchedSH, model.SchedMH, model.SchedWLC, model.SchedTWOS} {
 		for _, n := range []int{10, 100, 1000} {
 			b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
 				ds := benchDests(n)
@@ -96,5 +96,44 @@ func BenchmarkUpdate(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkLoadCycle measures what a load-based decision costs with the
+// connection events that come with it: the decision, a connection opening
+// on the chosen server and one ending elsewhere. "tree" is the scheduler
+// as built (a decision reads a tree, each event replays log2(n) matches);
+// "scan" is the kernel's scan per decision with the same events.
+func BenchmarkLoadCycle(b *testing.B) {
+	for _, sc := range scans {
+		for _, n := range []int{10, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/n=%d/tree", sc.name, n), func(b *testing.B) {
+				ds := benchDests(n)
+				s := newTreeScheduler(b, sc.name, 0)
+				s.Update(ds)
+				loadCycle(b, ds, func() *table.Dest { return s.Schedule(nil) })
+			})
+			b.Run(fmt.Sprintf("%s/n=%d/scan", sc.name, n), func(b *testing.B) {
+				ds := benchDests(n)
+				loadCycle(b, ds, func() *table.Dest { return sc.scan(ds) })
+			})
+		}
+	}
+}
+
+func loadCycle(b *testing.B, ds []*table.Dest, pick func() *table.Dest) {
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		d := pick()
+		if d == nil {
+			b.Fatal("nil pick")
+		}
+		d.SetCounters(d.ActiveConns()+1, d.InactiveConns(), 0)
+		// A connection ends on the server after the one last ended on, so
+		// loads stay level and every server keeps being chosen.
+		e := ds[i%len(ds)]
+		e.SetCounters(max(0, e.ActiveConns()-1), e.InactiveConns(), 0)
+		i++
 	}
 }

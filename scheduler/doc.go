@@ -36,4 +36,16 @@
 // sequence exactly. The lblc and lblcr caches are read without locks and
 // written under a per-scheduler mutex, as the kernel does under RCU and
 // sched_lock.
+//
+// # Load indexes
+//
+// The kernel's lc, wlc, sed, nq, fo, ovf and twos scan the whole list on
+// every decision. Here a long list is indexed instead: a tournament tree
+// for the scans that keep the first least-loaded (or heaviest) server, a
+// sum tree of weights for twos' draws. Each destination tells its index of
+// every change to its connection counts or overload flag (table's
+// LoadWatcher), and the index replays only that destination's path, so a
+// decision costs a read of the root (or two log2(n) descents) and stays the
+// decision the scan would make: the tests drive both through random load
+// changes and compare them at every step.
 package scheduler

@@ -82,17 +82,17 @@ func NewWithOptions(name model.Scheduler, flags model.SchedFlags, opts ...Option
 	case model.SchedWRR:
 		return newWRR(), nil
 	case model.SchedLC:
-		return newList(model.SchedLC, pickLC), nil
+		return newList(model.SchedLC, rankLC, pickLC), nil
 	case model.SchedWLC, "":
-		return newList(model.SchedWLC, pickWLC), nil
+		return newList(model.SchedWLC, rankWLC, pickWLC), nil
 	case model.SchedSED:
-		return newList(model.SchedSED, pickSED), nil
+		return newList(model.SchedSED, rankSED, pickSED), nil
 	case model.SchedNQ:
-		return newList(model.SchedNQ, pickNQ), nil
+		return newList(model.SchedNQ, rankNQ, pickNQ), nil
 	case model.SchedFO:
-		return newList(model.SchedFO, pickFO), nil
+		return newList(model.SchedFO, rankFO, pickFO), nil
 	case model.SchedOVF:
-		return newList(model.SchedOVF, pickOVF), nil
+		return newList(model.SchedOVF, rankOVF, pickOVF), nil
 	case model.SchedTWOS:
 		return newTwos(o.rand), nil
 	case model.SchedDH:

@@ -17,68 +17,49 @@ import (
 // bits and without its rejection step: the bias left is below 2^-32.
 // Deviation: the final comparison is made in 64 bits where the kernel's int
 // products could overflow past 2^31.
+//
+// The draws descend a sum tree of the drawable weights (weightTree) where
+// the kernel walks the list: the same destination for the same draw, in
+// log2(n) steps.
 type twosScheduler struct {
 	rand Rand
-	cur  atomic.Pointer[[]*table.Dest]
+	cur  atomic.Pointer[weightTree]
 }
 
 func newTwos(r Rand) *twosScheduler {
 	s := &twosScheduler{rand: r}
-	s.cur.Store(new([]*table.Dest))
+	s.cur.Store(newWeightTree(nil))
 	return s
 }
 
 // Name returns "twos".
 func (s *twosScheduler) Name() model.Scheduler { return model.SchedTWOS }
 
-// Update publishes the new destination list.
-func (s *twosScheduler) Update(dests []*table.Dest) { s.cur.Store(&dests) }
+// Update builds the sum tree over the new list and publishes it.
+func (s *twosScheduler) Update(dests []*table.Dest) { s.cur.Store(newWeightTree(dests)) }
 
 // Schedule follows ip_vs_twos_schedule.
 func (s *twosScheduler) Schedule(*table.Packet) *table.Dest {
-	dests := *s.cur.Load()
-	var choice1, choice2 *table.Dest
-	total := 0
-	for _, d := range dests {
-		if !d.Overloaded() {
-			if w := d.Weight(); w > 0 {
-				total += w
-				choice1 = d
-			}
-		}
-	}
-	if choice1 == nil {
+	t := s.cur.Load()
+	total := t.total()
+	if total <= 0 {
 		return nil
 	}
-	// Random weights are drawn from [0, total] inclusive: with 0 the first
-	// eligible destination is drawn, since rweight - weight <= 0 there.
+	// Random weights are drawn from [0, total] inclusive. The kernel's scan
+	// takes the first destination whose running weight is at least the
+	// draw, so 0 and 1 both draw the first drawable destination.
 	total++
-	r1 := int64(below(s.rand.Uint64(), uint64(total)))
-	r2 := int64(below(s.rand.Uint64(), uint64(total)))
-	var w1, w2 int64 = -1, -1
-	var oh1, oh2 int64
-	for _, d := range dests {
-		if d.Overloaded() {
-			continue
-		}
-		w := int64(d.Weight())
-		if w <= 0 {
-			continue
-		}
-		r1 -= w
-		r2 -= w
-		if r1 <= 0 && w1 == -1 {
-			choice1, w1, oh1 = d, w, int64(d.Overhead())
-		}
-		if r2 <= 0 && w2 == -1 {
-			choice2, w2, oh2 = d, w, int64(d.Overhead())
-		}
-		if w1 != -1 && w2 != -1 {
-			break
-		}
+	r1 := max(1, int64(below(s.rand.Uint64(), uint64(total))))
+	r2 := max(1, int64(below(s.rand.Uint64(), uint64(total))))
+	choice1, choice2 := t.find(r1), t.find(r2)
+	if choice1 == nil {
+		return choice2
 	}
-	if choice2 != nil && w2*oh1 > w1*oh2 {
-		choice1 = choice2
+	if choice2 != nil {
+		w1, w2 := int64(choice1.Weight()), int64(choice2.Weight())
+		if w2*int64(choice1.Overhead()) > w1*int64(choice2.Overhead()) {
+			return choice2
+		}
 	}
 	return choice1
 }

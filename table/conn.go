@@ -115,7 +115,11 @@ func (c *Conn) SetState(st ConnState) {
 	case prev == ConnEstablished:
 		d.active.Add(-1)
 		d.inact.Add(1)
+	default:
+		c.Touch()
+		return
 	}
+	d.loadChanged()
 	c.Touch()
 }
 
@@ -235,6 +239,7 @@ func (c *Conn) end(reset bool) {
 	if prev == ConnEstablished {
 		c.dest.active.Add(-1)
 		c.dest.inact.Add(1)
+		c.dest.loadChanged()
 	}
 	now := c.t.clock.Now()
 	c.seen.Store(now.UnixNano())
@@ -255,6 +260,7 @@ func (c *Conn) expire() {
 		d.inact.Add(-1)
 	}
 	d.updateOverload(false)
+	d.loadChanged()
 	c.t.conns.remove(c)
 	if d.removed.Load() && d.active.Load()+d.inact.Load() == 0 && d.svc != nil {
 		d.svc.dropGone(d)

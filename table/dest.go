@@ -105,6 +105,7 @@ type Dest struct {
 	uthresh atomic.Uint32
 	lthresh atomic.Uint32
 	removed atomic.Bool // no longer in the service's configuration
+	watch   atomic.Pointer[LoadWatch]
 
 	// Counters accumulate the real server's traffic.
 	Counters Counters
@@ -216,6 +217,33 @@ func effectiveWeight(s State, base int32) int32 {
 	return 0
 }
 
+// LoadWatcher keeps an index of destinations ordered by load, so that a
+// scheduler finds the least loaded one without scanning the list. The
+// destination tells it of every change to its connection counts or its
+// overload flag, after the change, from the goroutine that made it.
+type LoadWatcher interface {
+	LoadChanged(slot int)
+}
+
+// LoadWatch names the watcher of a destination and its slot there.
+type LoadWatch struct {
+	W    LoadWatcher
+	Slot int
+}
+
+// Watch makes w the destination's load watcher (nil: none). A scheduler
+// calls it from Update for each destination of the new list; the last one
+// set wins, so a service that changes scheduler hands its destinations to
+// the new one.
+func (d *Dest) Watch(w *LoadWatch) { d.watch.Store(w) }
+
+// loadChanged tells the watcher that the counts or the overload flag moved.
+func (d *Dest) loadChanged() {
+	if w := d.watch.Load(); w != nil {
+		w.W.LoadChanged(w.Slot)
+	}
+}
+
 // SetCounters overwrites the connection counts, for data planes whose
 // connections are counted elsewhere (the kernel plane mirrors the kernel's
 // counts here). The overload flag follows as in ip_vs_bind_dest.
@@ -225,6 +253,7 @@ func (d *Dest) SetCounters(active, inactive, persist int) {
 	d.persist.Store(int32(persist))
 	d.updateOverload(true)
 	d.updateOverload(false)
+	d.loadChanged()
 	// A removed server whose last connection the kernel has dropped
 	// leaves, as it leaves the kernel.
 	if active+inactive == 0 && d.removed.Load() && d.svc != nil {
@@ -237,6 +266,7 @@ func (d *Dest) SetCounters(active, inactive, persist int) {
 func (d *Dest) bindConn() {
 	d.inact.Add(1)
 	d.updateOverload(true)
+	d.loadChanged()
 }
 
 // updateOverload applies the kernel's threshold rules: on bind, set

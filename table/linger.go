@@ -135,6 +135,7 @@ func (r *lingerRec) expire() {
 	d := r.dest
 	d.inact.Add(-1)
 	d.updateOverload(false)
+	d.loadChanged()
 	if d.removed.Load() && d.active.Load()+d.inact.Load() == 0 && d.svc != nil {
 		d.svc.dropGone(d)
 	}

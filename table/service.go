@@ -168,6 +168,14 @@ func (s *Service) rebuildWith(sc Scheduler) {
 	s.order(list)
 	prev := s.list.Load()
 	s.list.Store(&list)
+	// A scheduler that indexes its list by load watches its destinations;
+	// the list it gets next makes the watches anew, so those of servers
+	// that left it, or of a scheduler being replaced, stop here.
+	if prev != nil {
+		for _, d := range *prev {
+			d.Watch(nil)
+		}
+	}
 	if sc != nil {
 		// A new scheduler on a live service starts, as ip_vs_bind_scheduler
 		// has it, from the whole current list.
