@@ -118,6 +118,13 @@ func cmdStatus(e *env, args []string) int {
 	} else if st.Role != "" {
 		fmt.Fprintf(e.stdout, "role %s (no backup router)\n", st.Role)
 	}
+	if s := st.Sockets; s != nil {
+		fmt.Fprintf(e.stdout, "sockets %d of %d (tcp %d, udp %d)", s.InUse, s.Limit, s.TCP, s.UDP)
+		if s.RefusedTCP+s.RefusedUDP > 0 {
+			fmt.Fprintf(e.stdout, ", refused %d tcp connections and %d udp flows", s.RefusedTCP, s.RefusedUDP)
+		}
+		fmt.Fprintln(e.stdout)
+	}
 	if st.LastReloadError != "" {
 		fmt.Fprintf(e.stdout, "last reload refused:\n%s\n", st.LastReloadError)
 	}

@@ -66,7 +66,8 @@ func (a routerAPI) Status() control.Status {
 	s := a.r.Status()
 	st := control.Status{Version: s.Version, ConfigPath: s.ConfigPath, Serial: s.SerialNo,
 		Plane: s.Plane, Started: s.Started, PID: s.PID, Reloads: s.Reloads,
-		FailedReloads: s.ReloadErrors, LastReload: s.LastReload, LastReloadError: s.LastReloadError}
+		FailedReloads: s.ReloadErrors, LastReload: s.LastReload, LastReloadError: s.LastReloadError,
+		Sockets: s.Sockets}
 	red := a.r.Redundancy()
 	st.Role, st.Redundant, st.LastAdvert = red.Role, red.Enabled, red.LastAdvert
 	for p, a := range map[*string]netip.Addr{&st.Peer: red.Peer, &st.Master: red.Master, &st.LastAdvertFrom: red.LastAdvertFrom} {

@@ -22,6 +22,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/govs/govs/dataplane"
 )
 
 // APIVersion is the path prefix of this revision of the API; a change that
@@ -65,6 +67,9 @@ type Status struct {
 	// LastAdvertFrom from where; zero if none has.
 	LastAdvert     time.Time `json:"last_advert,omitzero"`
 	LastAdvertFrom string    `json:"last_advert_from,omitempty"`
+	// Sockets is the data plane's socket budget and what it refused, for
+	// planes that hold a socket per connection.
+	Sockets *dataplane.Sockets `json:"sockets,omitempty"`
 }
 
 // Error is an error the router answered with.

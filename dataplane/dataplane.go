@@ -47,3 +47,29 @@ type ConnLister interface {
 	// Conns lists connection entries and persistence templates.
 	Conns() ([]table.ConnStatus, error)
 }
+
+// Sockets is a userspace plane's budget of traffic sockets (see
+// SocketBudget).
+type Sockets struct {
+	// Limit is the most sockets traffic may hold; TCPLimit and UDPLimit
+	// bound each protocol's share.
+	Limit    int `json:"limit"`
+	TCPLimit int `json:"tcp_limit"`
+	UDPLimit int `json:"udp_limit"`
+	// InUse is what traffic holds now: TCP (two a connection) and UDP
+	// (one a flow).
+	InUse int `json:"in_use"`
+	TCP   int `json:"tcp"`
+	UDP   int `json:"udp"`
+	// RefusedTCP and RefusedUDP count the connections and flows refused
+	// because the budget was spent.
+	RefusedTCP uint64 `json:"refused_tcp"`
+	RefusedUDP uint64 `json:"refused_udp"`
+}
+
+// SocketBudget is a plane that holds a socket per connection side and per
+// UDP flow, and so bounds them to keep descriptors for the rest of the
+// router.
+type SocketBudget interface {
+	Sockets() Sockets
+}

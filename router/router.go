@@ -63,6 +63,9 @@ type Status struct {
 	ReloadErrors    int       `json:"reload_errors"`
 	LastReload      time.Time `json:"last_reload,omitzero"`
 	LastReloadError string    `json:"last_reload_error,omitempty"`
+	// Sockets is the data plane's socket budget, for planes that hold a
+	// socket per connection (the proxy).
+	Sockets *dataplane.Sockets `json:"sockets,omitempty"`
 }
 
 // Router is a running LVS router.
@@ -378,6 +381,11 @@ func (r *Router) Redundancy() RedundancyStatus {
 // Status describes the router.
 func (r *Router) Status() Status {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.status
+	st := r.status
+	r.mu.Unlock()
+	if sb, ok := r.plane.(dataplane.SocketBudget); ok {
+		s := sb.Sockets()
+		st.Sockets = &s
+	}
+	return st
 }

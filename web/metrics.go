@@ -20,6 +20,7 @@ type metrics struct {
 	rsConns, rsConnsTotal, rsBytes, rsCPS, rsBPS, rsWeight, rsUp  *prometheus.Desc
 	chkLatency, chkUp, chkTotal, chkFail, chkLocal                *prometheus.Desc
 	role, reloads, reloadErrs, serial, info                       *prometheus.Desc
+	sockets, socketLimit, refused                                 *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -53,6 +54,9 @@ func newMetrics(s *Server) *metrics {
 		reloadErrs:    prometheus.NewDesc("govs_router_reload_errors_total", "Configuration reloads refused.", nil, nil),
 		serial:        prometheus.NewDesc("govs_router_serial_no", "serial_no of the running configuration.", nil, nil),
 		info:          prometheus.NewDesc("govs_router_info", "The router's version and data plane.", []string{"version", "dataplane"}, nil),
+		sockets:       prometheus.NewDesc("govs_dataplane_sockets", "Sockets the data plane's traffic holds, by protocol (two a TCP connection, one a UDP flow).", []string{"protocol"}, nil),
+		socketLimit:   prometheus.NewDesc("govs_dataplane_socket_limit", "The most sockets the data plane's traffic may hold, by protocol and in all (protocol=\"all\").", []string{"protocol"}, nil),
+		refused:       prometheus.NewDesc("govs_dataplane_refused_total", "Connections (tcp) and flows (udp) refused because the socket budget was spent.", []string{"protocol"}, nil),
 	}
 	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -62,7 +66,8 @@ func newMetrics(s *Server) *metrics {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.svcConns, m.svcConnsTotal, m.svcBytes, m.svcPackets, m.svcCPS, m.svcBPS,
 		m.rsConns, m.rsConnsTotal, m.rsBytes, m.rsCPS, m.rsBPS, m.rsWeight, m.rsUp,
-		m.chkLatency, m.chkUp, m.chkTotal, m.chkFail, m.chkLocal, m.role, m.reloads, m.reloadErrs, m.serial, m.info} {
+		m.chkLatency, m.chkUp, m.chkTotal, m.chkFail, m.chkLocal, m.role, m.reloads, m.reloadErrs, m.serial, m.info,
+		m.sockets, m.socketLimit, m.refused} {
 		ch <- d
 	}
 }
@@ -120,6 +125,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.reloadErrs, c, float64(st.ReloadErrors))
 	ch <- prometheus.MustNewConstMetric(m.serial, g, float64(st.SerialNo))
 	ch <- prometheus.MustNewConstMetric(m.info, g, 1, st.Version, st.Plane)
+	if sk := st.Sockets; sk != nil {
+		ch <- prometheus.MustNewConstMetric(m.sockets, g, float64(sk.TCP), "tcp")
+		ch <- prometheus.MustNewConstMetric(m.sockets, g, float64(sk.UDP), "udp")
+		ch <- prometheus.MustNewConstMetric(m.socketLimit, g, float64(sk.TCPLimit), "tcp")
+		ch <- prometheus.MustNewConstMetric(m.socketLimit, g, float64(sk.UDPLimit), "udp")
+		ch <- prometheus.MustNewConstMetric(m.socketLimit, g, float64(sk.Limit), "all")
+		ch <- prometheus.MustNewConstMetric(m.refused, c, float64(sk.RefusedTCP), "tcp")
+		ch <- prometheus.MustNewConstMetric(m.refused, c, float64(sk.RefusedUDP), "udp")
+	}
 }
 
 func (m *metrics) handler() http.Handler {

@@ -103,6 +103,19 @@
 // last byte, up to twice that when its last bytes trickled in after a
 // silence.
 //
+// # Socket budget
+//
+// Each TCP connection holds two sockets and each UDP flow one, where the
+// kernel holds a connection entry. The plane bounds them (Options.Sockets,
+// by default the descriptor limit less a reserve of an eighth, at least
+// 256, for listeners, the control socket, health checks and the web tool),
+// and neither protocol may take more than three quarters of it, UDP at
+// most 65,536 flows by default. A connection beyond the budget is reset at
+// once, a datagram that would open a flow beyond it is dropped; both are
+// counted (Plane.Sockets, govs status, govs_dataplane_refused_total), and
+// what is open keeps working. A flood thus costs its own flows, never the
+// router's other descriptors.
+//
 // # PROXY protocol
 //
 // A real server configured with ProxyProtocol 1 or 2 first receives a PROXY

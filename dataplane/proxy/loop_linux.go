@@ -383,6 +383,13 @@ func (lp *evloop) open(l *listener, fd int, from netip.AddrPort) {
 	}
 	c := &lconn{lp: lp, l: l, fd: [2]int{fd, -1}, hidx: -1}
 	c.pkt = table.Packet{Proto: model.ProtoTCP, Src: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), Dst: l.id.addr}
+	if !p.budget.takeTCP() {
+		p.warn("connection refused: socket budget spent", "listener", l.id.String(), "client", c.pkt.Src.String(),
+			"tcp_sockets", p.budget.tcp.Load())
+		c.reset()
+		return
+	}
+	c.held = true
 	if svc == nil {
 		p.warn("connection refused", "listener", l.id.String(), "client", c.pkt.Src.String(), "error", table.ErrServiceRemoved)
 		c.reset()
@@ -528,6 +535,7 @@ type lconn struct {
 	open       bool // registered: counted by the plane, in the loop's list
 	closed     bool
 	queued     bool // in the loop's again list
+	held       bool // holds two sockets of the plane's budget
 	prev, next *lconn
 }
 
@@ -818,6 +826,7 @@ func (c *lconn) account(i, n int) {
 // yet, the refusal a proxy can give (IPVS answers with an ICMP
 // unreachable); for an open one, the reset one side sent, passed on.
 func (c *lconn) reset() {
+	c.giveBudget()
 	for _, fd := range c.fd {
 		if fd >= 0 {
 			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
@@ -834,6 +843,14 @@ func (c *lconn) reset() {
 	}
 }
 
+// giveBudget returns the connection's sockets to the plane's budget.
+func (c *lconn) giveBudget() {
+	if c.held {
+		c.held = false
+		c.lp.p.budget.giveTCP()
+	}
+}
+
 // close releases the connection: sockets, buffers, timer, table entry. With
 // rst the client gets a reset.
 func (c *lconn) close(rst bool) {
@@ -845,6 +862,7 @@ func (c *lconn) close(rst bool) {
 	if rst || !c.open {
 		c.reset()
 	} else {
+		c.giveBudget()
 		for _, fd := range c.fd {
 			lp.forget(fd)
 			rawClose(fd)

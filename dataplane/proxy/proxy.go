@@ -52,6 +52,10 @@ type Options struct {
 	// Goroutines serves TCP with a pair of goroutines per connection, as
 	// on systems other than Linux, instead of Linux event loops.
 	Goroutines bool
+	// Sockets bounds the sockets traffic may hold (two per TCP connection,
+	// one per UDP flow); 0 derives it from the descriptor limit, keeping a
+	// reserve for the rest of the router (see budget.go).
+	Sockets int
 }
 
 // Plane is the userspace proxy data plane. It implements dataplane.Plane.
@@ -77,6 +81,7 @@ type Plane struct {
 	closed    bool
 
 	reg     registry
+	budget  *budget
 	open    atomic.Int64 // TCP connections and UDP flows alive
 	closing atomic.Bool
 	forced  atomic.Bool
@@ -88,7 +93,10 @@ type Plane struct {
 	suppressed atomic.Int64
 }
 
-var _ dataplane.Plane = (*Plane)(nil)
+var (
+	_ dataplane.Plane        = (*Plane)(nil)
+	_ dataplane.SocketBudget = (*Plane)(nil)
+)
 
 // New returns a proxy plane serving the services of t. It listens on
 // nothing until a configuration is prepared and committed; Close releases
@@ -117,6 +125,7 @@ func New(t *table.Table, o Options) *Plane {
 		clk:       newCoarseClock(),
 		listeners: map[lkey]*listener{},
 		drained:   make(chan struct{}),
+		budget:    newBudget(o.Sockets),
 	}
 	// Keepalives off: IPVS sends none, the idle timeouts end dead
 	// connections, and each costs setsockopt calls per connection.

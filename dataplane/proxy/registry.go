@@ -55,6 +55,7 @@ func (r *registry) remove(p *Plane, c *tcpConn) {
 	}
 	c.prev, c.next = nil, nil
 	sh.mu.Unlock()
+	p.budget.giveTCP()
 	p.ended()
 }
 

@@ -77,7 +77,15 @@ type tcpConn struct {
 func (p *Plane) handleTCP(l *listener, cc *net.TCPConn) {
 	defer p.wg.Done()
 	c := &tcpConn{p: p, client: cc}
+	if !p.budget.takeTCP() {
+		p.warn("connection refused: socket budget spent", "listener", l.id.String(),
+			"client", cc.RemoteAddr().String(), "tcp_sockets", p.budget.tcp.Load())
+		cc.SetLinger(0)
+		cc.Close()
+		return
+	}
 	if !p.reg.add(p, c) {
+		p.budget.giveTCP()
 		cc.Close()
 		return
 	}

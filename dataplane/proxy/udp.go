@@ -109,6 +109,9 @@ func (l *listener) forwardOne(b []byte, client netip.AddrPort, now int64) {
 		f := l.ops[k]
 		l.mu.Unlock()
 		if f == nil {
+			if !l.takeFlow(client) {
+				return
+			}
 			if f = l.dial(target, client, now); f == nil {
 				return
 			}
@@ -134,12 +137,13 @@ func (l *listener) newFlow(client netip.AddrPort, now int64) *udpFlow {
 	l.mu.Lock()
 	stop := l.draining || l.closed
 	l.mu.Unlock()
-	if stop {
+	if stop || !l.takeFlow(client) {
 		return nil
 	}
 	l.pkt = table.Packet{Proto: model.ProtoUDP, Src: client, Dst: l.id.addr}
 	_, tc, err := p.schedule(l, &l.pkt)
 	if err != nil {
+		p.budget.giveUDP()
 		p.warn("datagram dropped", "listener", l.id.String(), "client", client.String(), "error", err)
 		return nil
 	}
@@ -155,17 +159,30 @@ func (l *listener) newFlow(client netip.AddrPort, now int64) *udpFlow {
 	return f
 }
 
-// dial opens a flow's socket to the real server.
+// takeFlow reserves a new flow's socket; a flow refused for want of one
+// drops its datagram.
+func (l *listener) takeFlow(client netip.AddrPort) bool {
+	if l.p.budget.takeUDP() {
+		return true
+	}
+	l.p.warn("datagram dropped: socket budget spent", "listener", l.id.String(), "client", client.String(),
+		"udp_flows", l.p.budget.udp.Load())
+	return false
+}
+
+// dial opens a flow's socket to the real server, in the budget its caller
+// took (takeFlow), which it gives back if it fails.
 func (l *listener) dial(target, client netip.AddrPort, now int64) *udpFlow {
 	p := l.p
 	c, err := p.dialer.DialUDP(p.dialCtx, "udp", netip.AddrPort{}, target)
 	if err != nil {
+		p.budget.giveUDP()
 		p.warn("udp socket to real server failed", "server", target.String(), "error", err)
 		return nil
 	}
 	f := &udpFlow{l: l, conn: c, client: client}
 	if err := f.rd.init(c, &p.dgrams); err != nil {
-		c.Close()
+		f.closeConn()
 		p.warn("udp socket to real server failed", "server", target.String(), "error", err)
 		return nil
 	}
@@ -181,7 +198,7 @@ func (l *listener) insert(f *udpFlow) bool {
 	l.mu.Lock()
 	if l.closed || l.draining {
 		l.mu.Unlock()
-		f.conn.Close()
+		f.closeConn()
 		if f.tc != nil {
 			f.tc.Close()
 		}
@@ -314,7 +331,7 @@ func (f *udpFlow) end() {
 	l.removeLocked(f)
 	draining := l.draining && len(l.flows)+len(l.ops) == 0
 	l.mu.Unlock()
-	f.conn.Close()
+	f.closeConn()
 	f.rd.release()
 	if f.tc != nil {
 		f.tc.Close()
@@ -323,4 +340,10 @@ func (f *udpFlow) end() {
 	if draining {
 		l.retire()
 	}
+}
+
+// closeConn closes the flow's socket and gives it back to the budget.
+func (f *udpFlow) closeConn() {
+	f.conn.Close()
+	f.l.p.budget.giveUDP()
 }
