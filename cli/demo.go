@@ -64,5 +64,5 @@ Edit %s and run "go run ./cmd/govs reload%s" to reload without dropping connecti
 Press Ctrl-C to stop.
 `, cfgPath, strings.Join(rs.Addrs, ", "), sock, cfgPath, sock)
 	}
-	return runRouter(e, log, cfgPath, *socket, 2*time.Second, banner)
+	return runRouter(e, log, cfgPath, control.SocketOptions{}, *socket, 2*time.Second, banner)
 }

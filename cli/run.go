@@ -84,6 +84,7 @@ func cmdRun(e *env, args []string) int {
 	cfgPath := fs.String("c", DefaultConfig, "the lvs.cf configuration `file`")
 	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on stop, how long open connections may take to finish")
+	group := fs.String("socket-group", "", "a `group` whose members may read through the control socket (status, list) but change nothing")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if code, ok := parse(fs, args); !ok {
@@ -94,12 +95,12 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "govs run:", err)
 		return ExitUsage
 	}
-	return runRouter(e, log, *cfgPath, *socket, *drain, nil)
+	return runRouter(e, log, *cfgPath, control.SocketOptions{ReadGroup: *group}, *socket, *drain, nil)
 }
 
 // runRouter runs a router on cfgPath until SIGTERM/SIGINT or e.ctx ends;
 // ready, if set, is called once it serves.
-func runRouter(e *env, log *slog.Logger, cfgPath, socket string, drain time.Duration, ready func()) int {
+func runRouter(e *env, log *slog.Logger, cfgPath string, so control.SocketOptions, socket string, drain time.Duration, ready func()) int {
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	r, err := router.New(ctx, router.Options{ConfigPath: cfgPath, Version: Version, Logger: log,
@@ -108,7 +109,7 @@ func runRouter(e *env, log *slog.Logger, cfgPath, socket string, drain time.Dura
 		fmt.Fprintf(e.stderr, "govs run: %v\n", err)
 		return ExitFailure
 	}
-	ln, err := control.Listen(socket)
+	ln, err := control.ListenWith(socket, so)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "govs run: control socket: %v\n", err)
 		_ = r.Close(0)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +100,7 @@ func NewServer(r Router, log *slog.Logger) *Server {
 	}
 	s.srv = &http.Server{
 		Handler:           s,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -144,6 +146,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (use %s)",
 			req.Method, req.URL.Path, rt.method))
 		return
+	}
+	if rt.method != http.MethodGet {
+		if ok, p := mayChange(req.Context()); !ok {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("uid %d (pid %d) may read through the control socket but not change the router: root or uid %d may",
+				p.uid, p.pid, os.Geteuid()))
+			return
+		}
 	}
 	rt.handler(w, req)
 }

@@ -245,8 +245,15 @@ func (s *syncBuffer) String() string {
 // waits until its control socket answers.
 func startRouter(t *testing.T, prefix []string, cfgPath string) *router {
 	t.Helper()
-	socket := filepath.Join(t.TempDir(), "govs.sock")
+	return startRouterAt(t, prefix, cfgPath, filepath.Join(t.TempDir(), "govs.sock"))
+}
+
+// startRouterAt is startRouter with the control socket at socket and more
+// arguments for govs run.
+func startRouterAt(t *testing.T, prefix []string, cfgPath, socket string, extra ...string) *router {
+	t.Helper()
 	args := append(append([]string{}, prefix...), govsBin, "run", "-c", cfgPath, "--socket", socket, "--drain-timeout", "10s")
+	args = append(args, extra...)
 	r := &router{socket: socket, log: &syncBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
