@@ -607,6 +607,7 @@ var globalKeywords = map[string]*kwDef{
 	"monitor_links":             intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).MonitorLinks = n != 0 }),
 	"syncdaemon":                boolKW(func(p *parser, b bool) { g(p).SyncDaemon = b }),
 	"expire_quiescent_template": boolKW(func(p *parser, b bool) { g(p).ExpireQuiescentTemplate = b }),
+	"expire_nodest_conn":        boolKW(func(p *parser, b bool) { g(p).ExpireNodestConn = b }),
 	"syncd_iface":               strKW(true, func(p *parser, s string) { g(p).SyncdIface = s }),
 	// pulse masked the id to the byte IPVS carries; a larger value worked
 	// there, so it is accepted with its effective value.

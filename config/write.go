@@ -216,6 +216,9 @@ func (w *writer) global(gl *model.Global) {
 	if gl.ExpireQuiescentTemplate {
 		w.kvBool("expire_quiescent_template", true)
 	}
+	if gl.ExpireNodestConn {
+		w.kvBool("expire_nodest_conn", true)
+	}
 	if gl.SyncdIface != DefaultSyncdIface {
 		w.kv("syncd_iface", gl.SyncdIface)
 	}

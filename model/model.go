@@ -590,6 +590,13 @@ type Global struct {
 	// of honoured, so its clients move at once. Off, the kernel's default:
 	// they stay until the template expires.
 	ExpireQuiescentTemplate bool
+	// ExpireNodestConn is the kernel's expire_nodest_conn sysctl: a
+	// connection whose real server left its service (down, disabled, or
+	// removed from the file) is expired and its client reset. Off, the
+	// kernel's default: its client's packets are dropped until the server
+	// comes back or the connection times out, and a server removed from
+	// the file lingers at weight 0 until its connections end.
+	ExpireNodestConn bool
 	// VRRPPreempt lets a higher-priority router take the active role back
 	// from a running lower-priority one. Off by default, as pulse never
 	// failed back on its own.

@@ -105,6 +105,7 @@ type Dest struct {
 	uthresh atomic.Uint32
 	lthresh atomic.Uint32
 	removed atomic.Bool // no longer in the service's configuration
+	avail   atomic.Bool // in its service's scheduling list (see Available)
 	watch   atomic.Pointer[LoadWatch]
 
 	// Counters accumulate the real server's traffic.
@@ -186,6 +187,15 @@ func (d *Dest) Reason() string {
 	}
 	return ""
 }
+
+// Available reports whether the destination is in its service's list, as
+// the kernel's IP_VS_DEST_F_AVAILABLE says a dest is in the kernel: up,
+// quiesced, drained, or removed but lingering at weight 0 for its
+// connections. A connection whose destination is not available (down,
+// disabled, or removed with expire_nodest_conn) no longer carries its
+// client's packets: it stalls, or with expire_nodest_conn it is expired
+// (ip_vs_in_hook).
+func (d *Dest) Available() bool { return d.avail.Load() }
 
 // Removed reports whether the destination left the service's configuration
 // (it lingers until its connections finish).

@@ -168,6 +168,14 @@ func (s *Service) rebuildWith(sc Scheduler) {
 	s.order(list)
 	prev := s.list.Load()
 	s.list.Store(&list)
+	if prev != nil {
+		for _, d := range *prev {
+			d.avail.Store(false)
+		}
+	}
+	for _, d := range list {
+		d.avail.Store(true)
+	}
 	// A scheduler that indexes its list by load watches its destinations;
 	// the list it gets next makes the watches anew, so those of servers
 	// that left it, or of a scheduler being replaced, stop here.
@@ -327,12 +335,19 @@ func (s *Service) update(cfg *model.Service, sc Scheduler) bool {
 // connection ends: sh and dh keep giving it its buckets, and a reload
 // that adds it back finds it where it was. It leaves the list with its
 // last connection (dropGone).
+//
+// With expire_nodest_conn it leaves the list at once, as a dest deleted
+// from the kernel does, and its connections are expired (ExpireNodest).
+// It stays among the gone, for its counters, until they have ended.
 func (s *Service) retire(d *Dest) {
 	d.removed.Store(true)
 	d.weight.Store(0)
 	s.t.dropTemplates(d)
 	if d.active.Load()+d.inact.Load() > 0 {
 		s.gone[d] = struct{}{}
+		if s.t.expireNodest.Load() {
+			d.listed = false
+		}
 	} else {
 		d.listed = false
 	}

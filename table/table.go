@@ -45,6 +45,8 @@ type Table struct {
 	fwd      atomic.Uint32 // router-wide forwarding method (lvs.cf network)
 	// expireQuiescent is lvs.cf's expire_quiescent_template.
 	expireQuiescent atomic.Bool
+	// expireNodest is lvs.cf's expire_nodest_conn.
+	expireNodest atomic.Bool
 
 	templates *persistence.Store[*Dest]
 	conns     connTable
@@ -57,6 +59,13 @@ type Table struct {
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{}
 }
+
+// ExpireNodestConn reports lvs.cf's expire_nodest_conn: a connection whose
+// real server is no longer available is expired, and its client told by a
+// reset, instead of stalling until the server comes back or the
+// connection times out (the kernel's default). Data planes that carry
+// connections themselves apply it; see Dest.Available.
+func (t *Table) ExpireNodestConn() bool { return t.expireNodest.Load() }
 
 // Watch returns a channel that receives a value whenever the table changes
 // what should be installed: a service added, updated or removed, a real
@@ -214,6 +223,7 @@ func (t *Table) Apply(cfg *model.Config) (Changes, error) {
 	t.timeouts.Store(&timeouts{tcp, fin, udp})
 	t.fwd.Store(uint32(cfg.Global.Network))
 	t.expireQuiescent.Store(cfg.Global.ExpireQuiescentTemplate)
+	t.expireNodest.Store(cfg.Global.ExpireNodestConn)
 
 	next := make(map[model.ServiceKey]*Service, len(want))
 	for k, s := range want {

@@ -517,3 +517,67 @@ func TestWatch(t *testing.T) {
 	default:
 	}
 }
+
+// A real server that leaves its service is no longer available to its
+// connections; one removed from the file lingers, available at weight 0,
+// unless expire_nodest_conn says its connections are expired.
+func TestAvailability(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		c := clock.NewFake(time.Unix(1000, 0))
+		svc := model.Service{Name: "web", Active: true, Proto: model.ProtoTCP, VIP: netip.MustParseAddr("192.0.2.1"),
+			Port: 80, Scheduler: model.SchedRR}
+		for i := range 3 {
+			svc.RealServers = append(svc.RealServers, model.RealServer{
+				Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}), Port: 80, Weight: 1, Active: true})
+		}
+		tb := newTable(t, c, svc)
+		cfg := &model.Config{Global: model.Global{ExpireNodestConn: expire}, Services: []model.Service{svc}}
+		if _, err := tb.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+		s := tb.Service(svc.Key())
+		ds := s.Dests()
+		for _, d := range ds {
+			if !d.Available() {
+				t.Fatalf("%s not available while up", d.Key())
+			}
+		}
+		s.SetState(ds[0].Key(), table.StateDown, "test")
+		if ds[0].Available() {
+			t.Errorf("expire=%v: a real server marked down is still available", expire)
+		}
+		s.SetState(ds[0].Key(), table.StateUp, "test")
+		if !ds[0].Available() {
+			t.Errorf("expire=%v: a real server back up is not available", expire)
+		}
+		s.SetState(ds[1].Key(), table.StateDraining, "test")
+		if !ds[1].Available() {
+			t.Errorf("expire=%v: a drained real server is not available (it is at weight 0 in the kernel)", expire)
+		}
+		// A connection to ds[2], then ds[2] leaves the file.
+		var conn *table.Conn
+		for i := range 3 {
+			cn, err := s.Schedule(&table.Packet{Proto: model.ProtoTCP,
+				Src: netip.AddrPortFrom(netip.MustParseAddr("203.0.113.1"), uint16(1000+i)), Dst: netip.AddrPortFrom(svc.VIP, 80)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cn.Dest() == ds[2] {
+				conn = cn
+			}
+		}
+		if conn == nil {
+			t.Fatal("no connection reached the third server")
+		}
+		cfg.Services[0].RealServers = svc.RealServers[:2]
+		if _, err := tb.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := ds[2].Available(); got == expire {
+			t.Errorf("expire_nodest_conn=%v: a removed real server with a connection is available=%v", expire, got)
+		}
+		if len(s.Gone()) != 1 {
+			t.Errorf("expire=%v: the removed server with a connection is not listed among the gone", expire)
+		}
+	}
+}

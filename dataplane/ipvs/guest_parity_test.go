@@ -5,6 +5,7 @@ package ipvs
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -195,6 +196,58 @@ func (r *parityRun) alive() {
 	}
 }
 
+// probe sends a line on every held connection and notes what became of
+// it within a second: "ok" (echoed), "stalled" (no answer yet) or "reset".
+func (r *parityRun) probe() {
+	var alive []net.Conn
+	defer func() { r.held = alive }()
+	for _, c := range r.held {
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		_, err := c.Write([]byte("ping\n"))
+		if err == nil {
+			_, err = io.ReadFull(c, make([]byte, 5))
+		}
+		var ne net.Error
+		switch {
+		case err == nil:
+			r.seq = append(r.seq, "ok")
+		case errors.As(err, &ne) && ne.Timeout():
+			r.seq = append(r.seq, "stalled")
+		default:
+			r.seq = append(r.seq, "reset")
+			c.Close()
+			continue
+		}
+		_ = c.SetDeadline(time.Time{})
+		alive = append(alive, c)
+	}
+}
+
+// resumed waits for the answer to a stalled probe, which comes once the
+// client's retransmission (kernel) or the held bytes (proxy) pass.
+func (r *parityRun) resumed() {
+	for _, c := range r.held {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 5)); err == nil {
+			r.seq = append(r.seq, "resumed")
+		} else {
+			r.seq = append(r.seq, "lost")
+		}
+		_ = c.SetDeadline(time.Time{})
+	}
+}
+
+// setState puts the real server that served connection i in state st
+// on both planes' terms: the table at once, the kernel at the reconcile.
+func (r *parityRun) setState(i int, st table.State) {
+	for _, rs := range r.cfg.Services[0].RealServers {
+		if rs.Name == r.seq[i] {
+			r.svc().SetState(rs.Key(), st, "parity")
+		}
+	}
+	r.apply()
+}
+
 func (r *parityRun) closeAll() {
 	for _, c := range r.held {
 		c.Close()
@@ -255,6 +308,30 @@ func drainCase(name string, expire bool) parityCase {
 		shorts(3, 3)(r)
 		// Back to the kernel's default for the cases after this one.
 		r.cfg.Global.ExpireQuiescentTemplate = false
+		r.apply()
+	}}
+}
+
+// nodestCase is a connection whose real server goes down, with
+// expire_nodest_conn off (the kernel's default: it stalls, and resumes
+// when the server is back) or on (it is reset, and the next connection
+// goes elsewhere).
+func nodestCase(name string, expire bool) parityCase {
+	return parityCase{name, svc3(model.SchedRR, 1, 1, 1), func(r *parityRun) {
+		r.cfg.Global.ExpireNodestConn = expire
+		r.apply()
+		r.long(parityClients[0])
+		r.setState(0, table.StateDown)
+		r.probe()
+		if !expire {
+			r.setState(0, table.StateUp)
+			r.resumed()
+		} else {
+			r.setState(0, table.StateUp)
+			shorts(2, 1)(r)
+		}
+		r.closeAll()
+		r.cfg.Global.ExpireNodestConn = false
 		r.apply()
 	}}
 }
@@ -395,6 +472,29 @@ var parityCases = []parityCase{
 			r.shortTo(parityClients[i], 0, 80)
 			r.shortTo(parityClients[i], 0, 443)
 		}
+	}},
+	nodestCase("a server goes down under a connection", false),
+	nodestCase("a server goes down, expire_nodest_conn = 1", true),
+	{"removed server, expire_nodest_conn = 1", svc3(model.SchedRR, 1, 1, 1), func(r *parityRun) {
+		r.cfg.Global.ExpireNodestConn = true
+		r.apply()
+		r.long(parityClients[0])
+		keep := r.seq[0]
+		var rest []model.RealServer
+		for _, rs := range r.cfg.Services[0].RealServers {
+			if rs.Name != keep {
+				rest = append(rest, rs)
+			}
+		}
+		all := r.cfg.Services[0].RealServers
+		r.cfg.Services[0].RealServers = rest
+		r.apply()
+		r.probe()
+		shorts(2, 1)(r)
+		r.closeAll()
+		r.cfg.Services[0].RealServers = all
+		r.cfg.Global.ExpireNodestConn = false
+		r.apply()
 	}},
 	{"thresholds", func(port uint16) model.Service {
 		s := svc3(model.SchedRR, 1, 1)(port)

@@ -69,8 +69,8 @@ type Plane struct {
 	draining  bool    // real servers or services drain: read the kernel until they are gone
 	started   *Daemon // the sync daemon govs started
 	syncState SyncState
-	ftpLoaded bool   // ip_vs_ftp is loaded
-	eqt       string // expire_quiescent_template as last written
+	ftpLoaded bool              // ip_vs_ftp is loaded
+	sysctls   map[string]string // IPVS sysctls as last written
 
 	stop chan struct{}
 	done chan struct{}
@@ -114,7 +114,7 @@ func New(t *table.Table, o Options) (*Plane, error) {
 		return nil, fmt.Errorf("ipvs: state file: %w", err)
 	}
 	p := &Plane{t: t, o: o, log: o.Logger, k: o.Kernel, marker: o.Marker, owned: owned,
-		syncState: o.SyncState, stop: make(chan struct{}), done: make(chan struct{})}
+		syncState: o.SyncState, stop: make(chan struct{}), done: make(chan struct{}), sysctls: map[string]string{}}
 	if p.k == nil {
 		if p.k, err = NewNetlinkKernel(); err != nil {
 			return nil, err
@@ -474,7 +474,7 @@ func (p *Plane) servicesLocked(fromKernel bool, why string) error {
 			if !sameService(w.svc, h.svc) {
 				ops = append(ops, Op{Kind: OpEditService, Service: w.svc})
 			}
-			dops, drain := diffDests(w.svc, w.dests, h.dests, configured[k])
+			dops, drain := diffDests(w.svc, w.dests, h.dests, configured[k], p.global.ExpireNodestConn)
 			ops = append(ops, dops...)
 			if len(drain) > 0 {
 				st.dests = append(slices.Clone(w.dests), drain...)
@@ -499,8 +499,9 @@ func (p *Plane) servicesLocked(fromKernel bool, why string) error {
 		}
 		// A service the configuration dropped takes no new connection
 		// (every real server at weight 0) and goes once its connections
-		// are over, as the table lets it drain.
-		if busy(h.dests) {
+		// are over, as the table lets it drain; with expire_nodest_conn
+		// it goes at once, and the kernel expires its connections.
+		if busy(h.dests) && !p.global.ExpireNodestConn {
 			st := &kstate{svc: h.svc}
 			for _, d := range h.dests {
 				if d.Weight != 0 {
@@ -570,7 +571,7 @@ func busy(ds []KDest) bool {
 // end: the kernel drops the packets of connections whose real server was
 // deleted. One the configuration still names (Down, Disabled) is removed at
 // once.
-func diffDests(svc KService, want, have []KDest, configured map[model.DestKey]bool) (ops []Op, draining []KDest) {
+func diffDests(svc KService, want, have []KDest, configured map[model.DestKey]bool, expireNodest bool) (ops []Op, draining []KDest) {
 	byKey := make(map[model.DestKey]KDest, len(have))
 	for _, d := range have {
 		byKey[d.Key()] = d
@@ -590,7 +591,9 @@ func diffDests(svc KService, want, have []KDest, configured map[model.DestKey]bo
 		if keep[d.Key()] {
 			continue
 		}
-		if !configured[d.Key()] && d.Active+d.Inactive > 0 {
+		// With expire_nodest_conn a removed server goes at once, and the
+		// kernel expires its connections.
+		if !configured[d.Key()] && d.Active+d.Inactive > 0 && !expireNodest {
 			if d.Weight != 0 {
 				d.Weight = 0
 				ops = append(ops, Op{Kind: OpEditDest, Service: svc, Dest: d})
@@ -652,29 +655,35 @@ func (p *Plane) marksLocked(verify bool) error {
 	return nil
 }
 
-// sysctlsLocked sets the kernel's expire_quiescent_template from lvs.cf:
-// the global keyword, or any persistent service's expire_quiescent, since
-// the kernel has one setting for all. The proxy plane reads the same
-// keywords, so a drained or quiesced server's persistent clients are
-// treated alike on both.
+// sysctlsLocked sets the kernel's expire_quiescent_template and
+// expire_nodest_conn from lvs.cf. expire_quiescent_template is the global
+// keyword, or any persistent service's expire_quiescent, since the kernel
+// has one setting for all. The proxy plane reads the same keywords, so a
+// drained or quiesced server's persistent clients, and the connections of
+// a server that left, are treated alike on both.
 func (p *Plane) sysctlsLocked() error {
-	want := p.global.ExpireQuiescentTemplate
+	eqt := p.global.ExpireQuiescentTemplate
 	for _, s := range p.t.Services() {
 		if c := s.Config(); c.Persistence.Enabled() && c.Persistence.ExpireQuiescent {
-			want = true
+			eqt = true
 		}
 	}
-	v := "0"
-	if want {
-		v = "1"
+	for _, sc := range []struct {
+		name string
+		on   bool
+	}{{"expire_quiescent_template", eqt}, {"expire_nodest_conn", p.global.ExpireNodestConn}} {
+		v := "0"
+		if sc.on {
+			v = "1"
+		}
+		if p.sysctls[sc.name] == v {
+			continue
+		}
+		if err := p.k.SetSysctl(sc.name, v); err != nil {
+			return err
+		}
+		p.sysctls[sc.name] = v
 	}
-	if p.eqt == v {
-		return nil
-	}
-	if err := p.k.SetSysctl("expire_quiescent_template", v); err != nil {
-		return err
-	}
-	p.eqt = v
 	return nil
 }
 

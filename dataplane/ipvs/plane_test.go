@@ -517,3 +517,50 @@ func TestRemovedServerMirrored(t *testing.T) {
 		t.Errorf("the removed server is still listed after the kernel's last connection to it ended")
 	}
 }
+
+// With expire_nodest_conn, the sysctl is on and a real server removed from
+// the file while it has connections leaves the kernel at once, as ipvsadm
+// -d would: the kernel then expires its connections.
+func TestExpireNodestConn(t *testing.T) {
+	r := newRig(t, nil, "")
+	cfg := unitConfig()
+	sysctl := func() string {
+		r.k.mu.Lock()
+		defer r.k.mu.Unlock()
+		return r.k.sysctls["expire_nodest_conn"]
+	}
+	r.apply(cfg)
+	if got := sysctl(); got != "0" {
+		t.Errorf("by default: %q, want 0", got)
+	}
+	web := tcp(vipNAT, 80)
+	inKernel := func() bool {
+		r.k.mu.Lock()
+		defer r.k.mu.Unlock()
+		for _, d := range r.k.svcs[web].dests {
+			if d.Addr == rs2 {
+				return true
+			}
+		}
+		return false
+	}
+	r.k.mu.Lock()
+	for i, d := range r.k.svcs[web].dests {
+		if d.Addr == rs2 {
+			r.k.svcs[web].dests[i].Active = 2
+		}
+	}
+	r.k.mu.Unlock()
+	if err := r.p.mirrorStats(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Global.ExpireNodestConn = true
+	cfg.Services[0].RealServers = cfg.Services[0].RealServers[:1]
+	r.apply(cfg)
+	if got := sysctl(); got != "1" {
+		t.Errorf("with expire_nodest_conn = 1: %q, want 1", got)
+	}
+	if inKernel() {
+		t.Error("a removed real server with connections stays in the kernel despite expire_nodest_conn")
+	}
+}

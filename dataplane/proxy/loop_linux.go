@@ -536,6 +536,7 @@ type lconn struct {
 	closed     bool
 	queued     bool // in the loop's again list
 	held       bool // holds two sockets of the plane's budget
+	stalled    bool // the real server is not available: the client's bytes wait (nodest.go)
 	prev, next *lconn
 }
 
@@ -620,6 +621,13 @@ func (c *lconn) move(i int) bool {
 			}
 			lp.put(d.buf)
 			d.buf, d.off, d.end = nil, 0, 0
+		}
+		if i == 0 && (c.stalled || !c.tc.Dest().Available()) {
+			c.stalled = true
+			// What was read before is passed on; nothing more is taken
+			// from the client, not even its FIN, as the kernel drops a
+			// segment for a dest that is not available.
+			return true
 		}
 		if d.oob || c.rdy[src]&urgent != 0 {
 			if !c.passUrgent(i) {
@@ -939,6 +947,28 @@ func (lp *evloop) cut() int {
 		n++
 	}
 	return n
+}
+
+// sweepNodest applies each connection's real server availability (see
+// nodest.go): a connection to one that left is reset with expire, else
+// stalled; a stalled one whose server is back resumes.
+func (lp *evloop) sweepNodest(expire bool) {
+	for c := lp.head; c != nil; {
+		next := c.next
+		avail := c.tc == nil || c.tc.Dest().Available()
+		switch {
+		case !avail && expire:
+			lp.p.warn("connection expired: its real server left (expire_nodest_conn)",
+				"client", c.pkt.Src.String(), "server", c.tc.Target.String())
+			c.close(true)
+		case !avail:
+			c.stalled = true
+		case c.stalled:
+			c.stalled = false
+			c.run()
+		}
+		c = next
+	}
 }
 
 // Timers: a binary min-heap of connections by due time.

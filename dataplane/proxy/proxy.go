@@ -89,6 +89,12 @@ type Plane struct {
 	drainMu sync.Once
 	wg      sync.WaitGroup
 
+	// availCh is closed, and replaced, at each table change, for pumps
+	// that wait for their real server to become available again.
+	availMu sync.Mutex
+	availCh chan struct{}
+	sweeps  atomic.Int64 // sweeps done, for tests to wait on
+
 	warnAt     atomic.Int64 // coarse time of the last rate-limited warning
 	suppressed atomic.Int64
 }
@@ -126,6 +132,7 @@ func New(t *table.Table, o Options) *Plane {
 		listeners: map[lkey]*listener{},
 		drained:   make(chan struct{}),
 		budget:    newBudget(o.Sockets),
+		availCh:   make(chan struct{}),
 	}
 	// Keepalives off: IPVS sends none, the idle timeouts end dead
 	// connections, and each costs setsockopt calls per connection.
@@ -143,6 +150,8 @@ func New(t *table.Table, o Options) *Plane {
 		}
 		p.loops = loops
 	}
+	p.wg.Add(1)
+	go p.watchTable()
 	return p
 }
 

@@ -74,3 +74,15 @@ func (r *registry) closeAll() int {
 	}
 	return n
 }
+
+// each calls fn for every registered connection, under its shard's lock.
+func (r *registry) each(fn func(*tcpConn)) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for c := sh.head; c != nil; c = c.next {
+			fn(c)
+		}
+		sh.mu.Unlock()
+	}
+}

@@ -58,6 +58,7 @@ type tcpConn struct {
 	client *net.TCPConn
 	server atomic.Pointer[net.TCPConn]
 	tc     *table.Conn
+	live   atomic.Pointer[table.Conn] // tc, once set, for sweeps from other goroutines
 
 	last    atomic.Int64  // coarse time of the last byte either way
 	touched atomic.Int64  // coarse time of the last table Touch
@@ -105,6 +106,7 @@ func (p *Plane) handleTCP(l *listener, cc *net.TCPConn) {
 		return
 	}
 	c.tc = tc
+	c.live.Store(tc)
 	sc, err := p.dialTCP(tc.Target)
 	if err != nil {
 		p.warn("connect to real server failed", "service", svc.String(), "server", tc.Target.String(),
@@ -204,6 +206,11 @@ func (c *tcpConn) pump(dst, src *net.TCPConn, lr *io.LimitedReader, in bool) {
 			eof bool
 			err error
 		)
+		if in && !c.tc.Dest().Available() && !c.holdIn(c.tc) {
+			// The real server left: expired, or idle while it was away.
+			c.finish(dst, false)
+			return
+		}
 		if c.gen.Load() != g {
 			// A poke may have been overwritten by the re-arm: act on it.
 			err = os.ErrDeadlineExceeded

@@ -68,6 +68,16 @@ func (l *listener) forward(b []byte, client netip.AddrPort) {
 		l.mu.Lock()
 		f := l.flows[client]
 		l.mu.Unlock()
+		if f != nil && f.tc != nil && !f.tc.Dest().Available() {
+			// The flow's real server left its service: the datagram is
+			// dropped, or with expire_nodest_conn the flow expires and
+			// the datagram is scheduled afresh (ip_vs_in_hook).
+			if !p.t.ExpireNodestConn() {
+				return
+			}
+			f.end()
+			f = nil
+		}
 		if f == nil {
 			svc := l.service()
 			if svc == nil {
