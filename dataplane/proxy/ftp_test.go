@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +17,18 @@ import (
 
 // ftpServer is a minimal FTP server: PASV, EPSV and PORT each open one data
 // connection that carries "data from NAME\n"; it checks that a PORT names
-// the address the control connection came from, as vsftpd does.
+// the address the control connection came from, as vsftpd does, and
+// answers 425 when it cannot connect there. Its passive data listeners are
+// on ports the kernel picks.
 func ftpServer(t *testing.T, name string, a netip.Addr, port uint16) {
+	t.Helper()
+	ftpServerPasv(t, name, a, port, nil)
+}
+
+// ftpServerPasv is ftpServer with the passive data ports chosen by pasv,
+// as vsftpd's pasv_min_port and pasv_max_port do; a nil pasv leaves them to
+// the kernel.
+func ftpServerPasv(t *testing.T, name string, a netip.Addr, port uint16, pasv func() uint16) {
 	t.Helper()
 	ln, err := net.Listen("tcp", ap(a, port).String())
 	if err != nil {
@@ -30,12 +41,12 @@ func ftpServer(t *testing.T, name string, a netip.Addr, port uint16) {
 			if err != nil {
 				return
 			}
-			go ftpServe(c, name, a)
+			go ftpServe(c, name, a, pasv)
 		}
 	}()
 }
 
-func ftpServe(c net.Conn, name string, a netip.Addr) {
+func ftpServe(c net.Conn, name string, a netip.Addr, pasv func() uint16) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(c)
@@ -44,11 +55,27 @@ func ftpServe(c net.Conn, name string, a netip.Addr) {
 	time.Sleep(10 * time.Millisecond)
 	c.Write([]byte("dy\r\n"))
 	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	var mu sync.Mutex // the data goroutine writes 226 replies too
+	reply := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(c, format, args...)
+		mu.Unlock()
+	}
 	send := func(d net.Conn) {
 		fmt.Fprintf(d, "data from %s\n", name)
 		d.Close()
-		c.Write([]byte("226 done\r\n"))
+		reply("226 done\r\n")
 	}
+	// The passive data listener waits beside the command loop, as a real
+	// server's does: a client may never connect, or ask again.
+	var dl net.Listener
+	var wg sync.WaitGroup
+	defer func() {
+		if dl != nil {
+			dl.Close()
+		}
+		wg.Wait()
+	}()
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -57,7 +84,14 @@ func ftpServe(c net.Conn, name string, a netip.Addr) {
 		cmd := strings.TrimSpace(line)
 		switch {
 		case cmd == "PASV" || cmd == "EPSV":
-			dl, err := net.Listen("tcp", ap(a, 0).String())
+			if dl != nil {
+				dl.Close()
+			}
+			var dp uint16
+			if pasv != nil {
+				dp = pasv()
+			}
+			dl, err = net.Listen("tcp", ap(a, dp).String())
 			if err != nil {
 				return
 			}
@@ -65,38 +99,42 @@ func ftpServe(c net.Conn, name string, a netip.Addr) {
 			if cmd == "PASV" {
 				b := a.As4()
 				// Split inside the numbers to exercise reassembly.
-				fmt.Fprintf(c, "227 Entering Passive Mode (%d,%d,%d,", b[0], b[1], b[2])
+				reply("227 Entering Passive Mode (%d,%d,%d,", b[0], b[1], b[2])
 				time.Sleep(10 * time.Millisecond)
-				fmt.Fprintf(c, "%d,%d,%d).\r\n", b[3], p>>8, p&255)
+				reply("%d,%d,%d).\r\n", b[3], p>>8, p&255)
 			} else {
-				fmt.Fprintf(c, "229 Entering Extended Passive Mode (|||%d|)\n", p)
+				reply("229 Entering Extended Passive Mode (|||%d|)\n", p)
 			}
-			d, err := dl.Accept()
-			dl.Close()
-			if err != nil {
-				return
-			}
-			send(d)
+			wg.Add(1)
+			go func(dl net.Listener) {
+				defer wg.Done()
+				d, err := dl.Accept()
+				dl.Close()
+				if err == nil {
+					send(d)
+				}
+			}(dl)
 		case strings.HasPrefix(cmd, "PORT "):
 			m, ok := ftp.ParseCommand([]byte(line))
 			if !ok || m.Addr.Addr() != peer {
-				fmt.Fprintf(c, "500 Illegal PORT %s from %s\r\n", m.Addr, peer)
+				reply("500 Illegal PORT %s from %s\r\n", m.Addr, peer)
 				continue
 			}
-			c.Write([]byte("200 PORT command successful\r\n"))
+			reply("200 PORT command successful\r\n")
 			// From its own address, as vsftpd binds its data socket to
 			// the control connection's local address.
 			dd := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(ap(a, 0))}
 			d, err := dd.Dial("tcp", m.Addr.String())
 			if err != nil {
-				return
+				reply("425 Can't open data connection.\r\n")
+				continue
 			}
 			send(d)
 		case cmd == "QUIT":
-			c.Write([]byte("221 bye\r\n"))
+			reply("221 bye\r\n")
 			return
 		default:
-			fmt.Fprintf(c, "200 %s\r\n", cmd)
+			reply("200 %s\r\n", cmd)
 		}
 	}
 }
