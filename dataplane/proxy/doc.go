@@ -115,7 +115,9 @@
 // once, a datagram that would open a flow beyond it is dropped; both are
 // counted (Plane.Sockets, govs status, govs_dataplane_refused_total), and
 // what is open keeps working. A flood thus costs its own flows, never the
-// router's other descriptors.
+// router's other descriptors. The FTP helper's data listeners and data
+// connections take two TCP sockets each from the same budget; one refused
+// is counted alike, and answered on the control connection (see FTP).
 //
 // # PROXY protocol
 //
@@ -147,7 +149,13 @@
 // persistence carrying the data connection, and only the address becomes
 // the VIP. An active endpoint gets a one-shot listener on the router's
 // address facing the real server, from which the router connects to the
-// client from the VIP. See ftp.go and ftpdata.go.
+// client from the VIP.
+//
+// When the socket budget has no room for a data connection, a passive
+// reply is replaced by "425 Can't open data connection." and an active
+// command is made to name port 0 of the router, which the real server
+// cannot connect to and answers with its own error; the session goes on.
+// See ftp.go and ftpdata.go.
 //
 // # Limits
 //

@@ -48,8 +48,13 @@ import (
 // their bytes, and keep the control connection from idling out, under the
 // control connection's table entry; they end with it.
 //
-// A passive reply that cannot be given a listener is refused (425) rather
-// than passed on: the client could not reach the endpoint it names.
+// A data listener and the data connection it leads to hold the two
+// sockets of a TCP connection in the plane's budget (ftpdata.go). When the
+// budget is spent, the helper refuses rather than pass an endpoint on
+// unchanged: a passive reply becomes a 425 reply to the client, and an
+// active command names port 0 of the router, where nothing can listen, so
+// that the real server fails it and answers in its own words. Either way
+// the control connection, and the order of its replies, are kept.
 
 // ftpAcceptTimeout bounds how long a one-shot data listener waits.
 const ftpAcceptTimeout = 60 * time.Second
@@ -207,7 +212,7 @@ func (s *ftpSession) passive(m ftp.Match) (netip.AddrPort, bool) {
 	}
 	ln, err := s.listenData(s.vip, at)
 	if err != nil {
-		c.p.warn("FTP passive data listener failed", "client", c.pkt.Src.String(), "error", err)
+		c.p.warn("FTP passive data connection refused", "client", c.pkt.Src.String(), "error", err)
 		return netip.AddrPort{}, true
 	}
 	to := netip.AddrPortFrom(addr, port)
@@ -226,8 +231,8 @@ func (s *ftpSession) active(m ftp.Match) (netip.AddrPort, bool) {
 	local := la.AddrPort().Addr().Unmap()
 	ln, err := s.listenData(local, 0)
 	if err != nil {
-		c.p.warn("FTP active data listener failed", "client", c.pkt.Src.String(), "error", err)
-		return netip.AddrPort{}, false
+		c.p.warn("FTP active data connection refused", "client", c.pkt.Src.String(), "error", err)
+		return netip.AddrPortFrom(local, 0), true
 	}
 	to := netip.AddrPortFrom(c.pkt.Src.Addr(), m.Addr.Port())
 	from := &net.TCPAddr{IP: s.vip.AsSlice()}

@@ -236,3 +236,83 @@ func TestFTPHelper(t *testing.T) {
 		expect("221 bye")
 	}
 }
+
+// Data listeners and data connections hold sockets of the plane's budget.
+// When it is spent, a passive reply becomes a 425 reply to the client and
+// an active command names a port nothing can listen on, so that the real
+// server refuses it in its own words; the control connection goes on.
+// A pending data listener that a new PASV replaces gives its sockets back
+// at once.
+func TestFTPDataBudget(t *testing.T) {
+	rip := ip("127.0.24.11")
+	src := ip("127.1.24.1")
+	// login serves an FTP service on vip and logs in.
+	login := func(e *env, vip netip.Addr) (*client, uint16) {
+		t.Helper()
+		port := freePort(t, vip, rip)
+		ftpServer(t, "rs1", rip, port)
+		e.mustApply(&model.Config{Services: []model.Service{{Name: "ftp", Active: true, Proto: model.ProtoTCP,
+			VIP: vip, Port: port, FTP: true, Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, 0, 1)}}}})
+		c, err := dialFrom(src, ap(vip, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if l, err := c.line(); l != "220 ready\r" {
+			t.Fatalf("greeting %q %v", l, err)
+		}
+		return c, port
+	}
+	expect := func(c *client, want string) string {
+		t.Helper()
+		l, err := c.line()
+		if err != nil || !strings.HasPrefix(l, want) {
+			t.Fatalf("got %q (%v), want %s...", l, err, want)
+		}
+		return l
+	}
+
+	// Room for the control connection only (three quarters of 4 for TCP).
+	e := newEnv(t, Options{Sockets: 4})
+	c, _ := login(e, ip("127.0.24.1"))
+	fmt.Fprintf(c, "PASV\r\n")
+	expect(c, "425 Can't open data connection.\r")
+	fmt.Fprintf(c, "EPSV\r\n")
+	expect(c, "425 Can't open data connection.")
+	b := src.As4()
+	fmt.Fprintf(c, "PORT %d,%d,%d,%d,%d,%d\r\n", b[0], b[1], b[2], b[3], 40000>>8, 40000&255)
+	expect(c, "200 PORT command successful")
+	expect(c, "425 Can't open data connection.")
+	if s := e.pl.Sockets(); s.RefusedTCP != 3 || s.InUse != 2 {
+		t.Errorf("sockets %+v, want 3 refused and the control connection's 2 in use", s)
+	}
+	fmt.Fprintf(c, "QUIT\r\n")
+	expect(c, "221 bye")
+
+	// Room for the control connection and one data connection.
+	e = newEnv(t, Options{Sockets: 6})
+	vip := ip("127.0.24.2")
+	c, _ = login(e, vip)
+	for range 3 {
+		fmt.Fprintf(c, "PASV\r\n")
+		expect(c, "227 ")
+	}
+	fmt.Fprintf(c, "EPSV\r\n")
+	m, ok := ftp.ParseReply([]byte(expect(c, "229 ") + "\n"))
+	if !ok {
+		t.Fatal("EPSV reply not recognised")
+	}
+	d, err := dialFrom(src, ap(vip, m.Addr.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(d)
+	d.Close()
+	if string(got) != "data from rs1\n" || err != nil {
+		t.Fatalf("data %q %v", got, err)
+	}
+	expect(c, "226 done")
+	if s := e.pl.Sockets(); s.RefusedTCP != 0 {
+		t.Errorf("sockets %+v: a replaced data listener kept its sockets", s)
+	}
+}

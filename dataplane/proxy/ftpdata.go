@@ -11,18 +11,31 @@ import (
 	"time"
 )
 
-// The FTP helper's data connections. Whoever takes a listener out of
-// ftpSession.pending closes it: a PASV or PORT that replaces it, the
-// session's end, or the listener's goroutine once it accepted or its wait
-// ended. A connection from another address than the session's peer is
-// reset the moment it is accepted.
+// The FTP helper's data connections. Each pending data listener holds two
+// sockets of the plane's budget, which pass to the connection it accepts
+// and the one dialled for it (the listener closes once it accepted), and
+// go back when the data connection ends. Whoever takes a listener out of
+// ftpSession.pending owns those sockets: a PASV or PORT that replaces it
+// and the session's end give them back at once, so that a client asking
+// again under a tight budget is not refused for its own stale listener;
+// the listener's goroutine keeps them for the connection it accepted, or
+// gives them back when its wait ends empty. A connection from another
+// address than the session's peer is reset the moment it is accepted; its
+// socket is not counted.
+
+// errBudget tells that the plane's socket budget has no room for a data
+// connection.
+var errBudget = errors.New("socket budget spent")
 
 // listenData opens the session's data listener on addr, replacing a
 // pending one: at port when it is not 0 and can be had, else at a port the
-// kernel picks.
+// kernel picks. It reserves the sockets of the data connection.
 func (s *ftpSession) listenData(addr netip.Addr, port uint16) (*net.TCPListener, error) {
 	p := s.c.p
 	s.dropPending()
+	if !p.budget.takeTCP() {
+		return nil, fmt.Errorf("listen for FTP data on %s: %w (%d TCP sockets held)", addr, errBudget, p.budget.tcp.Load())
+	}
 	var ln *net.TCPListener
 	if port != 0 {
 		at := netip.AddrPortFrom(addr, port)
@@ -40,6 +53,7 @@ func (s *ftpSession) listenData(addr netip.Addr, port uint16) (*net.TCPListener,
 	if ln == nil {
 		l, err := net.ListenTCP(tcpNetwork(addr), net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
 		if err != nil {
+			p.budget.giveTCP()
 			return nil, fmt.Errorf("listen for FTP data on %s: %w", addr, err)
 		}
 		ln = l
@@ -49,6 +63,7 @@ func (s *ftpSession) listenData(addr netip.Addr, port uint16) (*net.TCPListener,
 	if s.closed {
 		s.mu.Unlock()
 		ln.Close()
+		p.budget.giveTCP()
 		return nil, net.ErrClosed
 	}
 	// The other direction's pump may have set one meanwhile.
@@ -57,6 +72,7 @@ func (s *ftpSession) listenData(addr netip.Addr, port uint16) (*net.TCPListener,
 	s.mu.Unlock()
 	if old != nil {
 		old.Close()
+		p.budget.giveTCP()
 	}
 	return ln, nil
 }
@@ -68,7 +84,7 @@ func tcpNetwork(a netip.Addr) string {
 	return "tcp6"
 }
 
-// dropPending closes the pending data listener.
+// dropPending closes the pending data listener, giving its sockets back.
 func (s *ftpSession) dropPending() {
 	s.mu.Lock()
 	ln := s.pending
@@ -76,10 +92,12 @@ func (s *ftpSession) dropPending() {
 	s.mu.Unlock()
 	if ln != nil {
 		ln.Close()
+		s.c.p.budget.giveTCP()
 	}
 }
 
-// claim takes ln out of pending; false if it was dropped already.
+// claim takes ln out of pending; false if it was dropped already, by
+// whoever then gave its sockets back.
 func (s *ftpSession) claim(ln *net.TCPListener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -146,13 +164,14 @@ func (s *ftpSession) serveData(ln *net.TCPListener, peer netip.Addr, dial func()
 		}
 		ln.Close()
 		if !s.claim(ln) {
-			// Replaced or ended meanwhile.
+			// Replaced or ended meanwhile: its sockets went back then.
 			if a != nil {
 				a.SetLinger(0)
 				a.Close()
 			}
 			return
 		}
+		defer p.budget.giveTCP()
 		if a == nil {
 			return
 		}
