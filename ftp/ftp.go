@@ -293,8 +293,16 @@ func equalFold(b []byte, upper string) bool {
 }
 
 // Rewrite decides a recognised line's new endpoint; ok false keeps the line
-// as it is.
+// as it is. A proxy that cannot offer a passive endpoint must not pass the
+// server's on, which the client cannot reach and which would tell it the
+// server's address: a reply's Rewrite that returns the zero AddrPort with
+// ok true has the reply replaced by Refusal, the reply RFC 959 gives for a
+// data connection that cannot be opened. A command's line is kept then.
 type Rewrite func(m Match) (ap netip.AddrPort, ok bool)
+
+// Refusal is the text that replaces a refused passive reply, before the
+// line's own ending.
+const Refusal = "425 Can't open data connection."
 
 // Filter rewrites one direction of a control connection. The zero Filter
 // is not usable: make them with NewPair.
@@ -394,6 +402,13 @@ func (f *Filter) line(out, line []byte) []byte {
 	}
 	if ok && f.rewrite != nil {
 		if ap, yes := f.rewrite(m); yes {
+			if f.replies && ap == (netip.AddrPort{}) {
+				out = append(out, Refusal...)
+				if bytes.HasSuffix(line, []byte("\r\n")) {
+					return append(out, '\r', '\n')
+				}
+				return append(out, '\n')
+			}
 			if nl, fits := m.Replace(ap); fits {
 				return append(out, nl...)
 			}

@@ -166,3 +166,18 @@ func TestFilterLongLines(t *testing.T) {
 		t.Errorf("long line changed: %q", out)
 	}
 }
+
+// A refused passive reply becomes a 425 with the reply's own line ending;
+// a refused command passes unchanged.
+func TestFilterRefusal(t *testing.T) {
+	refuse := func(Match) (netip.AddrPort, bool) { return netip.AddrPort{}, true }
+	toServer, toClient := NewPair(refuse, refuse)
+	in := "227 Entering Passive Mode (198,51,100,11,39,66).\r\n229 Entering Extended Passive Mode (|||10050|)\n226 Done\r\n"
+	want := Refusal + "\r\n" + Refusal + "\n226 Done\r\n"
+	if got := feed(toClient, []byte(in), []int{5, 60}); string(got) != want {
+		t.Errorf("replies: %q, want %q", got, want)
+	}
+	if got := toServer.Feed(nil, []byte("PORT 1,2,3,4,5,6\r\n")); string(got) != "PORT 1,2,3,4,5,6\r\n" {
+		t.Errorf("command: %q", got)
+	}
+}

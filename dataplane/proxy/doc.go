@@ -4,7 +4,8 @@
 //
 // Every active virtual service gets a listener on VIP:port for its protocol
 // (a firewall-mark service gets one on every port of its bundle, for TCP and
-// UDP alike when its protocol is IP). Each new TCP connection or UDP flow is
+// UDP alike when its protocol is IP, except the passive range of an FTP
+// bundle: see FTP below). Each new TCP connection or UDP flow is
 // scheduled by the virtual server table at accept time, so persistence,
 // quiesced and draining real servers, real-server port 0 and thresholds
 // behave as the table says; the proxy only dials the Conn's Target and
@@ -114,7 +115,9 @@
 // once, a datagram that would open a flow beyond it is dropped; both are
 // counted (Plane.Sockets, govs status, govs_dataplane_refused_total), and
 // what is open keeps working. A flood thus costs its own flows, never the
-// router's other descriptors.
+// router's other descriptors. The FTP helper's data listeners and data
+// connections take two TCP sockets each from the same budget; one refused
+// is counted alike, and answered on the control connection (see FTP).
 //
 // # PROXY protocol
 //
@@ -128,12 +131,31 @@
 // 21 of a mark service, or the port of an address service) go through the
 // ftp package's filters, which rewrite the data endpoints in PASV/EPSV
 // replies and PORT/EPRT commands; the real server needs no knowledge of the
-// VIP. A passive port the service already listens on (the bundle's passive
-// range, with persistence) is kept and only the address becomes the VIP;
-// any other passive endpoint gets a one-shot listener on the VIP, and an
-// active one a one-shot listener on the router's address facing the real
-// server, from which the router connects to the client from the VIP. See
-// ftp.go.
+// VIP.
+//
+// The passive range of an FTP mark service is every port its fwmark_ports
+// gives as part of a range (a-b), except 21: with 21,10000-20000, the ports
+// 10000 to 20000. It is not listened on up front, which would take 10,001
+// descriptors per service before any client; port 21 and the ports named
+// alone are. When a passive reply announces a port of the range, the
+// helper listens on that port of the VIP for that session only, takes the
+// first connection from the control connection's client address to the
+// endpoint the reply named (where persistence would have sent it), and
+// closes the listener after it, after a minute without it, or with the
+// session. If the port is taken on the VIP (another session waits on it,
+// or any other socket holds it), the reply announces a one-shot listener
+// on a port the kernel picks instead, as for any passive endpoint outside
+// a bundle. A passive port the service listens on up front is kept, with
+// persistence carrying the data connection, and only the address becomes
+// the VIP. An active endpoint gets a one-shot listener on the router's
+// address facing the real server, from which the router connects to the
+// client from the VIP.
+//
+// When the socket budget has no room for a data connection, a passive
+// reply is replaced by "425 Can't open data connection." and an active
+// command is made to name port 0 of the router, which the real server
+// cannot connect to and answers with its own error; the session goes on.
+// See ftp.go and ftpdata.go.
 //
 // # Limits
 //
@@ -143,7 +165,12 @@
 // port-0 (any port) service cannot
 // be listened on and is skipped with a warning. Every listened port costs a
 // socket (on the goroutine path also a goroutine), and a UDP one a goroutine
-// and a 64 KiB receive buffer. TCP_NODELAY is on for both sides, as haproxy
-// and Go set it; TCP keepalives are off, as IPVS sends none and the idle
-// timeouts end dead connections.
+// and a 64 KiB receive buffer. A port of an FTP passive range on which a
+// session's data listener waits cannot be bound by anything else
+// meanwhile: a reload that has the port listened on up front (the
+// service's ftp or fwmark_ports changed) fails to bind it, and the running
+// configuration stays, until that listener closes, within a minute.
+// TCP_NODELAY is on for both sides, as haproxy and Go set it; TCP
+// keepalives are off, as IPVS sends none and the idle timeouts end dead
+// connections.
 package proxy

@@ -24,10 +24,19 @@ import (
 //     connection's, only the address is rewritten to the VIP: the data
 //     connection arrives on the bundle's listener and persistence sends it
 //     to the same real server and port, exactly as IPVS does for a
-//     persistent FTP mark service. Otherwise (no bundle, not persistent,
-//     another address or port) the helper opens a one-shot listener on the
-//     VIP at a port the kernel picks, announces it, and forwards the first
-//     connection from the client's address to the announced endpoint.
+//     persistent FTP mark service.
+//   - Passive, at a port of the bundle's passive range (see ftpPassivePort),
+//     which is not listened on up front: the helper listens on the VIP at
+//     that very port for this session, so that the client connects where
+//     the real server said, as with IPVS, and forwards the first connection
+//     from the client's address to the endpoint the reply named, which is
+//     what persistence would have chosen. Listening on the whole range
+//     would cost a descriptor per port: 10,001 for the classic
+//     21,10000-20000 bundle, before any client.
+//   - Any other passive endpoint (no bundle, another address, or a range
+//     port already taken on the VIP, by another session's pending listener
+//     or anything else): a one-shot listener on the VIP at a port the
+//     kernel picks, announced instead, forwarding in the same way.
 //   - Active (PORT/EPRT commands): the helper opens a one-shot listener on
 //     the router's address facing the real server, announces it to the
 //     server, accepts the server's connection and connects to the client
@@ -38,6 +47,14 @@ import (
 // replaces it); listeners wait ftpAcceptTimeout. Data connections count
 // their bytes, and keep the control connection from idling out, under the
 // control connection's table entry; they end with it.
+//
+// A data listener and the data connection it leads to hold the two
+// sockets of a TCP connection in the plane's budget (ftpdata.go). When the
+// budget is spent, the helper refuses rather than pass an endpoint on
+// unchanged: a passive reply becomes a 425 reply to the client, and an
+// active command names port 0 of the router, where nothing can listen, so
+// that the real server fails it and answers in its own words. Either way
+// the control connection, and the order of its replies, are kept.
 
 // ftpAcceptTimeout bounds how long a one-shot data listener waits.
 const ftpAcceptTimeout = 60 * time.Second
@@ -55,6 +72,26 @@ func ftpControl(s *model.Service, port uint16) bool {
 	return port == s.Port
 }
 
+// ftpPassivePort reports whether port of s belongs to the passive range of
+// an FTP mark service's bundle, which is listened on only when a passive
+// reply announces a port of it: every port that fwmark_ports gives as part
+// of a range (10000-20000), except the control port 21. Ranges are what
+// real servers' pasv_min_port and pasv_max_port make; a port named alone
+// is listened on up front like any other bundled port, since a bundle may
+// carry other traffic beside FTP (21,80,10000-20000), and a passive port
+// named alone is still served through persistence.
+func ftpPassivePort(s *model.Service, port uint16) bool {
+	if s == nil || !s.FTP || s.FWMark == 0 || port == 21 {
+		return false
+	}
+	for _, r := range s.MarkPorts {
+		if r.First < r.Last && r.Contains(port) {
+			return true
+		}
+	}
+	return false
+}
+
 // ftpSession is one proxied FTP control connection and its data
 // connections.
 type ftpSession struct {
@@ -63,7 +100,7 @@ type ftpSession struct {
 	vip netip.Addr
 
 	mu      sync.Mutex
-	pending io.Closer          // the one-shot data listener waiting, if any
+	pending *net.TCPListener   // the data listener waiting, if any
 	data    map[io.Closer]bool // open data sockets
 	closed  bool
 	pumps   atomic.Int32
@@ -152,40 +189,6 @@ func (s *ftpSession) pump(dst, src *net.TCPConn, f *ftp.Filter, in bool) {
 	}
 }
 
-// close ends the session's pending listener and data connections.
-func (s *ftpSession) close() {
-	s.mu.Lock()
-	s.closed = true
-	if s.pending != nil {
-		s.pending.Close()
-		s.pending = nil
-	}
-	for d := range s.data {
-		d.Close()
-	}
-	clear(s.data)
-	s.mu.Unlock()
-}
-
-// track registers a data socket to be closed with the session; false if
-// the session already ended.
-func (s *ftpSession) track(d io.Closer) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.data[d] = true
-	return true
-}
-
-func (s *ftpSession) untrack(d io.Closer) {
-	s.mu.Lock()
-	delete(s.data, d)
-	s.mu.Unlock()
-	d.Close()
-}
-
 // passive rewrites a 227 or 229 reply of the real server.
 func (s *ftpSession) passive(m ftp.Match) (netip.AddrPort, bool) {
 	c := s.c
@@ -195,17 +198,25 @@ func (s *ftpSession) passive(m ftp.Match) (netip.AddrPort, bool) {
 		addr = target.Addr()
 	}
 	port := m.Addr.Port()
+	if m.Kind == ftp.PASV && !s.vip.Is4() {
+		// A 227 reply cannot name an IPv6 VIP, and passed on it would
+		// name the real server; an IPv6 client has EPSV.
+		return netip.AddrPort{}, true
+	}
 	if c.tc.Persistent() && addr == target.Addr() && s.bundled(port) {
 		return netip.AddrPortFrom(s.vip, port), true
 	}
-	client := c.pkt.Src.Addr()
-	ln, err := s.listenData(s.vip)
+	var at uint16
+	if ftpPassivePort(c.tc.Service().Config(), port) {
+		at = port
+	}
+	ln, err := s.listenData(s.vip, at)
 	if err != nil {
-		c.p.warn("FTP passive data listener failed", "client", c.pkt.Src.String(), "error", err)
-		return netip.AddrPort{}, false
+		c.p.warn("FTP passive data connection refused", "client", c.pkt.Src.String(), "error", err)
+		return netip.AddrPort{}, true
 	}
 	to := netip.AddrPortFrom(addr, port)
-	s.serveData(ln, client, func() (*net.TCPConn, error) { return c.p.dialTCP(to) })
+	s.serveData(ln, c.pkt.Src.Addr(), func() (*net.TCPConn, error) { return c.p.dialTCP(to) })
 	return netip.MustParseAddrPort(ln.Addr().String()), true
 }
 
@@ -217,10 +228,11 @@ func (s *ftpSession) active(m ftp.Match) (netip.AddrPort, bool) {
 	if la == nil {
 		return netip.AddrPort{}, false
 	}
-	ln, err := s.listenData(la.AddrPort().Addr().Unmap())
+	local := la.AddrPort().Addr().Unmap()
+	ln, err := s.listenData(local, 0)
 	if err != nil {
-		c.p.warn("FTP active data listener failed", "client", c.pkt.Src.String(), "error", err)
-		return netip.AddrPort{}, false
+		c.p.warn("FTP active data connection refused", "client", c.pkt.Src.String(), "error", err)
+		return netip.AddrPortFrom(local, 0), true
 	}
 	to := netip.AddrPortFrom(c.pkt.Src.Addr(), m.Addr.Port())
 	from := &net.TCPAddr{IP: s.vip.AsSlice()}
@@ -245,119 +257,4 @@ func (s *ftpSession) bundled(port uint16) bool {
 	defer p.mu.Unlock()
 	l := p.listeners[lkey{model.ProtoTCP, netip.AddrPortFrom(s.vip, port)}]
 	return l != nil && *l.svc.Load() == want
-}
-
-// listenData opens the session's one-shot data listener on addr, replacing
-// a pending one.
-func (s *ftpSession) listenData(addr netip.Addr) (*net.TCPListener, error) {
-	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
-	if err != nil {
-		return nil, err
-	}
-	ln.SetDeadline(time.Now().Add(ftpAcceptTimeout))
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return nil, net.ErrClosed
-	}
-	if s.pending != nil {
-		s.pending.Close()
-	}
-	s.pending = ln
-	s.mu.Unlock()
-	return ln, nil
-}
-
-// serveData accepts the first connection on ln from peer, connects the
-// other end with dial and copies between them.
-func (s *ftpSession) serveData(ln *net.TCPListener, peer netip.Addr, dial func() (*net.TCPConn, error)) {
-	p := s.c.p
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			if s.pending == ln {
-				s.pending = nil
-			}
-			s.mu.Unlock()
-			ln.Close()
-		}()
-		var a *net.TCPConn
-		for range 16 {
-			conn, err := ln.AcceptTCP()
-			if err != nil {
-				return
-			}
-			if ra, ok := conn.RemoteAddr().(*net.TCPAddr); ok && ra.AddrPort().Addr().Unmap() == peer {
-				a = conn
-				break
-			}
-			// Only the session's own peer may take its data connection.
-			conn.SetLinger(0)
-			conn.Close()
-		}
-		if a == nil {
-			return
-		}
-		ln.Close()
-		if !s.track(a) {
-			a.Close()
-			return
-		}
-		defer s.untrack(a)
-		b, err := dial()
-		if err != nil {
-			p.warn("FTP data connection failed", "client", s.c.pkt.Src.String(), "error", err)
-			a.SetLinger(0)
-			return
-		}
-		if !s.track(b) {
-			b.Close()
-			return
-		}
-		defer s.untrack(b)
-		// a is the accepting side: the client in passive mode, the real
-		// server in active mode.
-		fromClient := peer == s.c.pkt.Src.Addr()
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			s.copyData(b, a, fromClient)
-		}()
-		s.copyData(a, b, !fromClient)
-	}()
-}
-
-// copyData copies one direction of a data connection, splicing where it
-// can, and half-closes dst at the end. in is the client-to-server
-// direction.
-func (s *ftpSession) copyData(dst, src *net.TCPConn, in bool) {
-	c := s.c
-	p := c.p
-	lr := &io.LimitedReader{R: src}
-	for {
-		src.SetReadDeadline(time.Now().Add(max(c.tc.Timeout(), time.Second)))
-		var n int64
-		var eof bool
-		var err error
-		n, eof, err = p.copyChunk(dst, src, lr)
-		if n > 0 {
-			c.account(in, n, p.clk.now())
-		}
-		if err == nil && !eof {
-			continue
-		}
-		if err == nil {
-			dst.CloseWrite()
-			return
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 {
-			continue
-		}
-		dst.Close()
-		src.Close()
-		return
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +17,18 @@ import (
 
 // ftpServer is a minimal FTP server: PASV, EPSV and PORT each open one data
 // connection that carries "data from NAME\n"; it checks that a PORT names
-// the address the control connection came from, as vsftpd does.
+// the address the control connection came from, as vsftpd does, and
+// answers 425 when it cannot connect there. Its passive data listeners are
+// on ports the kernel picks.
 func ftpServer(t *testing.T, name string, a netip.Addr, port uint16) {
+	t.Helper()
+	ftpServerPasv(t, name, a, port, nil)
+}
+
+// ftpServerPasv is ftpServer with the passive data ports chosen by pasv,
+// as vsftpd's pasv_min_port and pasv_max_port do; a nil pasv leaves them to
+// the kernel.
+func ftpServerPasv(t *testing.T, name string, a netip.Addr, port uint16, pasv func() uint16) {
 	t.Helper()
 	ln, err := net.Listen("tcp", ap(a, port).String())
 	if err != nil {
@@ -30,12 +41,12 @@ func ftpServer(t *testing.T, name string, a netip.Addr, port uint16) {
 			if err != nil {
 				return
 			}
-			go ftpServe(c, name, a)
+			go ftpServe(c, name, a, pasv)
 		}
 	}()
 }
 
-func ftpServe(c net.Conn, name string, a netip.Addr) {
+func ftpServe(c net.Conn, name string, a netip.Addr, pasv func() uint16) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(c)
@@ -44,11 +55,27 @@ func ftpServe(c net.Conn, name string, a netip.Addr) {
 	time.Sleep(10 * time.Millisecond)
 	c.Write([]byte("dy\r\n"))
 	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	var mu sync.Mutex // the data goroutine writes 226 replies too
+	reply := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(c, format, args...)
+		mu.Unlock()
+	}
 	send := func(d net.Conn) {
 		fmt.Fprintf(d, "data from %s\n", name)
 		d.Close()
-		c.Write([]byte("226 done\r\n"))
+		reply("226 done\r\n")
 	}
+	// The passive data listener waits beside the command loop, as a real
+	// server's does: a client may never connect, or ask again.
+	var dl net.Listener
+	var wg sync.WaitGroup
+	defer func() {
+		if dl != nil {
+			dl.Close()
+		}
+		wg.Wait()
+	}()
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -57,7 +84,14 @@ func ftpServe(c net.Conn, name string, a netip.Addr) {
 		cmd := strings.TrimSpace(line)
 		switch {
 		case cmd == "PASV" || cmd == "EPSV":
-			dl, err := net.Listen("tcp", ap(a, 0).String())
+			if dl != nil {
+				dl.Close()
+			}
+			var dp uint16
+			if pasv != nil {
+				dp = pasv()
+			}
+			dl, err = net.Listen("tcp", ap(a, dp).String())
 			if err != nil {
 				return
 			}
@@ -65,38 +99,42 @@ func ftpServe(c net.Conn, name string, a netip.Addr) {
 			if cmd == "PASV" {
 				b := a.As4()
 				// Split inside the numbers to exercise reassembly.
-				fmt.Fprintf(c, "227 Entering Passive Mode (%d,%d,%d,", b[0], b[1], b[2])
+				reply("227 Entering Passive Mode (%d,%d,%d,", b[0], b[1], b[2])
 				time.Sleep(10 * time.Millisecond)
-				fmt.Fprintf(c, "%d,%d,%d).\r\n", b[3], p>>8, p&255)
+				reply("%d,%d,%d).\r\n", b[3], p>>8, p&255)
 			} else {
-				fmt.Fprintf(c, "229 Entering Extended Passive Mode (|||%d|)\n", p)
+				reply("229 Entering Extended Passive Mode (|||%d|)\n", p)
 			}
-			d, err := dl.Accept()
-			dl.Close()
-			if err != nil {
-				return
-			}
-			send(d)
+			wg.Add(1)
+			go func(dl net.Listener) {
+				defer wg.Done()
+				d, err := dl.Accept()
+				dl.Close()
+				if err == nil {
+					send(d)
+				}
+			}(dl)
 		case strings.HasPrefix(cmd, "PORT "):
 			m, ok := ftp.ParseCommand([]byte(line))
 			if !ok || m.Addr.Addr() != peer {
-				fmt.Fprintf(c, "500 Illegal PORT %s from %s\r\n", m.Addr, peer)
+				reply("500 Illegal PORT %s from %s\r\n", m.Addr, peer)
 				continue
 			}
-			c.Write([]byte("200 PORT command successful\r\n"))
+			reply("200 PORT command successful\r\n")
 			// From its own address, as vsftpd binds its data socket to
 			// the control connection's local address.
 			dd := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(ap(a, 0))}
 			d, err := dd.Dial("tcp", m.Addr.String())
 			if err != nil {
-				return
+				reply("425 Can't open data connection.\r\n")
+				continue
 			}
 			send(d)
 		case cmd == "QUIT":
-			c.Write([]byte("221 bye\r\n"))
+			reply("221 bye\r\n")
 			return
 		default:
-			fmt.Fprintf(c, "200 %s\r\n", cmd)
+			reply("200 %s\r\n", cmd)
 		}
 	}
 }
@@ -196,5 +234,85 @@ func TestFTPHelper(t *testing.T) {
 
 		fmt.Fprintf(c, "QUIT\r\n")
 		expect("221 bye")
+	}
+}
+
+// Data listeners and data connections hold sockets of the plane's budget.
+// When it is spent, a passive reply becomes a 425 reply to the client and
+// an active command names a port nothing can listen on, so that the real
+// server refuses it in its own words; the control connection goes on.
+// A pending data listener that a new PASV replaces gives its sockets back
+// at once.
+func TestFTPDataBudget(t *testing.T) {
+	rip := ip("127.0.24.11")
+	src := ip("127.1.24.1")
+	// login serves an FTP service on vip and logs in.
+	login := func(e *env, vip netip.Addr) (*client, uint16) {
+		t.Helper()
+		port := freePort(t, vip, rip)
+		ftpServer(t, "rs1", rip, port)
+		e.mustApply(&model.Config{Services: []model.Service{{Name: "ftp", Active: true, Proto: model.ProtoTCP,
+			VIP: vip, Port: port, FTP: true, Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, 0, 1)}}}})
+		c, err := dialFrom(src, ap(vip, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if l, err := c.line(); l != "220 ready\r" {
+			t.Fatalf("greeting %q %v", l, err)
+		}
+		return c, port
+	}
+	expect := func(c *client, want string) string {
+		t.Helper()
+		l, err := c.line()
+		if err != nil || !strings.HasPrefix(l, want) {
+			t.Fatalf("got %q (%v), want %s...", l, err, want)
+		}
+		return l
+	}
+
+	// Room for the control connection only (three quarters of 4 for TCP).
+	e := newEnv(t, Options{Sockets: 4})
+	c, _ := login(e, ip("127.0.24.1"))
+	fmt.Fprintf(c, "PASV\r\n")
+	expect(c, "425 Can't open data connection.\r")
+	fmt.Fprintf(c, "EPSV\r\n")
+	expect(c, "425 Can't open data connection.")
+	b := src.As4()
+	fmt.Fprintf(c, "PORT %d,%d,%d,%d,%d,%d\r\n", b[0], b[1], b[2], b[3], 40000>>8, 40000&255)
+	expect(c, "200 PORT command successful")
+	expect(c, "425 Can't open data connection.")
+	if s := e.pl.Sockets(); s.RefusedTCP != 3 || s.InUse != 2 {
+		t.Errorf("sockets %+v, want 3 refused and the control connection's 2 in use", s)
+	}
+	fmt.Fprintf(c, "QUIT\r\n")
+	expect(c, "221 bye")
+
+	// Room for the control connection and one data connection.
+	e = newEnv(t, Options{Sockets: 6})
+	vip := ip("127.0.24.2")
+	c, _ = login(e, vip)
+	for range 3 {
+		fmt.Fprintf(c, "PASV\r\n")
+		expect(c, "227 ")
+	}
+	fmt.Fprintf(c, "EPSV\r\n")
+	m, ok := ftp.ParseReply([]byte(expect(c, "229 ") + "\n"))
+	if !ok {
+		t.Fatal("EPSV reply not recognised")
+	}
+	d, err := dialFrom(src, ap(vip, m.Addr.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(d)
+	d.Close()
+	if string(got) != "data from rs1\n" || err != nil {
+		t.Fatalf("data %q %v", got, err)
+	}
+	expect(c, "226 done")
+	if s := e.pl.Sockets(); s.RefusedTCP != 0 {
+		t.Errorf("sockets %+v: a replaced data listener kept its sockets", s)
 	}
 }

@@ -236,11 +236,13 @@ func (l *listener) close() {
 // wanted computes the listeners cfg needs and the service each one feeds.
 // When ports overlap, a mark service wins over an address service (in IPVS
 // a marked packet finds the mark service first), and a lower mark over a
-// higher one.
+// higher one. The passive range of an FTP mark service is claimed so, but
+// not listened on.
 func (p *Plane) wanted(cfg *model.Config) map[lkey]model.ServiceKey {
 	want := map[lkey]model.ServiceKey{}
 	type pair struct{ serving, ignored model.ServiceKey }
 	conflicts := map[pair]int{}
+	onDemand := map[lkey]model.ServiceKey{}
 	better := func(a, b model.ServiceKey) bool {
 		if a.IsMark() != b.IsMark() {
 			return a.IsMark()
@@ -285,12 +287,23 @@ func (p *Plane) wanted(cfg *model.Config) map[lkey]model.ServiceKey {
 						conflicts[pair{key, o}]++
 					}
 					want[id] = key
+					if ftpPassivePort(s, uint16(port)) {
+						onDemand[id] = key
+					}
 				}
 			}
 		}
 	}
 	for c, n := range conflicts {
 		p.log.Warn("ports claimed by two virtual services", "serving", c.serving.String(), "ignored", c.ignored.String(), "ports", n)
+	}
+	// An FTP passive range is listened on when a reply announces a port of
+	// it (ftp.go). It still wins its ports from other services above, as
+	// the mark does in IPVS, so that none listens there instead.
+	for id, k := range onDemand {
+		if want[id] == k {
+			delete(want, id)
+		}
 	}
 	return want
 }
