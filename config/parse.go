@@ -631,6 +631,7 @@ var globalKeywords = map[string]*kwDef{
 	"http_tls_cert":  strKW(true, func(p *parser, s string) { g(p).HTTPTLSCert = s }),
 	"http_tls_key":   strKW(true, func(p *parser, s string) { g(p).HTTPTLSKey = s }),
 	"http_users":     strKW(true, func(p *parser, s string) { g(p).HTTPUsers = s }),
+	"metrics_auth":   boolKW(func(p *parser, b bool) { g(p).MetricsAuth = b }),
 	"inactive_cmd":   strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
 	"vrrp_vrid":      intKW(1, 255, func(p *parser, n int64) { g(p).VRRPVRID = int(n) }),
 	"vrrp_priority":  intKW(1, 255, func(p *parser, n int64) { g(p).VRRPPriority = int(n) }),

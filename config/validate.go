@@ -208,6 +208,9 @@ func (k *checker) global() {
 	if gl.HTTPListen != "" && gl.HTTPUsers == "" {
 		k.errorf(gsite("http_listen"), "http_listen needs http_users (the file govs passwd writes): the web tool never runs without a login")
 	}
+	if gl.MetricsAuth && gl.HTTPListen == "" {
+		k.warnf(gsite("metrics_auth"), "metrics_auth has no effect without http_listen")
+	}
 	switch gl.Dataplane {
 	case "", "proxy", "ipvs", "auto":
 	default:

@@ -258,6 +258,9 @@ func (w *writer) global(gl *model.Global) {
 			w.kv(kv[0], kv[1])
 		}
 	}
+	if gl.MetricsAuth {
+		w.kvBool("metrics_auth", true)
+	}
 	if gl.VRRPVRID != 0 {
 		w.kvInt("vrrp_vrid", int64(gl.VRRPVRID))
 	}

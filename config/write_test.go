@@ -76,7 +76,7 @@ func TestRoundTripSnippets(t *testing.T) {
 		"backup = 0.0.0.0\ndebug_level = \"\"\nactive_cmd = \"/usr/local/bin/up now\"\ninactive_cmd = 'say \"down\"'\n",
 		"nat_router = 2001:db8::1 eth1\nnat_nmask = 64\nkeepalive = 1\nhard_shutdown = 0\ndataplane = auto\n",
 		"service = fos\nheartbeat = 0\nmonitor_links = 0\nsyncdaemon = 1\nsyncd_iface = \"bond 0\"\n",
-		"expire_quiescent_template = 1\nexpire_nodest_conn = 1\n",
+		"expire_quiescent_template = 1\nexpire_nodest_conn = 1\nmetrics_auth = 1\n",
 		"virtual a {\n address = 192.0.2.1 eth0\n port = 0\n persistent = 1\n pmask = 32\n}\n",
 		"virtual a {\n address = 2001:db8::1 eth0\n pmask = 128\n vip_nmask = 128\n}\n",
 		"virtual a {\n address = 2001:db8::1 eth0\n persistent = 10\n pmask = 255.255.0.0\n}\n",

@@ -578,6 +578,11 @@ type Global struct {
 	// HTTPUsers is the file of web-tool users, password hashes and API
 	// tokens that govs passwd writes.
 	HTTPUsers string
+	// MetricsAuth makes the web tool's /metrics ask for a bearer token
+	// (any user's, read-only is enough) or a session, as the API does.
+	// Off, /metrics is open to whoever reaches http_listen, as Prometheus
+	// exporters usually are.
+	MetricsAuth bool
 	// VRRPVRID is the VRRP virtual router id (1-255); zero means the
 	// default, 51, so that two routers configured alike find each other.
 	VRRPVRID int

@@ -65,7 +65,16 @@ func (s *Server) routes() {
 		})
 	}
 	s.mux.HandleFunc("GET /api/openapi.json", s.apiOpenAPI)
-	s.mux.Handle("GET /metrics", s.metrics.handler())
+	metrics := s.metrics.handler()
+	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		// Read per request, so a reload that sets or clears it applies.
+		if s.r.Config().Global.MetricsAuth && s.authenticate(r) == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="govs"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{Error: "authentication required for /metrics (metrics_auth = 1): a bearer token or a session"})
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})
 	s.pageRoutes()
 }
 

@@ -423,3 +423,41 @@ virtual b {
 			n, grep(body, "govs_health_check_up{"))
 	}
 }
+
+// With metrics_auth, /metrics asks for a token, and any user's will do;
+// without, it is open.
+func TestMetricsAuth(t *testing.T) {
+	e := newEnvWith(t, "metrics_auth = 1\n# real server port %s\n")
+	get := func(token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token under metrics_auth: %d, want 401", code)
+	}
+	if code := get("govs_nope"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics with a wrong token: %d, want 401", code)
+	}
+	if code := get(e.viewer); code != http.StatusOK {
+		t.Errorf("/metrics with a read-only user's token: %d, want 200", code)
+	}
+	open := newEnv(t)
+	resp, err := http.Get(open.ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/metrics without metrics_auth: %d, want 200", resp.StatusCode)
+	}
+}
