@@ -120,6 +120,9 @@ func cmdStatus(e *env, args []string) int {
 	}
 	if s := st.Sockets; s != nil {
 		fmt.Fprintf(e.stdout, "sockets %d of %d (tcp %d, udp %d)", s.InUse, s.Limit, s.TCP, s.UDP)
+		if s.MaxConns > 0 {
+			fmt.Fprintf(e.stdout, ", %d of max_conns %d", s.Conns, s.MaxConns)
+		}
 		if s.RefusedTCP+s.RefusedUDP > 0 {
 			fmt.Fprintf(e.stdout, ", refused %d tcp connections and %d udp flows", s.RefusedTCP, s.RefusedUDP)
 		}

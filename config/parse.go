@@ -632,6 +632,7 @@ var globalKeywords = map[string]*kwDef{
 	"http_tls_key":   strKW(true, func(p *parser, s string) { g(p).HTTPTLSKey = s }),
 	"http_users":     strKW(true, func(p *parser, s string) { g(p).HTTPUsers = s }),
 	"metrics_auth":   boolKW(func(p *parser, b bool) { g(p).MetricsAuth = b }),
+	"max_conns":      intKW(0, math.MaxInt32, func(p *parser, n int64) { g(p).MaxConns = int(n) }),
 	"inactive_cmd":   strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
 	"vrrp_vrid":      intKW(1, 255, func(p *parser, n int64) { g(p).VRRPVRID = int(n) }),
 	"vrrp_priority":  intKW(1, 255, func(p *parser, n int64) { g(p).VRRPPriority = int(n) }),
@@ -755,7 +756,8 @@ var virtualKeywords = map[string]*kwDef{
 		}
 		vs(p).Check.LoadMonitor = s
 	}),
-	"timeout": secondsKW(1, func(p *parser, d time.Duration) { vs(p).Check.Interval = d }),
+	"timeout":   secondsKW(1, func(p *parser, d time.Duration) { vs(p).Check.Interval = d }),
+	"max_conns": intKW(0, math.MaxInt32, func(p *parser, n int64) { vs(p).MaxConns = int(n) }),
 	// nanny took a re-entry time of 0 to mean its default.
 	"reentry": secondsKW(0, func(p *parser, d time.Duration) {
 		if d == 0 {

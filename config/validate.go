@@ -592,8 +592,14 @@ func (k *checker) plane(plane string, asErrors bool) {
 			report(gsite("network"), "network = %s is not supported by the proxy data plane (set dataplane = ipvs)", gl.Network)
 		}
 	case "ipvs":
+		if gl.MaxConns != 0 {
+			report(gsite("max_conns"), "max_conns needs the proxy data plane; the kernel's connection table is bounded by its memory")
+		}
 		for i := range k.c.Services {
 			s := &k.c.Services[i]
+			if s.Active && s.MaxConns != 0 {
+				report(ssite(i, "max_conns"), "max_conns needs the proxy data plane; IPVS bounds real servers, not services (set their uthreshold)")
+			}
 			if !s.Active || !s.VIP.IsValid() {
 				continue
 			}

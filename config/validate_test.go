@@ -356,3 +356,25 @@ func TestFTPExample(t *testing.T) {
 		t.Errorf("without port 21: %v", err)
 	}
 }
+
+// max_conns is the proxy plane's: the kernel plane refuses both the global
+// and the per-service bound, and says what IPVS offers instead.
+func TestMaxConnsPlane(t *testing.T) {
+	c := validModel()
+	c.Global.MaxConns = 1000
+	c.Services[0].MaxConns = 10
+	if got := CheckPlane(c, "proxy"); len(got) != 0 {
+		t.Errorf("proxy plane: %v", got)
+	}
+	var got []string
+	for _, f := range CheckPlane(c, "ipvs") {
+		got = append(got, f.String())
+	}
+	want := []string{
+		`max_conns needs the proxy data plane; the kernel's connection table is bounded by its memory`,
+		`virtual "web": max_conns needs the proxy data plane; IPVS bounds real servers, not services (set their uthreshold)`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ipvs plane:\n got %q\nwant %q", got, want)
+	}
+}

@@ -261,6 +261,9 @@ func (w *writer) global(gl *model.Global) {
 	if gl.MetricsAuth {
 		w.kvBool("metrics_auth", true)
 	}
+	if gl.MaxConns != 0 {
+		w.kvInt("max_conns", int64(gl.MaxConns))
+	}
 	if gl.VRRPVRID != 0 {
 		w.kvInt("vrrp_vrid", int64(gl.VRRPVRID))
 	}
@@ -338,6 +341,9 @@ func (w *writer) service(s *model.Service) {
 	}
 	if s.OnePacket {
 		w.kvBool("one_packet", true)
+	}
+	if s.MaxConns != 0 {
+		w.kvInt("max_conns", int64(s.MaxConns))
 	}
 	if s.FTP {
 		w.kvBool("ftp", true)

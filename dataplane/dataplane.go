@@ -65,6 +65,10 @@ type Sockets struct {
 	// because the budget was spent.
 	RefusedTCP uint64 `json:"refused_tcp"`
 	RefusedUDP uint64 `json:"refused_udp"`
+	// MaxConns is lvs.cf's global max_conns (0: none); Conns the
+	// connections and flows it counts now.
+	MaxConns int `json:"max_conns,omitempty"`
+	Conns    int `json:"conns"`
 }
 
 // SocketBudget is a plane that holds a socket per connection side and per

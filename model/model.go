@@ -482,6 +482,11 @@ type Service struct {
 	Persistence Persistence
 	// OnePacket schedules every UDP datagram on its own (ipvsadm -o).
 	OnePacket bool
+	// MaxConns bounds the connections and UDP flows the service holds at
+	// once (0: no bound of its own); a new one beyond it is refused and
+	// counted. The proxy plane's; IPVS has no per-service bound (its real
+	// servers' uthreshold is the kernel's way).
+	MaxConns int
 	// Sorry is the sorry server, used while every real server is down;
 	// invalid when unset.
 	Sorry netip.AddrPort
@@ -583,6 +588,10 @@ type Global struct {
 	// Off, /metrics is open to whoever reaches http_listen, as Prometheus
 	// exporters usually are.
 	MetricsAuth bool
+	// MaxConns bounds the connections and UDP flows the proxy plane holds
+	// at once, across services (0: what the descriptor limit allows, see
+	// the proxy plane's socket budget).
+	MaxConns int
 	// VRRPVRID is the VRRP virtual router id (1-255); zero means the
 	// default, 51, so that two routers configured alike find each other.
 	VRRPVRID int

@@ -223,6 +223,7 @@ func (c *Conn) end(reset bool) {
 		return
 	}
 	c.t.open.Add(-1)
+	c.svc.open.Add(-1)
 	if c.tmpl != nil {
 		c.tmpl.Release(c.t.clock.Now())
 	}

@@ -28,8 +28,10 @@ type Service struct {
 	gone  map[*Dest]struct{} // removed dests still holding connections
 
 	removed atomic.Bool
-	sorry   *Dest // the sorry server, nil if none; guarded by mu
-	sorryOn bool  // guarded by mu
+	open    atomic.Int64  // connection entries not yet closed (max_conns)
+	refused atomic.Uint64 // new connections refused by max_conns
+	sorry   *Dest         // the sorry server, nil if none; guarded by mu
+	sorryOn bool          // guarded by mu
 	// seq numbers the dests' entries into the scheduling list; guarded by
 	// mu.
 	seq uint64
@@ -443,13 +445,28 @@ func (s *Service) SetWeight(k model.DestKey, w int) bool {
 // connection entry, following ip_vs_schedule and, for persistent services,
 // ip_vs_sched_persist. The caller must Close the returned Conn.
 func (s *Service) Schedule(p *Packet) (*Conn, error) {
+	// The place is taken before the decision, so that concurrent
+	// connections cannot all pass a bound that one of them fills.
+	n := s.open.Add(1)
+	if m := s.cfg.Load().MaxConns; m > 0 && n > int64(m) {
+		s.open.Add(-1)
+		s.refused.Add(1)
+		return nil, ErrServiceFull
+	}
 	d, tp, err := s.pick(p)
 	if err != nil {
+		s.open.Add(-1)
 		return nil, err
 	}
 	c := s.t.newConn(s, d, tp, p)
 	return c, nil
 }
+
+// OpenConns returns the service's connection entries not yet closed.
+func (s *Service) OpenConns() int { return int(s.open.Load()) }
+
+// Refused returns how many new connections max_conns refused.
+func (s *Service) Refused() uint64 { return s.refused.Load() }
 
 // Pick chooses a real server for one datagram of a one-packet-scheduled
 // UDP service: no connection entry is made (as with ipvsadm -o), but the

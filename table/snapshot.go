@@ -40,6 +40,10 @@ type ServiceStatus struct {
 	Stats      Stats        `json:"stats"`
 	Rates      Rates        `json:"rates"`
 	Dests      []DestStatus `json:"real_servers"`
+	// MaxConns is lvs.cf's max_conns (0: none); Refused counts the
+	// connections it refused.
+	MaxConns int    `json:"max_conns,omitempty"`
+	Refused  uint64 `json:"refused,omitempty"`
 }
 
 // DestStatus is one real server in a Snapshot.
@@ -91,6 +95,7 @@ func (t *Table) Snapshot() Snapshot {
 			Port: cfg.Port, FWMark: k.FWMark, Family: int(k.AddrFamily()),
 			Scheduler: string(s.SchedulerName()), SchedFlags: cfg.SchedFlags.Format(cfg.Scheduler),
 			OnePacket: cfg.OnePacket, Stats: s.Counters.Snapshot(), Rates: s.Rates(),
+			MaxConns: cfg.MaxConns, Refused: s.refused.Load(),
 		}
 		if k.IsMark() {
 			ss.MarkPorts = cfg.MarkPorts.String()

@@ -23,6 +23,10 @@ var ErrNoDest = errors.New("no real server available")
 // removed.
 var ErrServiceRemoved = errors.New("virtual service removed")
 
+// ErrServiceFull is returned when a new connection would exceed the
+// service's max_conns.
+var ErrServiceFull = errors.New("virtual service at its max_conns")
+
 // Options configure a Table.
 type Options struct {
 	// Clock tells the time; the system clock if nil.

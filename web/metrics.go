@@ -17,6 +17,7 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	svcConns, svcConnsTotal, svcBytes, svcPackets, svcCPS, svcBPS *prometheus.Desc
+	svcRefused                                                    *prometheus.Desc
 	rsConns, rsConnsTotal, rsBytes, rsCPS, rsBPS, rsWeight, rsUp  *prometheus.Desc
 	chkLatency, chkUp, chkTotal, chkFail, chkLocal                *prometheus.Desc
 	role, reloads, reloadErrs, serial, info                       *prometheus.Desc
@@ -37,6 +38,7 @@ func newMetrics(s *Server) *metrics {
 		svcPackets:    prometheus.NewDesc("govs_service_packets_total", "Packets through the virtual service by direction (in, out).", append(svc, "direction"), nil),
 		svcCPS:        prometheus.NewDesc("govs_service_connection_rate", "Connections per second, the kernel estimator's average.", svc, nil),
 		svcBPS:        prometheus.NewDesc("govs_service_byte_rate", "Bytes per second by direction, the kernel estimator's average.", append(svc, "direction"), nil),
+		svcRefused:    prometheus.NewDesc("govs_service_refused_total", "New connections and UDP flows the virtual service refused at its max_conns.", svc, nil),
 		rsConns:       prometheus.NewDesc("govs_realserver_connections", "Connections of the real server by state (active, inactive, persistent).", append(rs, "state"), nil),
 		rsConnsTotal:  prometheus.NewDesc("govs_realserver_connections_total", "Connections scheduled to the real server.", rs, nil),
 		rsBytes:       prometheus.NewDesc("govs_realserver_bytes_total", "Bytes through the real server by direction.", append(rs, "direction"), nil),
@@ -64,7 +66,7 @@ func newMetrics(s *Server) *metrics {
 
 // Describe sends every descriptor.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.svcConns, m.svcConnsTotal, m.svcBytes, m.svcPackets, m.svcCPS, m.svcBPS,
+	for _, d := range []*prometheus.Desc{m.svcConns, m.svcConnsTotal, m.svcBytes, m.svcPackets, m.svcCPS, m.svcBPS, m.svcRefused,
 		m.rsConns, m.rsConnsTotal, m.rsBytes, m.rsCPS, m.rsBPS, m.rsWeight, m.rsUp,
 		m.chkLatency, m.chkUp, m.chkTotal, m.chkFail, m.chkLocal, m.role, m.reloads, m.reloadErrs, m.serial, m.info,
 		m.sockets, m.socketLimit, m.refused} {
@@ -99,6 +101,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.svcConns, g, float64(act), append(l, "active")...)
 		ch <- prometheus.MustNewConstMetric(m.svcConns, g, float64(inact), append(l, "inactive")...)
 		ch <- prometheus.MustNewConstMetric(m.svcConnsTotal, c, float64(svc.Stats.Conns), l...)
+		ch <- prometheus.MustNewConstMetric(m.svcRefused, c, float64(svc.Refused), l...)
 		ch <- prometheus.MustNewConstMetric(m.svcBytes, c, float64(svc.Stats.InBytes), append(l, "in")...)
 		ch <- prometheus.MustNewConstMetric(m.svcBytes, c, float64(svc.Stats.OutBytes), append(l, "out")...)
 		ch <- prometheus.MustNewConstMetric(m.svcPackets, c, float64(svc.Stats.InPkts), append(l, "in")...)

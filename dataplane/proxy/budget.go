@@ -34,8 +34,11 @@ const (
 type budget struct {
 	total, tcpMax, udpMax int64
 	used, tcp, udp        atomic.Int64
-	refusedTCP            atomic.Uint64
-	refusedUDP            atomic.Uint64
+	// maxFlows is lvs.cf's global max_conns (0: none): connections and
+	// UDP flows, whatever sockets they hold.
+	maxFlows, flows atomic.Int64
+	refusedTCP      atomic.Uint64
+	refusedUDP      atomic.Uint64
 }
 
 // newBudget sizes the budget: sockets, when above 0, or what the process's
@@ -76,13 +79,19 @@ func (b *budget) takeUDP() bool {
 func (b *budget) giveUDP() { b.give(&b.udp, 1) }
 
 func (b *budget) take(share *atomic.Int64, shareMax, n int64) bool {
+	if m := b.maxFlows.Load(); b.flows.Add(1) > m && m > 0 {
+		b.flows.Add(-1)
+		return false
+	}
 	if share.Add(n) > shareMax {
+		b.flows.Add(-1)
 		share.Add(-n)
 		return false
 	}
 	if b.used.Add(n) > b.total {
 		b.used.Add(-n)
 		share.Add(-n)
+		b.flows.Add(-1)
 		return false
 	}
 	return true
@@ -91,6 +100,7 @@ func (b *budget) take(share *atomic.Int64, shareMax, n int64) bool {
 func (b *budget) give(share *atomic.Int64, n int64) {
 	share.Add(-n)
 	b.used.Add(-n)
+	b.flows.Add(-1)
 }
 
 // Sockets reports the plane's socket budget: its size, how much traffic
@@ -106,5 +116,7 @@ func (p *Plane) Sockets() dataplane.Sockets {
 		RefusedUDP: b.refusedUDP.Load(),
 		TCPLimit:   int(b.tcpMax),
 		UDPLimit:   int(b.udpMax),
+		MaxConns:   int(b.maxFlows.Load()),
+		Conns:      int(b.flows.Load()),
 	}
 }

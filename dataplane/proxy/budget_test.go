@@ -139,3 +139,90 @@ func TestSocketBudgetTCP(t *testing.T) {
 		})
 	}
 }
+
+// lvs.cf's max_conns: a service's bounds its own connections and flows, the
+// global one all of the plane's; one more is refused and counted, and a
+// place freed is taken again.
+func TestMaxConns(t *testing.T) {
+	e := newEnv(t, Options{})
+	vip, rip := ip("127.0.19.3"), ip("127.0.19.13")
+	tport, uport, t2port := freePort(t, vip), freePort(t, vip), freePort(t, vip)
+	rport := freePort(t, rip)
+	startTCP(t, "t1", rip, rport)
+	startUDP(t, "u1", ap(rip, rport))
+	web := model.Service{Name: "web", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: tport,
+		Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, rport, 1)}, MaxConns: 2}
+	dns := model.Service{Name: "dns", Active: true, Proto: model.ProtoUDP, VIP: vip, Port: uport,
+		Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, rport, 1)}, MaxConns: 1}
+	other := web
+	other.Name, other.Port, other.MaxConns = "other", t2port, 0
+	cfg := &model.Config{Services: []model.Service{web, dns, other}}
+	e.mustApply(cfg)
+
+	refusedTCP := func(port uint16) bool {
+		t.Helper()
+		c, err := dialFrom(ip("127.1.19.6"), ap(vip, port))
+		if err != nil {
+			return errors.Is(err, syscall.ECONNRESET)
+		}
+		defer c.Close()
+		_, err = c.line()
+		return err != nil
+	}
+	var held []*client
+	for range 2 {
+		c, name, _ := hello(t, ip("127.1.19.6"), ap(vip, tport))
+		if name != "t1" {
+			t.Fatalf("answered by %q", name)
+		}
+		held = append(held, c)
+	}
+	if !refusedTCP(tport) {
+		t.Fatal("a third connection to a service of max_conns 2 was served")
+	}
+	if got := e.svc(web.Key()).Refused(); got != 1 {
+		t.Fatalf("%d refusals counted, want 1", got)
+	}
+	// The bound is the service's: another service still serves.
+	if name, _ := ident(t, ip("127.1.19.6"), ap(vip, t2port)); name != "t1" {
+		t.Fatalf("another service answered by %q", name)
+	}
+	held[0].Close()
+	waitFor(t, 3*time.Second, "the closed connection's place", func() bool { return e.svc(web.Key()).OpenConns() == 1 })
+	c, _, _ := hello(t, ip("127.1.19.6"), ap(vip, tport))
+	held[0] = c
+
+	// UDP: one flow, and a second client's datagram is dropped.
+	a := newUDPClient(t, ip("127.1.19.7"), ap(vip, uport))
+	if a.ask("a") != "u1" {
+		t.Fatal("no answer to the first flow")
+	}
+	b := newUDPClient(t, ip("127.1.19.8"), ap(vip, uport))
+	b.c.WriteToUDPAddrPort([]byte("b"), b.vip)
+	b.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := b.c.ReadFromUDPAddrPort(make([]byte, 64)); err == nil {
+		t.Fatalf("a second flow of a service of max_conns 1 was answered (%d bytes)", n)
+	}
+	if got := e.svc(dns.Key()).Refused(); got != 1 {
+		t.Fatalf("%d UDP refusals, want 1", got)
+	}
+
+	// The global bound: with 2 TCP connections and 1 flow held, max_conns
+	// = 3 refuses the next connection to any service.
+	cfg.Global.MaxConns = 3
+	e.mustApply(cfg)
+	if !refusedTCP(t2port) {
+		t.Fatal("a connection beyond the global max_conns was served")
+	}
+	if s := e.pl.Sockets(); s.MaxConns != 3 || s.Conns != 3 || s.RefusedTCP != 1 {
+		t.Fatalf("budget %+v, want max_conns 3 with 3 held and one TCP refusal", s)
+	}
+	cfg.Global.MaxConns = 0
+	e.mustApply(cfg)
+	if name, _ := ident(t, ip("127.1.19.6"), ap(vip, t2port)); name != "t1" {
+		t.Fatalf("after max_conns was lifted: %q", name)
+	}
+	for _, h := range held {
+		h.Close()
+	}
+}

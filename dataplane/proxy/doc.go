@@ -115,7 +115,9 @@
 // once, a datagram that would open a flow beyond it is dropped; both are
 // counted (Plane.Sockets, govs status, govs_dataplane_refused_total), and
 // what is open keeps working. A flood thus costs its own flows, never the
-// router's other descriptors. The FTP helper's data listeners and data
+// router's other descriptors. lvs.cf's max_conns bounds, globally, the
+// connections and flows whatever their sockets, and a service's max_conns
+// its own (package table refuses those, counted per service). The FTP helper's data listeners and data
 // connections take two TCP sockets each from the same budget; one refused
 // is counted alike, and answered on the control connection (see FTP).
 //

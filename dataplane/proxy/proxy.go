@@ -332,6 +332,7 @@ type txn struct {
 	// ready (Prepare returned it) and done (committed or dropped) are
 	// guarded by p.mu.
 	ready, done bool
+	maxConns    int // lvs.cf's global max_conns, applied at Commit
 }
 
 // Prepare binds the listeners cfg adds, beside the running ones. If any
@@ -354,7 +355,7 @@ func (p *Plane) Prepare(ctx context.Context, cfg *model.Config) (dataplane.Txn, 
 			need = append(need, id)
 		}
 	}
-	tx := &txn{p: p, want: want, fresh: make(map[lkey]*listener, len(need))}
+	tx := &txn{p: p, want: want, fresh: make(map[lkey]*listener, len(need)), maxConns: cfg.Global.MaxConns}
 	p.pending = tx // reserves draining UDP listeners this configuration reuses
 	p.mu.Unlock()
 
@@ -439,6 +440,7 @@ func (p *Plane) listen(ctx context.Context, id lkey) (*listener, error) {
 // connections are left alone.
 func (tx *txn) Commit() error {
 	p := tx.p
+	p.budget.maxFlows.Store(int64(tx.maxConns))
 	p.mu.Lock()
 	if tx.done || p.pending != tx {
 		p.mu.Unlock()
