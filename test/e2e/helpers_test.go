@@ -40,6 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(probe(os.Getenv("GOVS_E2E_TARGET"), os.Getenv("GOVS_E2E_WANT")))
 	case "clients":
 		os.Exit(clients())
+	case "synflood":
+		os.Exit(synflood())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown GOVS_E2E_ROLE")
 		os.Exit(2)
