@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/http"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -61,30 +60,8 @@ func TestUDPFloodKeepsRouter(t *testing.T) {
 	if _, err := exec.LookPath("prlimit"); err != nil {
 		t.Skip("flood test: needs prlimit (util-linux) to lower the router's descriptor limit")
 	}
-	for name, a := range map[string]string{"web1": "127.81.0.11:18080", "web2": "127.81.0.12:18080"} {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: handler(name)}
-		go func() { _ = srv.Serve(ln) }()
-		t.Cleanup(func() { _ = srv.Close() })
-	}
-	pc, err := net.ListenPacket("udp", "127.81.0.21:15353")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(append([]byte("dns1 "), buf[:n]...), from)
-		}
-	}()
+	backends(t, map[string]string{"web1": "127.81.0.11:18080", "web2": "127.81.0.12:18080"},
+		map[string]string{"dns1": "127.81.0.21:15353"})
 	cfgPath := filepath.Join(t.TempDir(), "lvs.cf")
 	writeFile(t, cfgPath, floodCfg)
 	// 512 descriptors: the budget is what is left after a reserve of 256.

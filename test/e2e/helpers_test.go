@@ -367,3 +367,36 @@ func waitRoles(t *testing.T, within time.Duration, role func(int) string, want .
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// backends starts, in this process, an HTTP real server (handler) for each
+// name at its TCP address and a UDP one answering "NAME payload" for
+// each at its UDP address; they stop when the test ends.
+func backends(t *testing.T, tcp, udp map[string]string) {
+	t.Helper()
+	for name, a := range tcp {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: handler(name), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		t.Cleanup(func() { _ = srv.Close() })
+	}
+	for name, a := range udp {
+		pc, err := net.ListenPacket("udp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				_, _ = pc.WriteTo(append([]byte(name+" "), buf[:n]...), from)
+			}
+		}()
+	}
+}

@@ -84,32 +84,8 @@ func TestSoak(t *testing.T) {
 		}
 		dur = d
 	}
-	for name, a := range map[string]string{"web1": "127.82.0.11:18080", "web2": "127.82.0.12:18080"} {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: handler(name), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		t.Cleanup(func() { _ = srv.Close() })
-	}
-	for name, a := range map[string]string{"dns1": "127.82.0.21:15353", "dns2": "127.82.0.22:15353"} {
-		pc, err := net.ListenPacket("udp", a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pc.Close() })
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				n, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				_, _ = pc.WriteTo(append([]byte(name+" "), buf[:n]...), from)
-			}
-		}()
-	}
+	backends(t, map[string]string{"web1": "127.82.0.11:18080", "web2": "127.82.0.12:18080"},
+		map[string]string{"dns1": "127.82.0.21:15353", "dns2": "127.82.0.22:15353"})
 	webPort := freeLoopbackPort(t)
 	dir := t.TempDir()
 	token := passwd(t, filepath.Join(dir, "users"), "viewer-pass-1", "-u", "viewer", "--role", "readonly", "--token")
