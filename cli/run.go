@@ -104,7 +104,7 @@ func runRouter(e *env, log *slog.Logger, cfgPath string, so control.SocketOption
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	r, err := router.New(ctx, router.Options{ConfigPath: cfgPath, Version: Version, Logger: log,
-		NewScheduler: scheduler.New, NewPlane: newPlane})
+		NewScheduler: scheduler.New, NewPlane: newPlane, ReloadGCPercent: 25})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "govs run: %v\n", err)
 		return ExitFailure

@@ -165,7 +165,10 @@ func parse(name string, src []byte, strictPlane string) (*model.Config, *Result,
 		sortFindings(p.errs)
 		return nil, res, ErrorList(p.errs)
 	}
-	return &p.cfg, res, nil
+	// A copy, so that the parser, with its positions and lines, does not
+	// live as long as the configuration it made.
+	cfg := p.cfg
+	return &cfg, res, nil
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {

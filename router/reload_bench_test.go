@@ -77,6 +77,8 @@ func heapBytes() uint64 {
 // not yet collected) and for the resident set. The steady state is
 // measured after a GC with the configuration installed; the peak is
 // sampled every 200 µs during the reload. -short: 10,000 services.
+// GOVS_RELOAD_GC sets Options.ReloadGCPercent (default 25, as govs run;
+// 0 leaves Go's default).
 func BenchmarkReloadMemory(b *testing.B) {
 	n := 100_000
 	if testing.Short() {
@@ -87,8 +89,12 @@ func BenchmarkReloadMemory(b *testing.B) {
 	if err := os.WriteFile(path, []byte(bigConfig(n, 1)), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	gc := 25 // as govs run sets it
+	if v := os.Getenv("GOVS_RELOAD_GC"); v != "" {
+		fmt.Sscan(v, &gc)
+	}
 	r, err := New(context.Background(), Options{ConfigPath: path, NewScheduler: scheduler.New,
-		Logger:   slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler), ReloadGCPercent: gc,
 		NewPlane: func(string, *table.Table, *slog.Logger) (dataplane.Plane, error) { return nullPlane{}, nil }})
 	if err != nil {
 		b.Fatal(err)
