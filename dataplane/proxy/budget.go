@@ -17,7 +17,8 @@ import (
 //
 // Neither protocol may take more than three quarters of the budget, so a
 // flood of one leaves the other room; UDP flows, each of which also costs
-// a goroutine, are further capped at maxUDPFlows by default.
+// a goroutine on the goroutine path, are further capped at maxUDPFlows by
+// default.
 
 const (
 	// minReserve is the fewest descriptors kept out of the budget for

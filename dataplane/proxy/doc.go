@@ -75,10 +75,38 @@
 // half-closes, splice between them, backpressure from one to the other and
 // the table's timers, which is most of what a loop is.
 //
-// # TCP elsewhere: goroutines
+// # UDP on Linux: event loops
+//
+// UDP flows are served by the same loops (see loop_udp_linux.go). A UDP
+// listener keeps one goroutine that reads the clients' datagrams and
+// writes each to its flow's socket; a flow's socket to its real server is
+// a raw non-blocking connected socket registered with one loop, flows
+// being spread over the loops in turn, so a flow costs its socket and
+// about 300 bytes, not a goroutine:
+//
+//   - The loop reads a flow's replies when its socket is readable, at
+//     most 16 per wake-up (level-triggered, so the rest wait for the next
+//     one), and sends each to the client from the listener's socket with a
+//     non-blocking sendto; a reply the socket has no room for is dropped,
+//     as a network would drop it. An ICMP port unreachable from the real
+//     server (ECONNREFUSED on a read) does not end the flow, as in IPVS.
+//   - Idle flows expire from a per-loop heap of timers, as connections do:
+//     traffic does not move a timer, one that fires early moves to the real
+//     expiry, at most 30 s ahead.
+//   - Only the loop reads, registers and closes a flow's socket, so its
+//     descriptor number cannot be reused under it. The listener's goroutine
+//     writes to a flow's socket only holding the listener's lock and only
+//     while the flow is published; a flow is unpublished under that lock
+//     before its socket is closed. An end decided elsewhere
+//     (expire_nodest_conn) unpublishes the flow and has its loop close it,
+//     and Close has the loops cut theirs. A client's datagram thus never
+//     reaches a closed descriptor reopened as someone else's socket.
+//
+// # TCP and UDP elsewhere: goroutines
 //
 // On other systems, or with Options.Goroutines, each TCP connection has a
-// goroutine per direction. On Linux they move bytes with splice(2)
+// goroutine per direction, and each UDP flow one reading its replies. On
+// Linux the TCP ones move bytes with splice(2)
 // (net.TCPConn.ReadFrom over an io.LimitedReader); elsewhere, or with
 // Options.NoSplice, through pooled buffers. Copies are cut in chunks of
 // Options.ChunkSize so that the table's byte counters, and so its rates,
@@ -100,7 +128,7 @@
 // A TCP connection is idle when no byte moved in either direction for the
 // table's timeout for its state (tcp_timeout once established,
 // tcpfin_timeout once either side has closed); a UDP flow after udp_timeout.
-// On the goroutine path an idle connection ends about its timeout after its
+// The event loops end either at its timeout; on the goroutine path an idle connection ends about its timeout after its
 // last byte, up to twice that when its last bytes trickled in after a
 // silence.
 //
@@ -167,7 +195,8 @@
 // port-0 (any port) service cannot
 // be listened on and is skipped with a warning. Every listened port costs a
 // socket (on the goroutine path also a goroutine), and a UDP one a goroutine
-// and a 64 KiB receive buffer. A port of an FTP passive range on which a
+// and a 64 KiB receive buffer. A UDP flow costs a socket, and on the
+// goroutine path a goroutine too. A port of an FTP passive range on which a
 // session's data listener waits cannot be bound by anything else
 // meanwhile: a reload that has the port listened on up front (the
 // service's ftp or fwmark_ports changed) fails to bind it, and the running

@@ -102,6 +102,7 @@ type evloop struct {
 	splice bool                // pipes can be had
 	paused map[*listener]int64 // listeners that hit a resource limit, and when to resume
 	head   *lconn              // open connections
+	u      udpLoop             // UDP flows (loop_udp_linux.go)
 	quit   bool
 }
 
@@ -111,6 +112,7 @@ type ent struct {
 	gen int32
 	c   *lconn
 	l   *listener
+	f   *udpFlow
 }
 
 func newLoop(p *Plane, exclusive bool) (*evloop, error) {
@@ -138,6 +140,7 @@ func newLoop(p *Plane, exclusive bool) (*evloop, error) {
 	}
 	lp := &evloop{p: p, epfd: epfd, file: f, rc: rc, wakefd: wfd, exclusive: exclusive, splice: !p.opt.NoSplice,
 		events: make([]unix.EpollEvent, maxEvents), paused: map[*listener]int64{}, dead: make(chan struct{})}
+	lp.u.send = lp.sendReply
 	if err := lp.add(wfd, unix.EPOLLIN|unix.EPOLLET, ent{}); err != nil {
 		lp.release()
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
@@ -259,8 +262,8 @@ func (lp *evloop) serve() {
 
 // next returns when the first timer is due, or -1 if none is set.
 func (lp *evloop) next() int64 {
-	next := int64(-1)
-	if len(lp.timers) > 0 {
+	next := lp.nextFlow()
+	if len(lp.timers) > 0 && (next < 0 || lp.timers[0].due < next) {
 		next = lp.timers[0].due
 	}
 	for _, at := range lp.paused {
@@ -283,6 +286,10 @@ func (lp *evloop) dispatch(ev *unix.EpollEvent) {
 	e := lp.ents[fd]
 	if e.l != nil {
 		lp.accept(e.l, fd)
+		return
+	}
+	if e.f != nil {
+		lp.readFlow(e.f)
 		return
 	}
 	c := e.c
@@ -937,11 +944,13 @@ func (lp *evloop) expire() {
 			"state", c.tc.State().String())
 		c.close(false)
 	}
+	lp.expireFlows(now)
 }
 
-// cut closes every connection of the loop, for a forced Close.
+// cut closes every connection and UDP flow of the loop, for a forced
+// Close.
 func (lp *evloop) cut() int {
-	n := 0
+	n := lp.cutFlows()
 	for lp.head != nil {
 		lp.head.close(false)
 		n++

@@ -14,6 +14,7 @@ func (*evloop) call(fn func()) bool { fn(); return true }
 func (*evloop) watch(*listener)     {}
 func (*evloop) unwatch(*listener)   {}
 func (*evloop) cut() int            { return 0 }
+func (*evloop) sweepNodest(bool)    {}
 
 func listenRaw(id lkey) (int, error) {
 	return -1, errors.New("listen on tcp " + id.addr.String() + ": no event loops")

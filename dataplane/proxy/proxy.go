@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/govs/govs/dataplane"
@@ -183,7 +184,9 @@ type listener struct {
 	watched bool
 	vip     *net.TCPAddr // the local address, for PROXY protocol headers
 	udp     *net.UDPConn
-	pkt     table.Packet // scratch of the UDP receive goroutine
+	urc     syscall.RawConn // of udp, for the event loops' replies
+	pkt     table.Packet    // scratch of the UDP receive goroutine
+	rr      uint32          // scratch of the UDP receive goroutine: the loop of the last flow
 
 	// UDP flows, guarded by mu.
 	mu       sync.Mutex
@@ -427,6 +430,14 @@ func (p *Plane) listen(ctx context.Context, id lkey) (*listener, error) {
 			return nil, fmt.Errorf("listen on udp %s: %w", addr, err)
 		}
 		l.udp = pc.(*net.UDPConn)
+		if len(p.loops) > 0 {
+			rc, err := l.udp.SyscallConn()
+			if err != nil {
+				l.udp.Close()
+				return nil, fmt.Errorf("listen on udp %s: %w", addr, err)
+			}
+			l.urc = rc
+		}
 		l.flows = map[netip.AddrPort]*udpFlow{}
 		l.ops = map[opsKey]*udpFlow{}
 	default:
@@ -670,7 +681,9 @@ func (p *Plane) Close(ctx context.Context) error {
 		}
 		l.mu.Unlock()
 		for _, f := range fl {
-			f.conn.Close()
+			if f.conn != nil { // a loop's flows were cut with the loop's connections
+				f.conn.Close()
+			}
 		}
 		l.close()
 		delete(p.listeners, id)

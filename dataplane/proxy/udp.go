@@ -21,10 +21,16 @@ const maxDatagram = 65535
 type opsKey struct{ client, target netip.AddrPort }
 
 // udpFlow carries one client's datagrams to one real server through a
-// connected socket, and the real server's replies back from the VIP.
+// connected socket, and the real server's replies back from the VIP. On
+// Linux with event loops the socket is a raw descriptor served by a loop
+// (lp, fd, lf: see loop_udp_linux.go); otherwise it is conn, and the flow
+// has a goroutine reading its replies (serve).
 type udpFlow struct {
 	l      *listener
 	conn   *net.UDPConn
+	lp     *evloop
+	fd     int
+	lf     loopFlow
 	client netip.AddrPort
 	tc     *table.Conn // nil for one-packet flows, which have no table entry
 	svc    *table.Service
@@ -91,17 +97,40 @@ func (l *listener) forward(b []byte, client netip.AddrPort) {
 				return
 			}
 		}
-		if _, err := f.conn.Write(b); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				continue
-			}
-			// Refused after an ICMP error, or no buffer: dropped, as the
-			// network would.
-			return
+		if f.send(b, now) {
+			continue
 		}
-		f.in(len(b), now)
 		return
 	}
+}
+
+// send passes a client's datagram to the real server and accounts it; a
+// datagram refused after an ICMP error, or without buffer room, is
+// dropped, as the network would drop it. It returns true if the flow
+// ended under it, for the caller to try a new one.
+func (f *udpFlow) send(b []byte, now int64) bool {
+	if f.lp == nil {
+		if _, err := f.conn.Write(b); err != nil {
+			return errors.Is(err, net.ErrClosed)
+		}
+		f.in(len(b), now)
+		return false
+	}
+	// The loop closes the socket of a flow only once the flow has left
+	// the listener's maps under l.mu, and the descriptor number may be
+	// reused at once by any other socket: write only to a flow still
+	// published, holding l.mu. Accounting under the lock also makes the
+	// loop's idle check, taken under it, see this datagram.
+	l := f.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.holdsLocked(f) {
+		return true
+	}
+	if f.writeLoop(b) {
+		f.in(len(b), now)
+	}
+	return false
 }
 
 // forwardOne schedules one datagram of a one-packet service on its own.
@@ -130,13 +159,9 @@ func (l *listener) forwardOne(b []byte, client netip.AddrPort, now int64) {
 				return
 			}
 		}
-		if _, err := f.conn.Write(b); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				continue
-			}
-			return
+		if f.send(b, now) {
+			continue
 		}
-		f.in(len(b), now)
 		return
 	}
 }
@@ -184,13 +209,16 @@ func (l *listener) takeFlow(client netip.AddrPort) bool {
 // took (takeFlow), which it gives back if it fails.
 func (l *listener) dial(target, client netip.AddrPort, now int64) *udpFlow {
 	p := l.p
+	if len(p.loops) > 0 {
+		return l.dialLoop(target, client, now)
+	}
 	c, err := p.dialer.DialUDP(p.dialCtx, "udp", netip.AddrPort{}, target)
 	if err != nil {
 		p.budget.giveUDP()
 		p.warn("udp socket to real server failed", "server", target.String(), "error", err)
 		return nil
 	}
-	f := &udpFlow{l: l, conn: c, client: client}
+	f := &udpFlow{l: l, conn: c, fd: -1, client: client}
 	if err := f.rd.init(c, &p.dgrams); err != nil {
 		f.closeConn()
 		p.warn("udp socket to real server failed", "server", target.String(), "error", err)
@@ -201,8 +229,9 @@ func (l *listener) dial(target, client netip.AddrPort, now int64) *udpFlow {
 	return f
 }
 
-// insert publishes f and starts its reply relay, unless the listener no
-// longer takes flows; then f is released.
+// insert publishes f and starts its reply relay (its loop, or a
+// goroutine), unless the listener no longer takes flows; then f is
+// released.
 func (l *listener) insert(f *udpFlow) bool {
 	p := l.p
 	l.mu.Lock()
@@ -220,10 +249,23 @@ func (l *listener) insert(f *udpFlow) bool {
 		l.ops[f.okey] = f
 	}
 	p.opened()
+	if f.lp != nil {
+		f.startLoop()
+		l.mu.Unlock()
+		return true
+	}
 	p.wg.Add(1)
 	l.mu.Unlock()
 	go f.serve()
 	return true
+}
+
+// holdsLocked tells whether f is published. Called with l.mu held.
+func (l *listener) holdsLocked(f *udpFlow) bool {
+	if f.tc != nil {
+		return l.flows[f.client] == f
+	}
+	return l.ops[f.okey] == f
 }
 
 // removeLocked unpublishes f. Called with l.mu held.
@@ -332,7 +374,13 @@ func (f *udpFlow) expireIfIdle() bool {
 }
 
 // end releases the flow; a draining listener closes after its last flow.
+// A loop's flow is unpublished at once and released by its loop, which
+// alone may close its socket.
 func (f *udpFlow) end() {
+	if f.lp != nil {
+		f.endLoop()
+		return
+	}
 	if f.ended.Swap(true) {
 		return
 	}
@@ -352,8 +400,13 @@ func (f *udpFlow) end() {
 	}
 }
 
-// closeConn closes the flow's socket and gives it back to the budget.
+// closeConn closes the socket of a flow not started, or not served by a
+// loop, and gives it back to the budget.
 func (f *udpFlow) closeConn() {
-	f.conn.Close()
+	if f.lp != nil {
+		f.closeRawFlow()
+	} else {
+		f.conn.Close()
+	}
 	f.l.p.budget.giveUDP()
 }
