@@ -212,6 +212,13 @@ func (s *Server) realServer(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad real-server request: "+err.Error())
 		return
 	}
+	// Decode reads one value and stops: without this check whatever
+	// follows it would be dropped unread, so a body holding two requests
+	// would apply the first and say nothing of the second.
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, "bad real-server request: data after the JSON object")
+		return
+	}
 	res, err := s.r.RealServer(req.Context(), rr)
 	if err != nil {
 		code := http.StatusInternalServerError

@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -75,7 +76,8 @@ type Match struct {
 
 // Replace returns the line with its endpoint replaced by ap, everything
 // else unchanged. ok is false when the line cannot express ap: PASV and
-// PORT carry IPv4 only, EPRT needs an address.
+// PORT carry IPv4 only, EPRT needs an address that does not hold the
+// line's delimiter.
 func (m Match) Replace(ap netip.AddrPort) (line []byte, ok bool) {
 	var mid []byte
 	switch m.Kind {
@@ -104,8 +106,16 @@ func (m Match) Replace(ap netip.AddrPort) (line []byte, ok bool) {
 		if a.Is6() {
 			af = '2'
 		}
+		text := a.WithZone("").String()
+		// RFC 2428 lets the client choose the delimiter, and ":", "." or a
+		// hex letter are printable too: an address of the other family
+		// may hold it, and the peer would cut the field there and read
+		// another endpoint.
+		if strings.IndexByte(text, m.delim) >= 0 {
+			return nil, false
+		}
 		mid = append(mid, af, m.delim)
-		mid = append(mid, a.WithZone("").String()...)
+		mid = append(mid, text...)
 		mid = append(mid, m.delim)
 		mid = strconv.AppendUint(mid, uint64(ap.Port()), 10)
 	default:

@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"time"
@@ -37,6 +38,7 @@ const (
 	headerLen = 6  // magic, count
 	recordLen = 78 // see putRecord
 	maxRecs   = (1400 - headerLen) / recordLen
+	maxMS     = math.MaxInt64 / uint64(time.Millisecond)
 )
 
 // Record is one template on the wire.
@@ -58,12 +60,20 @@ func put16(b []byte, a netip.Addr) {
 	copy(b, s[:])
 }
 
-func get16(b []byte, fam byte) netip.Addr {
+// get16 reads an address put16 wrote under the family byte putRecord
+// wrote beside it: an IPv4 address in its IPv4-mapped form under 4, any
+// other under 6. Other pairings are not from Encode, and taking them would
+// give addresses no table entry has (an IPv4-mapped client, say), which
+// would not even survive being passed on again.
+func get16(b []byte, fam byte) (netip.Addr, bool) {
 	a := netip.AddrFrom16([16]byte(b[:16]))
-	if fam == 4 {
-		return a.Unmap()
+	switch fam {
+	case 4:
+		return a.Unmap(), a.Is4In6()
+	case 6:
+		return a, !a.Is4In6()
 	}
-	return a
+	return netip.Addr{}, false
 }
 
 // putRecord writes r in recordLen bytes: service proto, family, port,
@@ -85,23 +95,35 @@ func putRecord(b []byte, r Record) {
 	b[76], b[77] = 0, 0
 }
 
-func getRecord(b []byte) Record {
+var errRecord = errors.New("statesync: malformed template record")
+
+func getRecord(b []byte) (Record, error) {
 	var r Record
 	fam := b[1]
 	r.Service.Port = binary.BigEndian.Uint16(b[2:])
 	r.Service.FWMark = binary.BigEndian.Uint32(b[4:])
+	ok := true
 	if r.Service.FWMark != 0 {
 		r.Service.Family = model.Family(fam)
+		ok = r.Service.Family == model.IPv4 || r.Service.Family == model.IPv6
 	} else {
 		r.Service.Proto = model.Proto(b[0])
-		r.Service.Addr = get16(b[8:], fam)
+		r.Service.Addr, ok = get16(b[8:], fam)
 	}
-	r.Client = get16(b[25:], b[24])
-	r.Dest.Addr = get16(b[42:], b[41])
+	var okc, okd bool
+	r.Client, okc = get16(b[25:], b[24])
+	r.Dest.Addr, okd = get16(b[42:], b[41])
 	r.Dest.Port = binary.BigEndian.Uint16(b[58:])
-	r.Timeout = time.Duration(binary.BigEndian.Uint64(b[60:])) * time.Millisecond
-	r.Left = time.Duration(binary.BigEndian.Uint64(b[68:])) * time.Millisecond
-	return r
+	// Encode never sends more milliseconds than a time.Duration holds;
+	// multiplying more out would wrap to a wrong, even negative, time
+	// that the backup would then install.
+	timeout, left := binary.BigEndian.Uint64(b[60:]), binary.BigEndian.Uint64(b[68:])
+	if !ok || !okc || !okd || timeout > maxMS || left > maxMS {
+		return Record{}, errRecord
+	}
+	r.Timeout = time.Duration(timeout) * time.Millisecond
+	r.Left = time.Duration(left) * time.Millisecond
+	return r, nil
 }
 
 // Encode packs records into datagrams.
@@ -132,7 +154,11 @@ func Decode(b []byte) ([]Record, error) {
 	}
 	recs := make([]Record, n)
 	for i := range n {
-		recs[i] = getRecord(b[headerLen+i*recordLen:])
+		r, err := getRecord(b[headerLen+i*recordLen:])
+		if err != nil {
+			return nil, err
+		}
+		recs[i] = r
 	}
 	return recs, nil
 }

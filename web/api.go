@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -99,6 +100,17 @@ func readFields(r *http.Request) (Fields, error) {
 	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("request body: want a JSON object of lvs.cf keywords: %v", err)
+	}
+	// Decode reads one value and stops: whatever followed it would be
+	// dropped unread, so a body holding two objects would apply the first
+	// and say nothing of the second.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("request body: data after the JSON object")
+	}
+	if raw == nil {
+		// null decodes into a nil map without complaint; it is no object,
+		// and taking it as an empty edit would rewrite lvs.cf for nothing.
+		return nil, errors.New("request body: want a JSON object of lvs.cf keywords, not null")
 	}
 	f := Fields{}
 	for k, v := range raw {

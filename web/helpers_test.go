@@ -30,7 +30,7 @@ import (
 
 // env is a real router on loopback with the web tool in front of it.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	dir, cfg string
 	r        *router.Router
 	s        *Server
@@ -48,7 +48,7 @@ const (
 )
 
 // echoServer accepts connections and echoes, until the test ends.
-func echoServer(t *testing.T, addr string) net.Listener {
+func echoServer(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -67,7 +67,7 @@ func echoServer(t *testing.T, addr string) net.Listener {
 	return ln
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,6 +85,14 @@ func newEnv(t *testing.T) *env {
 // newEnvWith is newEnv with more lvs.cf text after the web service;
 // %[1]s in it stands for the web service's real server's port.
 func newEnvWith(t *testing.T, extra string) *env {
+	t.Helper()
+	return newEnvPlane(t, extra, func(name string, tb *table.Table, log *slog.Logger) (dataplane.Plane, error) {
+		return proxy.New(tb, proxy.Options{Logger: log}), nil
+	})
+}
+
+// newEnvPlane is newEnvWith on the data plane newPlane builds.
+func newEnvPlane(t testing.TB, extra string, newPlane func(string, *table.Table, *slog.Logger) (dataplane.Plane, error)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), now: time.Now()}
 	e.cfg = filepath.Join(e.dir, "lvs.cf")
@@ -141,9 +149,7 @@ virtual web {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	r, err := router.New(ctx, router.Options{ConfigPath: e.cfg, Version: "test", NewScheduler: scheduler.New, Logger: log,
-		NewPlane: func(name string, tb *table.Table, log *slog.Logger) (dataplane.Plane, error) {
-			return proxy.New(tb, proxy.Options{Logger: log}), nil
-		}, TickInterval: 100 * time.Millisecond})
+		NewPlane: newPlane, TickInterval: 100 * time.Millisecond})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -207,7 +213,7 @@ func (e *env) unchanged(before []byte) {
 
 var serialRE = regexp.MustCompile(`(?m)^serial_no = (\d+)$`)
 
-func serialOf(t *testing.T, b []byte) string {
+func serialOf(t testing.TB, b []byte) string {
 	t.Helper()
 	m := serialRE.FindSubmatch(b)
 	if m == nil {
