@@ -8,4 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOVS_SOAK=${1:-30m}
 # The soak bounds itself; go test's default 10-minute timeout would not.
-go test ./test/e2e -run '^TestSoak$' -count=1 -v -timeout 0 2>&1 | grep -v '^[[:space:]]*time='
+# The whole output, with the router's log when it fails, is kept in
+# soak.log; the terminal gets the report.
+log=${SOAK_LOG:-soak.log}
+echo "full output in $log"
+go test ./test/e2e -run '^TestSoak$' -count=1 -v -timeout 0 2>&1 | tee "$log" | grep -v '^[[:space:]]*time='
