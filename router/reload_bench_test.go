@@ -15,25 +15,10 @@ import (
 	"time"
 
 	"github.com/govs/govs/dataplane"
-	"github.com/govs/govs/model"
+	"github.com/govs/govs/internal/planetest"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
 )
-
-// nullPlane takes every configuration and installs nothing, so that a
-// benchmark measures the router's own reload.
-type nullPlane struct{}
-
-func (nullPlane) Name() string { return "proxy" }
-func (nullPlane) Prepare(context.Context, *model.Config) (dataplane.Txn, error) {
-	return nullTxn{}, nil
-}
-func (nullPlane) Close(context.Context) error { return nil }
-
-type nullTxn struct{}
-
-func (nullTxn) Commit() error { return nil }
-func (nullTxn) Abort()        {}
 
 // bigConfig is an lvs.cf of n services of two real servers each; serial
 // and the first weight change between reloads so that every service is
@@ -95,7 +80,7 @@ func BenchmarkReloadMemory(b *testing.B) {
 	}
 	r, err := New(context.Background(), Options{ConfigPath: path, NewScheduler: scheduler.New,
 		Logger: slog.New(slog.DiscardHandler), ReloadGCPercent: gc,
-		NewPlane: func(string, *table.Table, *slog.Logger) (dataplane.Plane, error) { return nullPlane{}, nil }})
+		NewPlane: func(string, *table.Table, *slog.Logger) (dataplane.Plane, error) { return planetest.Null{}, nil }})
 	if err != nil {
 		b.Fatal(err)
 	}

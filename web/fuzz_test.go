@@ -17,28 +17,11 @@ import (
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/dataplane"
 	"github.com/govs/govs/internal/fuzzcheck"
+	"github.com/govs/govs/internal/planetest"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/router"
 	"github.com/govs/govs/table"
 )
-
-// nullPlane takes every configuration and carries none out, so that the
-// edits a fuzz run makes bind no sockets. It is named proxy so that edits
-// are held to what the proxy plane can do, as on a router.
-type nullPlane struct{}
-
-func (nullPlane) Name() string { return "proxy" }
-
-func (nullPlane) Prepare(context.Context, *model.Config) (dataplane.Txn, error) {
-	return nullTxn{}, nil
-}
-
-func (nullPlane) Close(context.Context) error { return nil }
-
-type nullTxn struct{}
-
-func (nullTxn) Commit() error { return nil }
-func (nullTxn) Abort()        {}
 
 // fuzzWrites are the write endpoints that take a body, as method, path
 // and the kind of fields the body holds; the last names no service.
@@ -88,7 +71,7 @@ func FuzzAPIWrite(f *testing.F) {
 		}
 	}
 	e := newEnvPlane(f, "", func(string, *table.Table, *slog.Logger) (dataplane.Plane, error) {
-		return nullPlane{}, nil
+		return planetest.Null{}, nil
 	})
 	orig, err := os.ReadFile(e.cfg)
 	if err != nil {
