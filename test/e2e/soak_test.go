@@ -67,7 +67,7 @@ virtual dns {
 `
 
 // TestSoak runs the router under mixed TCP and UDP load while it is
-// reloaded every few seconds, a real server is taken out and put back by
+// reloaded every few seconds, a real server is drained and put back by
 // the operator, and the web tool is read; it samples the router's RSS and
 // descriptors and reports them. It fails on any failed request, and on
 // descriptors or memory that keep growing. GOVS_SOAK sets how long (the
@@ -199,9 +199,13 @@ func TestSoak(t *testing.T) {
 				reloads.Add(1)
 			}
 			if n%5 == 0 {
-				action := "disable"
+				// Drain and clear: the operator's graceful way, under which
+				// no request may fail. (disable takes the server out as
+				// ipvsadm -d does: its open connections stall until it is
+				// back, and an HTTP server times them out meanwhile.)
+				action := "drain"
 				if n%10 == 0 {
-					action = "enable"
+					action = "clear"
 				}
 				if _, errOut, code := govs(t, "realserver", action, "127.82.0.12:18080", "--socket", r.socket); code != 0 {
 					fail(&tcpFail, fmt.Errorf("realserver %s: %s", action, errOut))
@@ -250,12 +254,18 @@ func TestSoak(t *testing.T) {
 	if len(samples) >= 2 {
 		base := samples[0]
 		// Every flow has expired by now: descriptors beyond the first
-		// sample's are a leak. Memory may settle, not climb.
+		// sample's are a leak.
 		if end.fds > base.fds+64 {
 			t.Errorf("descriptors grew from %d to %d", base.fds, end.fds)
 		}
-		if end.rssKiB > 3*base.rssKiB {
-			t.Errorf("RSS grew from %d KiB to %d KiB", base.rssKiB, end.rssKiB)
+		// Memory warms up and then moves with the garbage collector: it
+		// must not end far above the first half's highest.
+		warm := 0
+		for _, s := range samples[:(len(samples)+1)/2] {
+			warm = max(warm, s.rssKiB)
+		}
+		if end.rssKiB > 2*warm+32<<10 {
+			t.Errorf("RSS grew from at most %d KiB in the first half to %d KiB", warm, end.rssKiB)
 		}
 	}
 }
