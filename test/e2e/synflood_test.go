@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,29 +38,45 @@ func synflood() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "raw socket:", err)
-		return 1
-	}
-	defer syscall.Close(fd)
+	// One sender per CPU: a raw sendto per packet is the cost.
+	senders := runtime.NumCPU()
+	type result struct{ sent, failed int }
+	results := make(chan result, senders)
 	dst := target.Addr().As4()
-	to := &syscall.SockaddrInet4{Addr: dst}
-	pkt := make([]byte, 40)
-	sent, failed := 0, 0
 	end := time.Now().Add(dur)
-	for i := 0; ; i++ {
-		if i&1023 == 0 && time.Now().After(end) {
-			break
-		}
-		s := src.Addr().As4()
-		s[3] = byte(2 + rand.IntN(250))
-		synPacket(pkt, s, dst, uint16(1024+rand.IntN(60000)), target.Port(), rand.Uint32())
-		if err := syscall.Sendto(fd, pkt, 0, to); err != nil {
-			failed++
-			continue
-		}
-		sent++
+	for range senders {
+		go func() {
+			var r result
+			defer func() { results <- r }()
+			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "raw socket:", err)
+				return
+			}
+			defer syscall.Close(fd)
+			to := &syscall.SockaddrInet4{Addr: dst}
+			pkt := make([]byte, 40)
+			rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+			for i := 0; ; i++ {
+				if i&1023 == 0 && time.Now().After(end) {
+					return
+				}
+				s := src.Addr().As4()
+				s[3] = byte(2 + rnd.IntN(250))
+				synPacket(pkt, s, dst, uint16(1024+rnd.IntN(60000)), target.Port(), rnd.Uint32())
+				if err := syscall.Sendto(fd, pkt, 0, to); err != nil {
+					r.failed++
+					continue
+				}
+				r.sent++
+			}
+		}()
+	}
+	sent, failed := 0, 0
+	for range senders {
+		r := <-results
+		sent += r.sent
+		failed += r.failed
 	}
 	fmt.Printf("%d %d\n", sent, failed)
 	return 0
