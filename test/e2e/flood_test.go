@@ -3,22 +3,25 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
-	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/netnstest"
 )
 
-const floodCfg = `primary = 127.0.0.1
+const floodCfg = `primary = 203.0.113.1
 service = lvs
 
 virtual web {
     active = 1
-    address = 127.81.0.100 lo
+    address = 203.0.113.100 r0
     port = 18080
     scheduler = rr
     timeout = 1
@@ -36,7 +39,7 @@ virtual web {
 
 virtual dns {
     active = 1
-    address = 127.81.0.100 lo
+    address = 203.0.113.100 r0
     port = 15353
     protocol = udp
     scheduler = rr
@@ -49,33 +52,75 @@ virtual dns {
 }
 `
 
-// A burst of UDP flows, far more than the router's descriptors, against a
-// router started with a low descriptor limit: the flows beyond its socket
-// budget are refused and counted, and the router keeps its control socket,
-// its TCP service and its health checks.
-func TestUDPFloodKeepsRouter(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("flood test: needs Linux, where all of 127.0.0.0/8 is local")
+// udpflood sends one datagram to GOVS_E2E_TARGET from each of
+// GOVS_E2E_COUNT fresh sockets, as many flows, and prints how many it sent.
+func udpflood() int {
+	target, err := net.ResolveUDPAddr("udp", os.Getenv("GOVS_E2E_TARGET"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
+	n, _ := strconv.Atoi(os.Getenv("GOVS_E2E_COUNT"))
+	sent := 0
+	for range n {
+		c, err := net.ListenUDP("udp", nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if _, err := c.WriteToUDP([]byte("q"), target); err == nil {
+			sent++
+		}
+		c.Close()
+	}
+	fmt.Println(sent)
+	return 0
+}
+
+// A burst of UDP flows from a client namespace, far more than the
+// router's descriptors, against a router in its own namespace started with
+// a low descriptor limit: the flows beyond its socket budget are refused
+// and counted, and the router keeps its control socket, its TCP service
+// and its health checks.
+func TestUDPFloodKeepsRouter(t *testing.T) {
+	netnstest.Require(t)
 	if _, err := exec.LookPath("prlimit"); err != nil {
 		t.Skip("flood test: needs prlimit (util-linux) to lower the router's descriptor limit")
 	}
-	backends(t, map[string]string{"web1": "127.81.0.11:18080", "web2": "127.81.0.12:18080"},
-		map[string]string{"dns1": "127.81.0.21:15353"})
+	client := netnstest.New(t, "client")
+	rtr := netnstest.New(t, "router")
+	netnstest.Veth(t, client, "c0", rtr, "r0")
+	client.Addr("c0", "203.0.113.2/24")
+	client.Run("ip", "route", "add", "default", "via", "203.0.113.1")
+	rtr.Addr("r0", "203.0.113.1/24")
+	rtr.Addr("r0", "203.0.113.100/32")
+	self, _ := os.Executable()
+	readyDir := t.TempDir()
+	var ready []string
+	for _, b := range []struct{ role, name, listen string }{
+		{"http", "web1", "127.81.0.11:18080"}, {"http", "web2", "127.81.0.12:18080"}, {"udp", "dns1", "127.81.0.21:15353"},
+	} {
+		f := filepath.Join(readyDir, b.name)
+		ready = append(ready, f)
+		rtr.Start([]string{"GOVS_E2E_ROLE=" + b.role, "GOVS_E2E_NAME=" + b.name, "GOVS_E2E_READY=" + f,
+			"GOVS_E2E_LISTEN=" + b.listen}, self)
+	}
+	waitReady(t, ready...)
 	cfgPath := filepath.Join(t.TempDir(), "lvs.cf")
 	writeFile(t, cfgPath, floodCfg)
 	// 512 descriptors: the budget is what is left after a reserve of 256.
-	r := startRouter(t, []string{"prlimit", "--nofile=512:512"}, cfgPath)
-	ctx := context.Background()
+	r := startRouter(t, []string{"ip", "netns", "exec", rtr.Name, "prlimit", "--nofile=512:512"}, cfgPath)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	bothAnswer := func(when string) {
 		t.Helper()
 		seen := map[string]bool{}
 		for range 6 {
-			body, err := get(ctx, "http://127.81.0.100:18080/", "127.81.5.1")
+			out, err := client.Try(ctx, "curl", "-sS", "--max-time", "10", "http://203.0.113.100:18080/")
 			if err != nil {
-				t.Fatalf("%s: TCP service: %v", when, err)
+				t.Fatalf("%s: TCP service: %v\n%s", when, err, out)
 			}
-			seen[strings.Fields(body)[0]] = true
+			seen[strings.Fields(out)[0]] = true
 		}
 		if !seen["web1"] || !seen["web2"] {
 			t.Fatalf("%s: rr over two healthy servers reached only %v", when, seen)
@@ -85,14 +130,11 @@ func TestUDPFloodKeepsRouter(t *testing.T) {
 
 	// 5,000 flows, each from a socket of its own, sent in about a second.
 	const flows = 5000
-	vip := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.81.0.100:15353"))
-	for i := range flows {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 81, 6, byte(1+i%200))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = c.WriteToUDP([]byte("q"), vip)
-		c.Close()
+	flood := client.Command(self)
+	flood.Env = append(os.Environ(), "GOVS_E2E_ROLE=udpflood", "GOVS_E2E_TARGET=203.0.113.100:15353",
+		fmt.Sprintf("GOVS_E2E_COUNT=%d", flows))
+	if out, err := flood.CombinedOutput(); err != nil {
+		t.Fatalf("udpflood: %v\n%s", err, out)
 	}
 
 	var st struct {
@@ -140,15 +182,9 @@ func TestUDPFloodKeepsRouter(t *testing.T) {
 	}
 	// While the flood's flows are held, a new flow is refused: the budget
 	// bounds what traffic may take, it does not cut what is open.
-	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 81, 7, 1)}, vip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	_, _ = c.Write([]byte("late"))
-	buf := make([]byte, 64)
-	if n, err := c.Read(buf); err == nil {
-		t.Fatalf("a new flow over the spent budget was answered: %q", buf[:n])
+	ask := client.Command(self)
+	ask.Env = append(os.Environ(), "GOVS_E2E_ROLE=udpask", "GOVS_E2E_TARGET=203.0.113.100:15353")
+	if out, err := ask.CombinedOutput(); err == nil {
+		t.Fatalf("a new flow over the spent budget was answered: %s", out)
 	}
 }

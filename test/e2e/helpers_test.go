@@ -42,6 +42,8 @@ func TestMain(m *testing.M) {
 		os.Exit(clients())
 	case "synflood":
 		os.Exit(synflood())
+	case "udpflood":
+		os.Exit(udpflood())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown GOVS_E2E_ROLE")
 		os.Exit(2)
