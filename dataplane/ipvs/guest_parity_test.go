@@ -248,6 +248,19 @@ func (r *parityRun) setState(i int, st table.State) {
 	r.apply()
 }
 
+// removeServer drops the real server named name from the file and
+// applies it.
+func (r *parityRun) removeServer(name string) {
+	var rest []model.RealServer
+	for _, rs := range r.cfg.Services[0].RealServers {
+		if rs.Name != name {
+			rest = append(rest, rs)
+		}
+	}
+	r.cfg.Services[0].RealServers = rest
+	r.apply()
+}
+
 func (r *parityRun) closeAll() {
 	for _, c := range r.held {
 		c.Close()
@@ -336,6 +349,20 @@ func nodestCase(name string, expire bool) parityCase {
 	}}
 }
 
+// portCase is a port-hashing scheduler (sh-port, mh-port) fed eight
+// connections from fixed source ports counted from first.
+func portCase(name string, sched model.Scheduler, first int) parityCase {
+	return parityCase{name, func(port uint16) model.Service {
+		s := svc3(sched, 1, 1, 1)(port)
+		s.SchedFlags = model.FlagPort
+		return s
+	}, func(r *parityRun) {
+		for i := range 8 {
+			r.shortTo(parityClients[0], first+int(r.port%1000)*8+i, r.port)
+		}
+	}}
+}
+
 var parityCases = []parityCase{
 	{"rr equal", svc3(model.SchedRR, 1, 1, 1), shorts(9, 1)},
 	{"wrr 3:2:1", svc3(model.SchedWRR, 3, 2, 1), shorts(12, 1)},
@@ -391,15 +418,7 @@ var parityCases = []parityCase{
 	}},
 	{"removed server keeps its open connection", svc3(model.SchedRR, 1, 1, 1), func(r *parityRun) {
 		r.long(parityClients[0])
-		keep := r.seq[0]
-		var rest []model.RealServer
-		for _, rs := range r.cfg.Services[0].RealServers {
-			if rs.Name != keep {
-				rest = append(rest, rs)
-			}
-		}
-		r.cfg.Services[0].RealServers = rest
-		r.apply()
+		r.removeServer(r.seq[0])
 		r.alive()
 		shorts(4, 1)(r)
 		r.closeAll()
@@ -410,24 +429,8 @@ var parityCases = []parityCase{
 		s.SchedFlags = model.FlagFallback
 		return s
 	}, shorts(8, 8)},
-	{"sh-port, fixed source ports", func(port uint16) model.Service {
-		s := svc3(model.SchedSH, 1, 1, 1)(port)
-		s.SchedFlags = model.FlagPort
-		return s
-	}, func(r *parityRun) {
-		for i := range 8 {
-			r.shortTo(parityClients[0], 41000+int(r.port%1000)*8+i, r.port)
-		}
-	}},
-	{"mh-port, fixed source ports", func(port uint16) model.Service {
-		s := svc3(model.SchedMH, 1, 1, 1)(port)
-		s.SchedFlags = model.FlagPort
-		return s
-	}, func(r *parityRun) {
-		for i := range 8 {
-			r.shortTo(parityClients[0], 51000+int(r.port%1000)*8+i, r.port)
-		}
-	}},
+	portCase("sh-port, fixed source ports", model.SchedSH, 41000),
+	portCase("mh-port, fixed source ports", model.SchedMH, 51000),
 	{"sorry server", func(port uint16) model.Service {
 		s := svc3(model.SchedRR, 1, 1)(port)
 		s.Sorry = netip.AddrPortFrom(gRS[2], 80)
@@ -479,16 +482,8 @@ var parityCases = []parityCase{
 		r.cfg.Global.ExpireNodestConn = true
 		r.apply()
 		r.long(parityClients[0])
-		keep := r.seq[0]
-		var rest []model.RealServer
-		for _, rs := range r.cfg.Services[0].RealServers {
-			if rs.Name != keep {
-				rest = append(rest, rs)
-			}
-		}
 		all := r.cfg.Services[0].RealServers
-		r.cfg.Services[0].RealServers = rest
-		r.apply()
+		r.removeServer(r.seq[0])
 		r.probe()
 		shorts(2, 1)(r)
 		r.closeAll()
