@@ -64,6 +64,14 @@ func (p *Plane) sweepNodest() {
 		// look before it reads again.
 		c.poke(c.client)
 	})
+	if expire {
+		p.expireNodestFlows()
+	}
+	p.sweeps.Add(1)
+}
+
+// expireNodestFlows ends the UDP flows whose real server left.
+func (p *Plane) expireNodestFlows() {
 	p.mu.Lock()
 	var ls []*listener
 	for _, l := range p.listeners {
@@ -72,22 +80,19 @@ func (p *Plane) sweepNodest() {
 		}
 	}
 	p.mu.Unlock()
-	if expire {
-		for _, l := range ls {
-			l.mu.Lock()
-			var gone []*udpFlow
-			for _, f := range l.flows {
-				if f.tc != nil && !f.tc.Dest().Available() {
-					gone = append(gone, f)
-				}
-			}
-			l.mu.Unlock()
-			for _, f := range gone {
-				f.end()
+	for _, l := range ls {
+		l.mu.Lock()
+		var gone []*udpFlow
+		for _, f := range l.flows {
+			if f.tc != nil && !f.tc.Dest().Available() {
+				gone = append(gone, f)
 			}
 		}
+		l.mu.Unlock()
+		for _, f := range gone {
+			f.end()
+		}
 	}
-	p.sweeps.Add(1)
 }
 
 // availChanged returns a channel closed at the next table change.
