@@ -126,6 +126,9 @@ func cmdStatus(e *env, args []string) int {
 		if s.RefusedTCP+s.RefusedUDP > 0 {
 			fmt.Fprintf(e.stdout, ", refused %d tcp connections and %d udp flows", s.RefusedTCP, s.RefusedUDP)
 		}
+		if s.DroppedUDP > 0 {
+			fmt.Fprintf(e.stdout, ", %d udp datagrams dropped at full receive buffers", s.DroppedUDP)
+		}
 		fmt.Fprintln(e.stdout)
 	}
 	if st.LastReloadError != "" {

@@ -65,6 +65,10 @@ type Sockets struct {
 	// because the budget was spent.
 	RefusedTCP uint64 `json:"refused_tcp"`
 	RefusedUDP uint64 `json:"refused_udp"`
+	// DroppedUDP counts the datagrams the kernel dropped because a UDP
+	// service socket's receive buffer was full: lost before the plane
+	// read them, as on the kernel plane when a CPU's backlog overflows.
+	DroppedUDP uint64 `json:"dropped_udp"`
 	// MaxConns is lvs.cf's global max_conns (0: none); Conns the
 	// connections and flows it counts now.
 	MaxConns int `json:"max_conns,omitempty"`

@@ -21,7 +21,7 @@ type metrics struct {
 	rsConns, rsConnsTotal, rsBytes, rsCPS, rsBPS, rsWeight, rsUp  *prometheus.Desc
 	chkLatency, chkUp, chkTotal, chkFail, chkLocal                *prometheus.Desc
 	role, reloads, reloadErrs, serial, info                       *prometheus.Desc
-	sockets, socketLimit, refused                                 *prometheus.Desc
+	sockets, socketLimit, refused, dropped                        *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -59,6 +59,7 @@ func newMetrics(s *Server) *metrics {
 		sockets:       prometheus.NewDesc("govs_dataplane_sockets", "Sockets the data plane's traffic holds, by protocol (two a TCP connection, one a UDP flow).", []string{"protocol"}, nil),
 		socketLimit:   prometheus.NewDesc("govs_dataplane_socket_limit", "The most sockets the data plane's traffic may hold, by protocol and in all (protocol=\"all\").", []string{"protocol"}, nil),
 		refused:       prometheus.NewDesc("govs_dataplane_refused_total", "Connections (tcp) and flows (udp) refused because the socket budget was spent.", []string{"protocol"}, nil),
+		dropped:       prometheus.NewDesc("govs_dataplane_udp_receive_dropped_total", "Datagrams the kernel dropped at a UDP service socket's full receive buffer, before the data plane read them.", nil, nil),
 	}
 	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -69,7 +70,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.svcConns, m.svcConnsTotal, m.svcBytes, m.svcPackets, m.svcCPS, m.svcBPS, m.svcRefused,
 		m.rsConns, m.rsConnsTotal, m.rsBytes, m.rsCPS, m.rsBPS, m.rsWeight, m.rsUp,
 		m.chkLatency, m.chkUp, m.chkTotal, m.chkFail, m.chkLocal, m.role, m.reloads, m.reloadErrs, m.serial, m.info,
-		m.sockets, m.socketLimit, m.refused} {
+		m.sockets, m.socketLimit, m.refused, m.dropped} {
 		ch <- d
 	}
 }
@@ -136,6 +137,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.socketLimit, g, float64(sk.Limit), "all")
 		ch <- prometheus.MustNewConstMetric(m.refused, c, float64(sk.RefusedTCP), "tcp")
 		ch <- prometheus.MustNewConstMetric(m.refused, c, float64(sk.RefusedUDP), "udp")
+		ch <- prometheus.MustNewConstMetric(m.dropped, c, float64(sk.DroppedUDP))
 	}
 }
 

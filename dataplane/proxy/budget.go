@@ -108,7 +108,16 @@ func (b *budget) give(share *atomic.Int64, n int64) {
 // holds, and what was refused for want of it.
 func (p *Plane) Sockets() dataplane.Sockets {
 	b := p.budget
+	dropped := p.udpDropped.Load()
+	p.mu.Lock()
+	for _, l := range p.listeners {
+		if l.udp != nil {
+			dropped += receiveDrops(l.udp)
+		}
+	}
+	p.mu.Unlock()
 	return dataplane.Sockets{
+		DroppedUDP: dropped,
 		Limit:      int(b.total),
 		InUse:      int(b.used.Load()),
 		TCP:        int(b.tcp.Load()),

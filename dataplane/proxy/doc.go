@@ -149,6 +149,15 @@
 // connections take two TCP sockets each from the same budget; one refused
 // is counted alike, and answered on the control connection (see FTP).
 //
+// A UDP service socket asks for a 4 MiB receive buffer (SO_RCVBUFFORCE
+// when the router may pass net.core.rmem_max, what rmem_max allows
+// otherwise): one goroutine reads all of a service's clients, and the
+// default buffer fills within a millisecond of it being descheduled.
+// Datagrams the kernel still drops at a full buffer are counted from the
+// socket's SO_MEMINFO (Sockets.DroppedUDP, govs status,
+// govs_dataplane_udp_receive_dropped_total), so that every datagram of a
+// flood is either served, refused by the budget, or counted dropped.
+//
 // # PROXY protocol
 //
 // A real server configured with ProxyProtocol 1 or 2 first receives a PROXY

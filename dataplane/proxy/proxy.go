@@ -81,14 +81,17 @@ type Plane struct {
 	pending   *txn
 	closed    bool
 
-	reg     registry
-	budget  *budget
-	open    atomic.Int64 // TCP connections and UDP flows alive
-	closing atomic.Bool
-	forced  atomic.Bool
-	drained chan struct{}
-	drainMu sync.Once
-	wg      sync.WaitGroup
+	reg    registry
+	budget *budget
+	// udpDropped counts the datagrams the kernel dropped at the full
+	// receive buffers of UDP listeners since closed (see Sockets).
+	udpDropped atomic.Uint64
+	open       atomic.Int64 // TCP connections and UDP flows alive
+	closing    atomic.Bool
+	forced     atomic.Bool
+	drained    chan struct{}
+	drainMu    sync.Once
+	wg         sync.WaitGroup
 
 	// availCh is closed, and replaced, at each table change, for pumps
 	// that wait for their real server to become available again.
@@ -233,6 +236,13 @@ func (l *listener) close() {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
+	l.closeUDP()
+}
+
+// closeUDP closes a UDP listener's socket, keeping what the kernel dropped
+// at it in the plane's total.
+func (l *listener) closeUDP() {
+	l.p.udpDropped.Add(receiveDrops(l.udp))
 	l.udp.Close()
 }
 
@@ -582,7 +592,7 @@ func (p *Plane) stopLocked(l *listener) {
 	}
 	l.mu.Unlock()
 	if idle {
-		l.udp.Close()
+		l.closeUDP()
 		delete(p.listeners, l.id)
 	}
 }
