@@ -12,7 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/govs/govs/config"
-	"github.com/govs/govs/router"
 	"github.com/govs/govs/web"
 )
 
@@ -109,7 +108,7 @@ func cmdPasswd(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "govs passwd:", err)
 		return ExitFailure
 	}
-	if err := router.WriteFileAtomic(path, web.FormatUsers(users)); err != nil {
+	if err := config.WriteFileAtomic(path, web.FormatUsers(users)); err != nil {
 		fmt.Fprintln(e.stderr, "govs passwd:", err)
 		return ExitFailure
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -56,4 +57,51 @@ func fileKind(m fs.FileMode) string {
 		return "a device"
 	}
 	return "not a plain file (" + m.Type().String() + ")"
+}
+
+// RemoveStaleTemps removes what WriteFileAtomic leaves behind when the
+// process dies between creating its temporary file and renaming it.
+func RemoveStaleTemps(path string) {
+	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, f := range tmps {
+		_ = os.Remove(f)
+	}
+}
+
+// WriteFileAtomic replaces path with data so that a reader sees either the
+// old file or the new one, never a part: a temporary file in the same
+// directory is written, synced and renamed over path, and the directory
+// synced so the rename survives a crash. The file gets mode 0600, as it may
+// hold addresses and commands an operator keeps private.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }

@@ -1,16 +1,11 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/govs/govs/config"
@@ -26,15 +21,33 @@ var ErrInvalid = errors.New("invalid configuration")
 // same serial_no; Reload's own lock still orders them against signals.
 var applyMu sync.Mutex
 
+// authorKey carries who asks for a change, from the web tool's or the
+// API's authentication down to the history.
+type authorKey struct{}
+
+// WithAuthor returns ctx naming who makes the changes done under it, as
+// the history records them ("web alice", "api deploy-bot").
+func WithAuthor(ctx context.Context, who string) context.Context {
+	return context.WithValue(ctx, authorKey{}, who)
+}
+
+func authorOf(ctx context.Context) string {
+	if who, ok := ctx.Value(authorKey{}).(string); ok && who != "" {
+		return who
+	}
+	return "cli"
+}
+
 // Apply changes the configuration the way an administrator editing lvs.cf
 // and reloading would: edit gets a private copy of the running
-// configuration, the result is validated and, as canonical lvs.cf with
-// serial_no incremented, applied to the table and the data plane; only
-// once they took it is it written (atomically, mode 0600), with the
-// previous file kept in the history (HistoryDir). A change the plane
-// refuses never reaches the disk, so a crash at any moment leaves a file
-// that describes a configuration that ran. It returns the applied
-// configuration.
+// configuration, the result is validated and, with serial_no incremented,
+// made into the operator's file by config.Edit (which changes only the
+// lines the edit touched) and applied to the table and the data plane;
+// only once they took it is it written (atomically, mode 0600) and
+// recorded in the history (HistoryDir) with its author (WithAuthor). A
+// change the plane refuses never reaches the disk, so a crash at any
+// moment leaves a file that describes a configuration that ran. It
+// returns the applied configuration.
 func (r *Router) Apply(ctx context.Context, edit func(*model.Config) error) (*model.Config, error) {
 	applyMu.Lock()
 	defer applyMu.Unlock()
@@ -48,35 +61,77 @@ func (r *Router) Apply(ctx context.Context, edit func(*model.Config) error) (*mo
 	}
 	// The running serial, not the file's, is what the edit was based on.
 	next.Global.SerialNo = cur.Global.SerialNo + 1
-	var buf bytes.Buffer
-	if err := config.Write(&buf, next); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
 	path := r.o.ConfigPath
-	src := buf.Bytes()
-	// Exactly what a reload of the written file would apply.
-	cfg, err := parse(path, src, r.plane.Name(), r.log)
+	prev, err := config.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	// The operator's file, changed only where the edit changed it.
+	src, rewritten, err := config.Edit(prev, cur, next)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if rewritten != "" {
+		r.log.Warn("lvs.cf written anew in canonical form; the previous text is in the history",
+			"why", rewritten, "history", config.HistoryDir(path))
+	}
+	return r.commit(ctx, cur, prev, src, authorOf(ctx), "edit")
+}
+
+// Rollback makes revision n of the history the running configuration
+// again, as an edit would: its text, with serial_no moved past the
+// running one, is validated, applied, written and recorded as a new
+// revision.
+func (r *Router) Rollback(ctx context.Context, n int) (*model.Config, error) {
+	applyMu.Lock()
+	defer applyMu.Unlock()
+	old, err := r.history.Read(n)
+	if err != nil {
+		return nil, err
+	}
+	path := r.o.ConfigPath
+	oldCfg, _, err := config.Parse(path, old)
+	if err != nil {
+		return nil, fmt.Errorf("%w: revision %d: %w", ErrInvalid, n, err)
+	}
+	cur := r.cfg.Load()
+	next := CloneConfig(oldCfg)
+	next.Global.SerialNo = cur.Global.SerialNo + 1
+	src, _, err := config.Edit(old, oldCfg, next)
+	if err != nil {
+		return nil, fmt.Errorf("%w: revision %d: %w", ErrInvalid, n, err)
 	}
 	prev, err := config.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	return r.commit(ctx, cur, prev, src, authorOf(ctx), fmt.Sprintf("rollback to %d", n))
+}
+
+// commit applies src, the new text of the file whose text is prev and
+// which ran as cur, then writes and records it.
+func (r *Router) commit(ctx context.Context, cur *model.Config, prev, src []byte, author, action string) (*model.Config, error) {
+	path := r.o.ConfigPath
+	// Exactly what a reload of the written file would apply.
+	cfg, err := parse(path, src, r.plane.Name(), r.log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	err = r.recordReload(func() error {
 		if err := r.apply(ctx, cfg); err != nil {
 			return err
 		}
-		if err := keepHistory(path, cur.Global.SerialNo, prev, r.o.HistoryKeep); err != nil {
-			r.log.Warn("keeping the previous configuration in the history", "error", err.Error())
-		}
-		if err := WriteFileAtomic(path, src); err != nil {
+		// The file replaced is in the history, even if it was edited by
+		// hand and never loaded.
+		r.remember(prev, cur.Global.SerialNo, "file", "before an edit")
+		if err := config.WriteFileAtomic(path, src); err != nil {
 			// The file still says what ran before: run that again.
 			if rerr := r.apply(ctx, cur); rerr != nil {
 				return fmt.Errorf("writing %s: %w (and going back failed: %v)", path, err, rerr)
 			}
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
+		r.remember(src, cfg.Global.SerialNo, author, action)
 		return nil
 	})
 	if err != nil {
@@ -85,90 +140,26 @@ func (r *Router) Apply(ctx context.Context, edit func(*model.Config) error) (*mo
 	return r.cfg.Load(), nil
 }
 
-// DefaultHistoryKeep is how many previous configurations the history
-// keeps.
-const DefaultHistoryKeep = 20
-
-// HistoryDir is where Apply keeps the configurations it replaced: beside
-// the file, lvs.cf.history/lvs.cf.SERIAL for lvs.cf.
-func HistoryDir(path string) string { return path + ".history" }
-
-// keepHistory saves src, the file that ran as serial, in the history and
-// drops all but the newest keep.
-func keepHistory(path string, serial int, src []byte, keep int) error {
-	if keep <= 0 {
-		keep = DefaultHistoryKeep
-	}
-	dir := HistoryDir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	base := filepath.Base(path)
-	if err := WriteFileAtomic(filepath.Join(dir, fmt.Sprintf("%s.%d", base, serial)), src); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	var serials []int
-	for _, e := range ents {
-		if n, err := strconv.Atoi(strings.TrimPrefix(e.Name(), base+".")); err == nil && strings.HasPrefix(e.Name(), base+".") {
-			serials = append(serials, n)
-		}
-	}
-	slices.Sort(serials)
-	for _, n := range serials[:max(0, len(serials)-keep)] {
-		_ = os.Remove(filepath.Join(dir, fmt.Sprintf("%s.%d", base, n)))
-	}
-	return nil
-}
-
-// removeStaleTemps removes what WriteFileAtomic leaves behind when the
-// process dies between creating its temporary file and renaming it.
-func removeStaleTemps(path string) {
-	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
-	for _, f := range tmps {
-		_ = os.Remove(f)
+// remember records a revision; the history failing to keep one is
+// logged, as it must not undo a change that ran.
+func (r *Router) remember(src []byte, serial int, author, action string) {
+	if _, err := r.history.Record(src, serial, author, action, r.o.Clock.Now()); err != nil {
+		r.log.Warn("keeping the configuration in the history", "error", err.Error(), "history", config.HistoryDir(r.o.ConfigPath))
 	}
 }
 
-// WriteFileAtomic replaces path with data so that a reader sees either the
-// old file or the new one, never a part: a temporary file in the same
-// directory is written, synced and renamed over path, and the directory
-// synced so the rename survives a crash. The file gets mode 0600, as it may
-// hold addresses and commands an operator keeps private.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+// History lists the revisions the history holds, oldest first.
+func (r *Router) History() []config.Revision { return r.history.List() }
+
+// Revision returns revision n with its text and the unified diff from the
+// revision before it.
+func (r *Router) Revision(n int) (config.Revision, []byte, string, error) {
+	rev, diff, err := r.history.Diff(n)
 	if err != nil {
-		return err
+		return config.Revision{}, nil, "", err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	src, err := r.history.Read(n)
+	return rev, src, diff, err
 }
 
 // CloneConfig deep-copies c, so that an edit never shows through to the

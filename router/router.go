@@ -33,8 +33,8 @@ import (
 type Options struct {
 	// ConfigPath is the lvs.cf file.
 	ConfigPath string
-	// HistoryKeep is how many replaced configurations Apply keeps in
-	// HistoryDir; DefaultHistoryKeep if zero.
+	// HistoryKeep is how many revisions of the configuration the history
+	// keeps in config.HistoryDir; config.DefaultHistoryKeep if zero.
 	HistoryKeep int
 	// Version is reported by Status.
 	Version string
@@ -86,6 +86,8 @@ type Router struct {
 	plane  dataplane.Plane
 	health *health.Manager
 	red    *redundancy // nil without backup_active
+	// history holds the revisions of the configuration file.
+	history *config.History
 
 	reloadMu sync.Mutex // one configuration change at a time
 	cfg      atomic.Pointer[model.Config]
@@ -111,7 +113,7 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	}
 	// A crash between writing a temporary file and renaming it leaves
 	// the temporary: nothing reads it.
-	removeStaleTemps(o.ConfigPath)
+	config.RemoveStaleTemps(o.ConfigPath)
 	src, err := config.ReadFile(o.ConfigPath)
 	if err != nil {
 		return nil, err
@@ -120,7 +122,7 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{o: o, log: o.Logger}
+	r := &Router{o: o, log: o.Logger, history: config.NewHistory(o.ConfigPath, o.HistoryKeep)}
 	r.table = table.New(table.Options{Clock: o.Clock, NewScheduler: o.NewScheduler, Logger: o.Logger})
 	r.health = health.New(r.table, health.Options{Logger: o.Logger, Clock: o.Clock})
 	plane, err := o.NewPlane(cfg.Global.Dataplane, r.table, o.Logger)
@@ -143,6 +145,7 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	}
 	r.status = Status{Version: o.Version, ConfigPath: o.ConfigPath, Plane: plane.Name(),
 		Started: o.Clock.Now(), PID: os.Getpid(), SerialNo: cfg.Global.SerialNo}
+	r.remember(src, cfg.Global.SerialNo, "file", "start")
 	r.log.Info("router started", "config", o.ConfigPath, "dataplane", plane.Name(),
 		"services", len(r.table.Services()))
 	return r, nil
@@ -262,7 +265,11 @@ func (r *Router) reload(ctx context.Context) error {
 		return fmt.Errorf("%s: dataplane changed from %s to %s: a restart is needed to switch data planes",
 			r.o.ConfigPath, r.plane.Name(), cfg.Global.Dataplane)
 	}
-	return r.apply(ctx, cfg)
+	if err := r.apply(ctx, cfg); err != nil {
+		return err
+	}
+	r.remember(src, cfg.Global.SerialNo, "file", "reload")
+	return nil
 }
 
 // Run keeps the table's estimators and template expiry going until ctx is

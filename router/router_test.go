@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/config"
 	"github.com/govs/govs/dataplane"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
@@ -244,8 +244,8 @@ func TestApplyWritesOnlyWhatRan(t *testing.T) {
 	if b, _ := os.ReadFile(path); !bytes.Equal(b, orig) {
 		t.Errorf("the file changed after a refused edit:\n%s", b)
 	}
-	if _, err := os.Stat(HistoryDir(path)); err == nil {
-		t.Error("a refused edit went into the history")
+	if h := r.History(); len(h) != 1 || h[0].Action != "start" {
+		t.Errorf("a refused edit went into the history: %+v", h)
 	}
 
 	// A change the plane takes is written, the old file kept.
@@ -259,27 +259,12 @@ func TestApplyWritesOnlyWhatRan(t *testing.T) {
 	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "scheduler = wrr") || !strings.Contains(string(b), "serial_no = 2") {
 		t.Errorf("the applied change is not on disk:\n%s", b)
 	}
-	if kept, err := os.ReadFile(filepath.Join(HistoryDir(path), "lvs.cf.1")); err != nil || !bytes.Equal(kept, orig) {
-		t.Errorf("the history does not keep serial 1: %v", err)
+	if kept, err := os.ReadFile(filepath.Join(config.HistoryDir(path), "lvs.cf.1")); err != nil || !bytes.Equal(kept, orig) {
+		t.Errorf("the history does not keep the file it started on: %v", err)
 	}
-}
-
-// The history keeps the newest HistoryKeep files.
-func TestHistoryKeepsNewest(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "lvs.cf")
-	for serial := range 25 {
-		if err := keepHistory(path, serial, []byte(fmt.Sprint(serial)), 20); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ents, _ := os.ReadDir(HistoryDir(path))
-	if len(ents) != 20 {
-		t.Fatalf("%d files kept, want 20", len(ents))
-	}
-	if _, err := os.Stat(filepath.Join(HistoryDir(path), "lvs.cf.4")); err == nil {
-		t.Error("serial 4 kept, want the oldest five gone")
-	}
-	if b, _ := os.ReadFile(filepath.Join(HistoryDir(path), "lvs.cf.24")); string(b) != "24" {
-		t.Error("the newest is not kept")
+	h := r.History()
+	if len(h) != 2 || h[1].N != 2 || h[1].Serial != 2 || h[1].Author != "cli" || h[1].Action != "edit" ||
+		h[1].Added != 2 || h[1].Removed != 2 {
+		t.Errorf("history after one edit: %+v", h)
 	}
 }

@@ -39,6 +39,9 @@ var apiRoutes = []apiRoute{
 	{"POST", "/api/v1/services/{name}/servers", "Add a real server", true, "Server", (*Server).apiAddServer},
 	{"PUT", "/api/v1/services/{name}/servers/{server}", "Change a real server", true, "Server", (*Server).apiEditServer},
 	{"DELETE", "/api/v1/services/{name}/servers/{server}", "Delete a real server", true, "", (*Server).apiDeleteServer},
+	{"GET", "/api/v1/history", "The revisions of lvs.cf the history holds, oldest first: number, serial_no, time, author, action, lines added and removed", false, "", (*Server).apiHistory},
+	{"GET", "/api/v1/history/{revision}", "One revision: its description, its text, and the unified diff from the revision before it", false, "", (*Server).apiRevision},
+	{"POST", "/api/v1/history/{revision}/rollback", "Make a revision the running configuration again; validated, applied and recorded as an edit", true, "", (*Server).apiRollback},
 	{"POST", "/api/v1/services/{name}/servers/{server}/{action}", "Override a real server's state: enable, disable, drain or clear (runtime, not saved in lvs.cf)", true, "", (*Server).apiOverride},
 }
 
@@ -62,7 +65,7 @@ func (s *Server) routes() {
 					return
 				}
 			}
-			rt.h(s, w, r, p)
+			rt.h(s, w, r.WithContext(router.WithAuthor(r.Context(), "api "+p.user.Name)), p)
 		})
 	}
 	s.mux.HandleFunc("GET /api/openapi.json", s.apiOpenAPI)

@@ -131,7 +131,7 @@ func harmless(kind string, body []byte) bool {
 }
 
 func historyOf(t *testing.T, cfg string) string {
-	ents, err := os.ReadDir(router.HistoryDir(cfg))
+	ents, err := os.ReadDir(config.HistoryDir(cfg))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}

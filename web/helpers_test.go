@@ -236,9 +236,18 @@ func (e *env) written(before []byte) []byte {
 	if a != b+1 {
 		e.t.Errorf("serial_no %d -> %d, want +1", b, a)
 	}
-	kept, err := os.ReadFile(filepath.Join(router.HistoryDir(e.cfg), fmt.Sprintf("lvs.cf.%d", b)))
-	if err != nil || !bytes.Equal(kept, before) {
-		e.t.Errorf("the history does not keep the previous file as serial %d (err %v)", b, err)
+	// The history's newest revision is the new file, the one before it
+	// the file it replaced.
+	h := e.r.History()
+	if len(h) < 2 {
+		e.t.Fatalf("history after a change: %+v", h)
+	}
+	for i, want := range [][]byte{after, before} {
+		rev := h[len(h)-1-i]
+		_, kept, _, err := e.r.Revision(rev.N)
+		if err != nil || !bytes.Equal(kept, want) {
+			e.t.Errorf("history revision %d (serial %d) is not the file it should be (err %v):\n%s", rev.N, rev.Serial, err, kept)
+		}
 	}
 	fi, _ := os.Stat(e.cfg)
 	if fi.Mode().Perm() != 0o600 {

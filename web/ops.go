@@ -38,6 +38,11 @@ func (r result) ok() bool { return len(r.Fields) == 0 && !r.NotFound }
 // change runs one edit through router.Apply and sorts its failure out.
 func (s *Server) change(ctx context.Context, keys []string, edit func(*model.Config) error) result {
 	_, err := s.r.Apply(ctx, edit)
+	return outcome(err, keys)
+}
+
+// outcome sorts out why a change failed, if it did.
+func outcome(err error, keys []string) result {
 	if err == nil {
 		return result{}
 	}
@@ -45,7 +50,7 @@ func (s *Server) change(ctx context.Context, keys []string, edit func(*model.Con
 	switch {
 	case errors.As(err, &fa):
 		return result{Fields: fa.errs}
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, errNotFound), errors.Is(err, config.ErrNoRevision):
 		return result{NotFound: true, Fields: FieldErrors{"": err.Error()}}
 	case errors.Is(err, router.ErrInvalid):
 		var list config.ErrorList

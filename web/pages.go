@@ -14,6 +14,7 @@ import (
 
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/model"
+	"github.com/govs/govs/router"
 	"github.com/govs/govs/table"
 )
 
@@ -143,6 +144,8 @@ func (s *Server) pageRoutes() {
 	s.mux.HandleFunc("GET /virtual/{name}/real/{server}", s.page(false, s.realEdit))
 	s.mux.HandleFunc("POST /virtual/{name}/real/{server}", s.page(true, s.realEditPost))
 	s.mux.HandleFunc("POST /virtual/{name}/real/{server}/{op}", s.page(true, s.realOp))
+	s.mux.HandleFunc("GET /history", s.page(false, s.historyPage))
+	s.mux.HandleFunc("POST /history/{revision}/rollback", s.page(true, s.historyRollback))
 }
 
 type pageHandler func(w http.ResponseWriter, r *http.Request, p *principal)
@@ -173,7 +176,7 @@ func (s *Server) page(write bool, h pageHandler) http.HandlerFunc {
 				return
 			}
 		}
-		h(w, r, p)
+		h(w, r.WithContext(router.WithAuthor(r.Context(), "web "+p.user.Name)), p)
 	}
 }
 
