@@ -56,6 +56,8 @@ func commands() map[string]*command {
 		{"check", "validate a configuration file", "govs check [-c FILE] [--dataplane NAME]", cmdCheck},
 		{"list", "show the running router's table, like ipvsadm -L -n", "govs list [-n] [--stats | --rate] [-c] [--json] [--socket PATH]", cmdList},
 		{"reload", "make the running router re-read its configuration", "govs reload [--socket PATH]", cmdReload},
+		{"history", "list the revisions of lvs.cf that ran, or show one's diff", "govs history [REVISION] [--text] [--json] [--socket PATH]", cmdHistory},
+		{"rollback", "make a revision of lvs.cf run again, as a new change", "govs rollback REVISION [--socket PATH]", cmdRollback},
 		{"status", "show the running router's status", "govs status [--json] [--socket PATH]", cmdStatus},
 		{"realserver", "override a real server's state, or set a real server up for direct routing or tunnelling", "govs realserver disable|enable|drain|clear ADDR[:PORT] [--service NAME|KEY] [--socket PATH]\n       govs realserver setup --mode direct|tunnel --vip VIP [--apply]", cmdRealServer},
 		{"health", "show the real-server health monitors", "govs health [--json] [--socket PATH]", cmdHealth},

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -58,6 +60,25 @@ func newIPVS(t *table.Table, log *slog.Logger) (dataplane.Plane, error) {
 
 // routerAPI adapts a router to the control socket.
 type routerAPI struct{ r *router.Router }
+
+func (a routerAPI) History() []config.Revision { return a.r.History() }
+func (a routerAPI) Revision(n int) (config.Revision, []byte, string, error) {
+	return a.r.Revision(n)
+}
+
+func (a routerAPI) Rollback(ctx context.Context, n int) (config.Revision, error) {
+	_, err := a.r.Rollback(router.WithAuthor(ctx, "cli"), n)
+	switch {
+	case err == nil:
+		h := a.r.History()
+		return h[len(h)-1], nil
+	case errors.Is(err, config.ErrNoRevision):
+		return config.Revision{}, &control.StatusError{Code: http.StatusNotFound, Err: err}
+	case errors.Is(err, router.ErrInvalid):
+		return config.Revision{}, &control.StatusError{Code: http.StatusUnprocessableEntity, Err: err}
+	}
+	return config.Revision{}, &control.StatusError{Code: http.StatusConflict, Err: err}
+}
 
 func (a routerAPI) Snapshot() table.Snapshot         { return a.r.Snapshot() }
 func (a routerAPI) Conns() []table.ConnStatus        { return a.r.Conns() }

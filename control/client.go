@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"strconv"
 	"syscall"
 
+	"github.com/govs/govs/config"
 	"github.com/govs/govs/table"
 )
 
@@ -111,6 +113,28 @@ func (c *Client) Health(ctx context.Context) (json.RawMessage, error) {
 	var raw json.RawMessage
 	err := c.do(ctx, http.MethodGet, "health", &raw)
 	return raw, err
+}
+
+// History lists the revisions of the router's configuration file.
+func (c *Client) History(ctx context.Context) ([]config.Revision, error) {
+	var revs []config.Revision
+	err := c.do(ctx, http.MethodGet, "history", &revs)
+	return revs, err
+}
+
+// Revision fetches one revision with its text and diff.
+func (c *Client) Revision(ctx context.Context, n int) (RevisionView, error) {
+	var v RevisionView
+	err := c.do(ctx, http.MethodGet, "revision?n="+strconv.Itoa(n), &v)
+	return v, err
+}
+
+// Rollback makes revision n run again and returns the revision that
+// records it.
+func (c *Client) Rollback(ctx context.Context, n int) (config.Revision, error) {
+	var rev config.Revision
+	err := c.doBody(ctx, http.MethodPost, "rollback", RollbackRequest{Revision: n}, &rev)
+	return rev, err
 }
 
 func (c *Client) do(ctx context.Context, method, endpoint string, out any) error {

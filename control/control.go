@@ -14,6 +14,10 @@
 //	GET  /v1/status  the router's Status
 //	POST /v1/reload  reread the configuration; 200 and the new Status, or
 //	                 422 with the configuration's errors
+//	GET  /v1/history the revisions of lvs.cf: []config.Revision
+//	GET  /v1/revision?n=N  one revision with its text and diff
+//	POST /v1/rollback {"revision": N}: make revision N run again; 200 and
+//	                 the revision recording it, 404, 422 or 409
 //
 // Every error is a JSON object {"error": "..."} with a 4xx or 5xx status.
 package control

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/config"
 	"github.com/govs/govs/table"
 )
 
@@ -49,6 +50,24 @@ func (f *fakeRouter) RealServer(_ context.Context, r RealServerRequest) (RealSer
 }
 
 func (f *fakeRouter) Health() any { return map[string]int{"monitors": 3} }
+
+func (f *fakeRouter) History() []config.Revision {
+	return []config.Revision{{N: 1, Author: "file", Action: "start"}, {N: 2, Author: "web ann", Action: "edit"}}
+}
+
+func (f *fakeRouter) Revision(n int) (config.Revision, []byte, string, error) {
+	if n != 2 {
+		return config.Revision{}, nil, "", config.ErrNoRevision
+	}
+	return config.Revision{N: 2, Author: "web ann"}, []byte("serial_no = 2\n"), "-serial_no = 1\n+serial_no = 2\n", nil
+}
+
+func (f *fakeRouter) Rollback(_ context.Context, n int) (config.Revision, error) {
+	if n != 1 {
+		return config.Revision{}, &StatusError{Code: http.StatusNotFound, Err: config.ErrNoRevision}
+	}
+	return config.Revision{N: 3, Action: "rollback to 1"}, nil
+}
 
 func (f *fakeRouter) Snapshot() table.Snapshot {
 	if f.panicSnap {
@@ -622,5 +641,34 @@ func TestRealServerAndHealth(t *testing.T) {
 	raw, err := c.Health(ctx)
 	if err != nil || strings.TrimSpace(string(raw)) != `{"monitors":3}` {
 		t.Fatalf("health: %v %s", err, raw)
+	}
+}
+
+// The history endpoints: list, one revision, a rollback; a revision the
+// router does not hold is a 404 with the reason, a malformed one a 400.
+func TestHistoryEndpoints(t *testing.T) {
+	c, _ := start(t, sample())
+	ctx := context.Background()
+	revs, err := c.History(ctx)
+	if err != nil || len(revs) != 2 || revs[1].Author != "web ann" {
+		t.Fatalf("history: %+v %v", revs, err)
+	}
+	v, err := c.Revision(ctx, 2)
+	if err != nil || v.Text != "serial_no = 2\n" || !strings.Contains(v.Diff, "+serial_no = 2") {
+		t.Fatalf("revision 2: %+v %v", v, err)
+	}
+	var ce *Error
+	if _, err := c.Revision(ctx, 5); !errors.As(err, &ce) || ce.StatusCode != http.StatusNotFound {
+		t.Fatalf("revision 5: %v", err)
+	}
+	if _, err := c.Revision(ctx, 0); !errors.As(err, &ce) || ce.StatusCode != http.StatusBadRequest {
+		t.Fatalf("revision 0: %v", err)
+	}
+	if rev, err := c.Rollback(ctx, 1); err != nil || rev.N != 3 {
+		t.Fatalf("rollback: %+v %v", rev, err)
+	}
+	if _, err := c.Rollback(ctx, 7); !errors.As(err, &ce) || ce.StatusCode != http.StatusNotFound ||
+		!strings.Contains(ce.Message, "no such revision") {
+		t.Fatalf("rollback to 7: %v", err)
 	}
 }

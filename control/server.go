@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/govs/govs/config"
 	"github.com/govs/govs/table"
 )
 
@@ -37,6 +39,28 @@ type Router interface {
 	RealServer(ctx context.Context, req RealServerRequest) (RealServerResult, error)
 	// Health describes the health monitors, agents and overrides, as JSON.
 	Health() any
+	// History lists the revisions of the configuration file, oldest
+	// first; Revision returns one with its text and the diff from the one
+	// before it.
+	History() []config.Revision
+	Revision(n int) (config.Revision, []byte, string, error)
+	// Rollback makes revision n run again, as an edit. Errors are
+	// *StatusError: 404 for a revision not held, 422 for one that does
+	// not validate, 409 for one the router could not apply.
+	Rollback(ctx context.Context, n int) (config.Revision, error)
+}
+
+// RevisionView is a revision with its text and the unified diff from the
+// revision before it.
+type RevisionView struct {
+	config.Revision
+	Text string `json:"text"`
+	Diff string `json:"diff"`
+}
+
+// RollbackRequest names the revision to roll back to.
+type RollbackRequest struct {
+	Revision int `json:"revision"`
 }
 
 // RealServerRequest is an operator override: Action is disable, enable,
@@ -97,6 +121,9 @@ func NewServer(r Router, log *slog.Logger) *Server {
 		APIVersion + "reload":     {http.MethodPost, s.reloadConfig},
 		APIVersion + "realserver": {http.MethodPost, s.realServer},
 		APIVersion + "health":     {http.MethodGet, s.health},
+		APIVersion + "history":    {http.MethodGet, s.history},
+		APIVersion + "revision":   {http.MethodGet, s.revision},
+		APIVersion + "rollback":   {http.MethodPost, s.rollback},
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -163,6 +190,8 @@ func (s *Server) endpoints() []string {
 		"GET " + APIVersion + "table", "GET " + APIVersion + "conns",
 		"GET " + APIVersion + "status", "POST " + APIVersion + "reload",
 		"POST " + APIVersion + "realserver", "GET " + APIVersion + "health",
+		"GET " + APIVersion + "history", "GET " + APIVersion + "revision?n=N",
+		"POST " + APIVersion + "rollback",
 	}
 }
 
@@ -206,17 +235,7 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) realServer(w http.ResponseWriter, req *http.Request) {
 	var rr RealServerRequest
-	dec := json.NewDecoder(io.LimitReader(req.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rr); err != nil {
-		writeError(w, http.StatusBadRequest, "bad real-server request: "+err.Error())
-		return
-	}
-	// Decode reads one value and stops: without this check whatever
-	// follows it would be dropped unread, so a body holding two requests
-	// would apply the first and say nothing of the second.
-	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, http.StatusBadRequest, "bad real-server request: data after the JSON object")
+	if !decodeOne(w, req, &rr, "real-server") {
 		return
 	}
 	res, err := s.r.RealServer(req.Context(), rr)
@@ -232,6 +251,68 @@ func (s *Server) realServer(w http.ResponseWriter, req *http.Request) {
 	s.log.Info("real-server override", "action", rr.Action, "target", rr.Target, "service", rr.Service,
 		"matched", res.Matched)
 	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) history(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.r.History())
+}
+
+func (s *Server) revision(w http.ResponseWriter, req *http.Request) {
+	n, err := strconv.Atoi(req.URL.Query().Get("n"))
+	if err != nil || n <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad revision %q: want ?n=N, N from govs history", req.URL.Query().Get("n")))
+		return
+	}
+	rev, text, diff, err := s.r.Revision(n)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, RevisionView{Revision: rev, Text: string(text), Diff: diff})
+}
+
+func (s *Server) rollback(w http.ResponseWriter, req *http.Request) {
+	var rr RollbackRequest
+	if !decodeOne(w, req, &rr, "rollback") {
+		return
+	}
+	if rr.Revision <= 0 {
+		writeError(w, http.StatusBadRequest, "bad rollback request: want {\"revision\": N}, N from govs history")
+		return
+	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	rev, err := s.r.Rollback(req.Context(), rr.Revision)
+	if err != nil {
+		code := http.StatusConflict
+		var se *StatusError
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	s.log.Info("rolled back", "to", rr.Revision, "revision", rev.N)
+	writeJSON(w, http.StatusOK, rev)
+}
+
+// decodeOne reads a request body of exactly one JSON object into v, or
+// answers 400 and returns false.
+func decodeOne(w http.ResponseWriter, req *http.Request, v any, what string) bool {
+	dec := json.NewDecoder(io.LimitReader(req.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad "+what+" request: "+err.Error())
+		return false
+	}
+	// Decode reads one value and stops: without this check whatever
+	// follows it would be dropped unread, so a body holding two requests
+	// would apply the first and say nothing of the second.
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, "bad "+what+" request: data after the JSON object")
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -133,6 +133,7 @@ func TestWebToolInChromium(t *testing.T) {
 
 	// Add a mark service bundling two ports.
 	before := w.file(t)
+	initial := before
 	run(t, ctx, "add virtual server",
 		chromedp.Navigate(w.url+"/virtual"), chromedp.Click("#add-virtual", chromedp.ByQuery),
 		chromedp.WaitVisible("#service-form", chromedp.ByQuery),
@@ -261,7 +262,30 @@ func TestWebToolInChromium(t *testing.T) {
 		chromedp.WaitVisible("#err-address", chromedp.ByQuery))
 	w.unchanged(t, before)
 
+	// The HISTORY page shows every revision with its diff, and rolls back.
+	var rows int
+	var newest string
+	run(t, ctx, "history page", chromedp.Navigate(w.url+"/history"), chromedp.WaitVisible("#history", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("#history tr[data-revision]").length`, &rows),
+		// textContent: the older diffs are folded, and hidden text has no innerText.
+		chromedp.Evaluate(`document.getElementById("diff-2").textContent`, &newest))
+	if revs := len(historyFiles(t, w.cfg)); rows != revs || rows < 4 || !strings.Contains(newest, "+virtual bundle {") {
+		t.Errorf("history page: %d rows for %d revisions; revision 2's diff:\n%s", rows, revs, newest)
+	}
+	screenshot(t, ctx, shots, "06b-history")
+	run(t, ctx, "roll back to revision 1", chromedp.Evaluate(`window.confirm = function () { return true }`, nil),
+		chromedp.Click("#rollback-1", chromedp.ByQuery), chromedp.WaitVisible("#flash", chromedp.ByQuery))
+	if got, want := string(w.file(t)), strings.Replace(string(initial), "serial_no = 1\n", fmt.Sprintf("serial_no = %d\n", rows+1), 1); got != want {
+		t.Errorf("after the rollback lvs.cf is:\n%s\nwant:\n%s", got, want)
+	}
+	out, _, code := govs(t, "history", "--socket", w.socket)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || !strings.Contains(lines[len(lines)-1], "web admin") ||
+		!strings.Contains(lines[len(lines)-1], "rollback to 1") {
+		t.Errorf("govs history after the rollback: %d\n%s", code, out)
+	}
+
 	// Without the CSRF token a change is refused.
+	before = w.file(t)
 	var body string
 	run(t, ctx, "no CSRF", chromedp.Navigate(w.url+"/global"), chromedp.WaitVisible("#global-form", chromedp.ByQuery),
 		chromedp.SetValue("#f-tcp_timeout", "600", chromedp.ByQuery),

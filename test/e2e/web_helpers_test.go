@@ -139,3 +139,17 @@ func fetchVia(t *testing.T, port int) string {
 	}
 	return body
 }
+
+// historyFiles lists the revisions kept beside cfg (lvs.cf.N, not their
+// descriptions).
+func historyFiles(t *testing.T, cfg string) []string {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(cfg+".history", filepath.Base(cfg)+".*"))
+	var out []string
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".json") {
+			out = append(out, n)
+		}
+	}
+	return out
+}

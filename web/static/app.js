@@ -6,7 +6,7 @@
 
   document.querySelectorAll("form.confirm").forEach(function (f) {
     f.addEventListener("submit", function (e) {
-      if (!window.confirm("Delete? lvs.cf is rewritten and reloaded.")) e.preventDefault();
+      if (!window.confirm(f.dataset.confirm || "Delete? lvs.cf is changed and reloaded.")) e.preventDefault();
     });
   });
 
