@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -470,38 +469,6 @@ func TestDNSCheck(t *testing.T) {
 	dead := refusedUDP(t, "127.0.0.25")
 	svc := service("d", 53, model.Check{Interval: 300 * time.Millisecond, Extra: map[string]string{KeyCheckType: "dns"}})
 	wantErr(t, probeOnce(t, svc, realServer(dead, 1), probeEnv{}), "port unreachable")
-}
-
-// blackholeAddr returns a loopback listener whose accept queue is full, so
-// that a further connect gets no answer to its SYN: a silent server
-// without leaving the machine.
-func blackholeAddr(t *testing.T, host string) netip.AddrPort {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	ip := netip.MustParseAddr(host).As4()
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: ip}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := syscall.Getsockname(fd)
-	ap := netip.AddrPortFrom(netip.AddrFrom4(ip), uint16(sa.(*syscall.SockaddrInet4).Port))
-	// Fill the queue; keep the connections open.
-	for i := 0; i < 8; i++ {
-		d := net.Dialer{Timeout: 100 * time.Millisecond}
-		c, err := d.Dial("tcp", ap.String())
-		if err != nil {
-			return ap
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Skip("could not fill a listen queue")
-	return ap
 }
 
 // The lean dialer: timeouts, refusals and cancellation.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package health
 
 import (
@@ -55,7 +57,7 @@ func raiseNofile(t testing.TB) uint64 {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	return lim.Cur
+	return uint64(lim.Cur)
 }
 
 // TestScaleListeners is the child half: it listens until stdin closes.

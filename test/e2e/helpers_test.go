@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e tests the govs binary as a user meets it: a real process with
 // its command line, control socket and signals, real sockets, and real
 // clients (curl) in network namespaces.
