@@ -9,53 +9,50 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/control"
 	"github.com/govs/govs/dataplane"
-	"github.com/govs/govs/dataplane/ipvs"
-	"github.com/govs/govs/dataplane/proxy"
+	"github.com/govs/govs/dataplane/planes"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/router"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
 )
 
-// newPlane builds the data plane lvs.cf asks for. auto takes the kernel's
-// IPVS when govs runs as root on a kernel that has it, and the userspace
-// proxy otherwise, and says which and why.
+// newPlane builds the data plane lvs.cf asks for. auto takes the first
+// plane this host can run (the kernel's IPVS as root on a kernel that has
+// it, else the userspace proxy) and says which and why.
 func newPlane(name string, t *table.Table, log *slog.Logger) (dataplane.Plane, error) {
-	switch name {
-	case "proxy":
-		return proxy.New(t, proxy.Options{Logger: log}), nil
-	case "", "auto":
-		ok, why := ipvs.Available()
-		if ok && !isRoot() {
-			ok, why = false, "programming IPVS needs root"
-		}
-		if !ok {
-			log.Info("dataplane auto: using the userspace proxy plane", "why", why)
-			return proxy.New(t, proxy.Options{Logger: log}), nil
-		}
-		log.Info("dataplane auto: using the kernel IPVS plane", "why", "running as root on a kernel with IPVS")
-		return newIPVS(t, log)
-	case "ipvs":
-		if ok, why := ipvs.Available(); !ok {
-			return nil, fmt.Errorf("dataplane = ipvs: %s", why)
-		}
-		return newIPVS(t, log)
+	reg, passed, err := planes.All().Choose(name)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown dataplane %q (want proxy, ipvs or auto)", name)
+	if name == "" || name == "auto" {
+		why := passed
+		if reg.Caps.Needs != "" {
+			why = "this host has " + reg.Caps.Needs
+		}
+		log.Info("dataplane auto: using the "+reg.Caps.Title+" plane", "why", why)
+	}
+	return reg.New(t, log)
 }
 
-func newIPVS(t *table.Table, log *slog.Logger) (dataplane.Plane, error) {
-	p, err := ipvs.New(t, ipvs.Options{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("kernel IPVS plane: %w", err)
+// filePlane is the check for the plane a file names, as warnings.
+func filePlane(all dataplane.Registry, name string) *config.PlaneCheck {
+	caps, note, ok := all.ForFile(name)
+	if !ok {
+		return nil
 	}
-	return p, nil
+	return &config.PlaneCheck{Caps: caps, Note: note}
+}
+
+func available(reg dataplane.Registration) bool {
+	ok, _ := reg.Available()
+	return ok
 }
 
 // routerAPI adapts a router to the control socket.
@@ -188,8 +185,10 @@ func cmdCheck(e *env, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *plane != "" && *plane != "proxy" && *plane != "ipvs" {
-		fmt.Fprintf(e.stderr, "govs check: --dataplane %q: want proxy or ipvs\n", *plane)
+	all := planes.All()
+	reg, named := all.Lookup(*plane)
+	if *plane != "" && !named {
+		fmt.Fprintf(e.stderr, "govs check: --dataplane %q: want %s\n", *plane, strings.Join(all.Names(), " or "))
 		return ExitUsage
 	}
 	src, err := config.ReadFile(*cfgPath)
@@ -197,13 +196,16 @@ func cmdCheck(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "govs check:", err)
 		return ExitFailure
 	}
-	var cfg *model.Config
-	var res *config.Result
-	if *plane != "" {
-		cfg, res, err = config.ParseForPlane(*cfgPath, src, *plane)
-	} else {
-		cfg, res, err = config.Parse(*cfgPath, src)
+	pc := &config.PlaneCheck{Caps: reg.Caps, Strict: true}
+	if !named {
+		// The plane the file asks for, as warnings: govs check passes any
+		// valid Piranha file, and says what govs run would refuse.
+		pc = nil
+		if c, _, err := config.Parse(*cfgPath, src); err == nil {
+			pc = filePlane(all, c.Global.Dataplane)
+		}
 	}
+	cfg, res, err := config.ParseWith(*cfgPath, src, pc)
 	if res != nil {
 		for _, w := range res.Warnings {
 			fmt.Fprintf(e.stderr, "%s (warning)\n", w.String())
@@ -213,29 +215,27 @@ func cmdCheck(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, err)
 		return ExitFailure
 	}
-	if *plane == "ipvs" {
-		if ok, _ := ipvs.Available(); ok {
-			// On the router itself: what the file asks of the kernel that
-			// this kernel cannot do would be refused at run time.
-			missing := false
-			seen := map[model.Scheduler]bool{}
-			for _, s := range cfg.Services {
-				sc := s.Scheduler
-				if sc == "" {
-					sc = model.SchedWLC
-				}
-				if !s.Active || seen[sc] {
-					continue
-				}
-				seen[sc] = true
-				if ok, why := ipvs.SchedulerAvailable(string(sc)); !ok {
-					fmt.Fprintf(e.stderr, "%s: virtual %s: scheduler = %s: %s\n", *cfgPath, s.Name, sc, why)
-					missing = true
-				}
+	if named && reg.Schedulers != nil && (reg.Available == nil || available(reg)) {
+		// On the router itself: what the file asks of the host that it
+		// cannot do would be refused at run time.
+		missing := false
+		seen := map[model.Scheduler]bool{}
+		for _, s := range cfg.Services {
+			sc := s.Scheduler
+			if sc == "" {
+				sc = model.SchedWLC
 			}
-			if missing {
-				return ExitFailure
+			if !s.Active || seen[sc] {
+				continue
 			}
+			seen[sc] = true
+			if ok, why := reg.Schedulers(sc); !ok {
+				fmt.Fprintf(e.stderr, "%s: virtual %s: scheduler = %s: %s\n", *cfgPath, s.Name, sc, why)
+				missing = true
+			}
+		}
+		if missing {
+			return ExitFailure
 		}
 	}
 	active, reals, marks := 0, 0, 0

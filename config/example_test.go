@@ -313,7 +313,7 @@ func TestReadmeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Warnings) != 0 || len(CheckPlane(c, c.Global.Dataplane)) != 0 {
+	if len(res.Warnings) != 0 || len(CheckPlane(c, capsOf(t, c.Global.Dataplane))) != 0 {
 		t.Errorf("warnings: %v", res.Warnings)
 	}
 	roundTrip(t, c)

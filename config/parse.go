@@ -119,19 +119,30 @@ func Load(path string) (*model.Config, *Result, error) {
 
 // Parse reads lvs.cf text; name is the file name used in messages. On
 // success it returns the model and the warnings. Otherwise the error is an
-// ErrorList holding every error found, and the model is nil.
+// ErrorList holding every error found, and the model is nil. It knows no
+// data plane: ParseWith also holds the file against one.
 func Parse(name string, src []byte) (*model.Config, *Result, error) {
-	return parse(name, src, "")
+	return ParseWith(name, src, nil)
 }
 
-// ParseForPlane is Parse for a file that must run on the named data plane
-// (proxy or ipvs): what that plane cannot do is an error, with its
-// FILE:LINE, instead of a warning. govs run uses it once it knows its plane.
-func ParseForPlane(name string, src []byte, plane string) (*model.Config, *Result, error) {
-	return parse(name, src, plane)
+// PlaneCheck says which data plane ParseWith holds a file against.
+type PlaneCheck struct {
+	Caps model.Capabilities
+	// Strict makes what the plane cannot do an error, with its
+	// FILE:LINE; otherwise it is a warning, with Note after it.
+	Strict bool
+	Note   string
 }
 
-func parse(name string, src []byte, strictPlane string) (*model.Config, *Result, error) {
+// ParseForPlane is Parse for a file that must run on the plane whose
+// capabilities are caps: what it cannot do is an error. govs run uses it
+// once it knows its plane.
+func ParseForPlane(name string, src []byte, caps model.Capabilities) (*model.Config, *Result, error) {
+	return ParseWith(name, src, &PlaneCheck{Caps: caps, Strict: true})
+}
+
+// ParseWith is Parse, then, with pc, CheckPlane with the file's lines.
+func ParseWith(name string, src []byte, pc *PlaneCheck) (*model.Config, *Result, error) {
 	p := &parser{file: name, gkp: newKeyPos()}
 	p.cfg.Global = DefaultGlobal()
 	res := &Result{}
@@ -143,18 +154,9 @@ func parse(name string, src []byte, strictPlane string) (*model.Config, *Result,
 
 	k := &checker{c: &p.cfg, file: name, pos: p.positions()}
 	k.check()
-	plane := p.cfg.Global.Dataplane
-	switch {
-	case strictPlane != "":
-		k.plane(strictPlane, true)
-	case k.pos.global.bad["dataplane"]:
-	case plane == "auto":
-		// Without kernel IPVS, auto falls back to the proxy: say now what
-		// would then be refused.
-		k.autoFallback = true
-		k.plane("proxy", false)
-	default:
-		k.plane(plane, false)
+	if pc != nil {
+		k.note = pc.Note
+		k.plane(pc.Caps, pc.Strict)
 	}
 	p.errs = append(p.errs, k.errs...)
 	p.warns = append(p.warns, k.warns...)

@@ -12,7 +12,7 @@ import (
 // warnings.
 func parseFindings(t *testing.T, src string) (errs, warns []string) {
 	t.Helper()
-	c, res, err := Parse("t.cf", []byte(src))
+	c, res, err := parseChecked("t.cf", []byte(src))
 	if res == nil {
 		t.Fatalf("Parse returned a nil Result")
 	}

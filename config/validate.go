@@ -23,13 +23,14 @@ func Validate(c *model.Config) error {
 	return nil
 }
 
-// CheckPlane lists what the data plane named by plane ("proxy", "ipvs"; ""
-// means the default, proxy) cannot do with c. Parse reports the same as
-// warnings, so `govs check` passes any valid Piranha file; `govs run`
-// refuses to start when this returns anything.
-func CheckPlane(c *model.Config, plane string) []Finding {
+// CheckPlane lists what the data plane whose capabilities are caps cannot
+// do with c: the one check of a configuration against a plane, which
+// `govs check --dataplane`, `govs run` and every edit go through
+// (ParseForPlane, Result.CheckPlane). `govs run` refuses to start when it
+// returns anything.
+func CheckPlane(c *model.Config, caps model.Capabilities) []Finding {
 	k := &checker{c: c}
-	k.plane(plane, true)
+	k.plane(caps, true)
 	return k.errs
 }
 
@@ -83,9 +84,8 @@ type checker struct {
 	pos   *positions
 	errs  []Finding
 	warns []Finding
-	// autoFallback marks the plane warnings given for dataplane = auto,
-	// which are about the proxy plane it falls back to.
-	autoFallback bool
+	// note follows every warning: why the plane check applies.
+	note string
 }
 
 func (k *checker) kp(s site) (*keyPos, int) {
@@ -142,8 +142,8 @@ func (k *checker) errorf(s site, format string, args ...any) {
 
 func (k *checker) warnf(s site, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if k.autoFallback {
-		msg += "; with dataplane = auto, govs run needs kernel IPVS (root on a kernel with ip_vs) for it"
+	if k.note != "" {
+		msg += "; " + k.note
 	}
 	k.warns = append(k.warns, k.finding(s, msg))
 }
@@ -558,73 +558,60 @@ func usableVIP(s *model.Service) bool { return s.VIP.IsValid() && !s.VIP.IsUnspe
 // inactive one is never installed, and refusing to run because of it would
 // punish keeping a spare entry in the file. "auto" picks a plane at run
 // time, so nothing is known to be impossible yet.
-func (k *checker) plane(plane string, asErrors bool) {
+func (k *checker) plane(c model.Capabilities, asErrors bool) {
 	report := k.warnf
 	if asErrors {
 		report = k.errorf
 	}
+	why := func(key string) string { return c.Why[key] }
 	gl := &k.c.Global
-	switch plane {
-	case "", "proxy":
-		inherits := false
-		for i := range k.c.Services {
-			s := &k.c.Services[i]
-			if !s.Active {
+	if gl.MaxConns != 0 && !c.MaxConns {
+		report(gsite("max_conns"), "%s", why("max_conns"))
+	}
+	inherits := false
+	for i := range k.c.Services {
+		s := &k.c.Services[i]
+		if !s.Active {
+			continue
+		}
+		if s.MaxConns != 0 && !c.ServiceMaxConns {
+			report(ssite(i, "max_conns"), "%s", why("service max_conns"))
+		}
+		if s.Sorry.IsValid() {
+			inherits = true
+		}
+		vfam := model.Family(0)
+		if s.VIP.IsValid() {
+			vfam = model.FamilyOf(s.VIP)
+		}
+		for j := range s.RealServers {
+			r := &s.RealServers[j]
+			if !r.Active {
 				continue
 			}
-			if s.Sorry.IsValid() {
+			if r.Forward == model.ForwardDefault {
 				inherits = true
+			} else if !c.Forwards(r.Forward) {
+				report(rsite(i, j, "network"), "network = %s is not supported by %s (%s)", r.Forward, c.Label, why("network"))
 			}
-			for j := range s.RealServers {
-				r := &s.RealServers[j]
-				if !r.Active {
-					continue
-				}
-				switch r.Forward {
-				case model.ForwardDefault:
-					inherits = true
-				case model.ForwardDR, model.ForwardTUN:
-					report(rsite(i, j, "network"), "network = %s is not supported by the proxy data plane (set dataplane = ipvs)", r.Forward)
-				}
+			if r.ProxyProtocol != 0 && !c.ProxyProtocol {
+				report(rsite(i, j, "proxy_protocol"), "%s", why("proxy_protocol"))
+			}
+			if fwd := k.effective(r); vfam != 0 && r.Addr.IsValid() && model.FamilyOf(r.Addr) != vfam && c.Forwards(fwd) && !c.Mixes(fwd) {
+				report(rsite(i, j, "address"), "%s cannot forward IPv%d traffic to IPv%d real server %s with network = %s (%s)",
+					c.Label, vfam, model.FamilyOf(r.Addr), r.Addr, fwd, why("families"))
 			}
 		}
-		if inherits && (gl.Network == model.ForwardDR || gl.Network == model.ForwardTUN) && !k.bad(gsite(""), "network") {
-			report(gsite("network"), "network = %s is not supported by the proxy data plane (set dataplane = ipvs)", gl.Network)
-		}
-	case "ipvs":
-		if gl.MaxConns != 0 {
-			report(gsite("max_conns"), "max_conns needs the proxy data plane; the kernel's connection table is bounded by its memory")
-		}
-		for i := range k.c.Services {
-			s := &k.c.Services[i]
-			if s.Active && s.MaxConns != 0 {
-				report(ssite(i, "max_conns"), "max_conns needs the proxy data plane; IPVS bounds real servers, not services (set their uthreshold)")
-			}
-			if !s.Active || !s.VIP.IsValid() {
-				continue
-			}
-			vfam := model.FamilyOf(s.VIP)
-			for j := range s.RealServers {
-				r := &s.RealServers[j]
-				if !r.Active {
-					continue
-				}
-				if r.ProxyProtocol != 0 {
-					report(rsite(i, j, "proxy_protocol"), "proxy_protocol needs the proxy data plane; IPVS forwards packets unchanged")
-				}
-				if fwd := k.effective(r); r.Addr.IsValid() && model.FamilyOf(r.Addr) != vfam && fwd != model.ForwardTUN {
-					report(rsite(i, j, "address"), "IPVS cannot forward IPv%d traffic to IPv%d real server %s with network = %s (only tunnel mixes families)",
-						vfam, model.FamilyOf(r.Addr), r.Addr, fwd)
-				}
-			}
-			if s.Sorry.IsValid() && model.FamilyOf(s.Sorry.Addr()) != vfam {
-				// The sorry server is added with the router-wide method.
-				if fwd := k.effective(&model.RealServer{}); fwd != model.ForwardTUN {
-					report(ssite(i, "sorry_server"), "IPVS cannot forward IPv%d traffic to IPv%d sorry server %s with network = %s",
-						vfam, model.FamilyOf(s.Sorry.Addr()), s.Sorry.Addr(), fwd)
-				}
+		if vfam != 0 && s.Sorry.IsValid() && model.FamilyOf(s.Sorry.Addr()) != vfam {
+			// The sorry server is added with the router-wide method.
+			if fwd := k.effective(&model.RealServer{}); c.Forwards(fwd) && !c.Mixes(fwd) {
+				report(ssite(i, "sorry_server"), "%s cannot forward IPv%d traffic to IPv%d sorry server %s with network = %s",
+					c.Label, vfam, model.FamilyOf(s.Sorry.Addr()), s.Sorry.Addr(), fwd)
 			}
 		}
+	}
+	if fwd := gl.Network; inherits && fwd != model.ForwardDefault && !c.Forwards(fwd) && !k.bad(gsite(""), "network") {
+		report(gsite("network"), "network = %s is not supported by %s (%s)", fwd, c.Label, why("network"))
 	}
 }
 

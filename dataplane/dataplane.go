@@ -3,6 +3,16 @@
 // userspace proxy (dataplane/proxy) and the kernel's IPVS (dataplane/ipvs)
 // implement it; the model, schedulers, persistence and health state are
 // shared by all of them through package table.
+//
+// The contract has three parts. A plane declares what it can do once, as
+// a model.Capabilities (forwarding methods, address families, PROXY
+// protocol, connection bounds), which config.CheckPlane holds every
+// configuration against, for govs check, govs run and every edit alike.
+// What only some planes do is an optional interface (ConnLister,
+// SocketBudget, KernelSync). And each plane offers itself as a
+// Registration; dataplane/planes lists them in a Registry, through which
+// the program chooses a plane (dataplane = auto included) and builds it,
+// so that no code outside the planes asks for one by name.
 package dataplane
 
 import (
@@ -22,6 +32,9 @@ import (
 type Plane interface {
 	// Name returns the plane's name as lvs.cf's dataplane keyword spells it.
 	Name() string
+	// Capabilities is what the plane can do; config.CheckPlane holds a
+	// configuration against it.
+	Capabilities() model.Capabilities
 	// Prepare readies cfg without disturbing what runs.
 	Prepare(ctx context.Context, cfg *model.Config) (Txn, error)
 	// Close stops taking new connections, lets open ones finish until ctx

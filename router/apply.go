@@ -113,7 +113,7 @@ func (r *Router) Rollback(ctx context.Context, n int) (*model.Config, error) {
 func (r *Router) commit(ctx context.Context, cur *model.Config, prev, src []byte, author, action string) (*model.Config, error) {
 	path := r.o.ConfigPath
 	// Exactly what a reload of the written file would apply.
-	cfg, err := parse(path, src, r.plane.Name(), r.log)
+	cfg, err := parse(path, src, r.plane.Capabilities(), r.log)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

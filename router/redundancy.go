@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/govs/govs/dataplane/ipvs"
+	"github.com/govs/govs/dataplane"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/statesync"
 	"github.com/govs/govs/vrrp"
@@ -230,7 +230,7 @@ func (d *redundancy) run(ctx context.Context) error {
 	d.mu.Lock()
 	d.release(vipsOf(d.r.cfg.Load()), "startup")
 	d.mu.Unlock()
-	d.setSync(ipvs.SyncBackup)
+	d.setSync(false)
 	runCmd(d.log, "inactive_cmd", d.r.cfg.Load().Global.InactiveCmd)
 	nw, err := vrrp.ListenIP(d.iface, d.cfg.Local, d.cfg.Peers)
 	if err != nil {
@@ -241,7 +241,9 @@ func (d *redundancy) run(ctx context.Context) error {
 	d.log.Info("vrrp: starting", "interface", d.iface, "local", d.local.String(), "peer", d.peer.String(),
 		"vrid", d.cfg.VRID, "priority", d.cfg.Priority, "interval", d.cfg.Interval, "preempt", d.cfg.Preempt)
 	var wg sync.WaitGroup
-	if d.r.plane.Name() == "proxy" {
+	// A plane whose kernel does not synchronise connections has them in
+	// the table, which state sync carries to the backup.
+	if _, kernel := d.r.plane.(dataplane.KernelSync); !kernel {
 		wg.Go(func() {
 			gl := d.r.cfg.Load().Global
 			err := statesync.Run(ctx, statesync.Options{Table: d.r.table, Local: d.local, Peer: d.peer,
@@ -320,13 +322,13 @@ func (d *redundancy) changed(from, to vrrp.State, why string) {
 		pace.Hold = d.inst.Busy
 		d.term = vrrp.StartTerm(d.ctx, vrrp.NewLink(), pace, d.log)
 		d.take(vipsOf(cfg))
-		d.setSync(ipvs.SyncMaster)
+		d.setSync(true)
 		runCmd(d.log, "active_cmd", cfg.Global.ActiveCmd)
 		return
 	}
 	if was == RoleActive {
 		d.release(d.owned, "now "+role)
-		d.setSync(ipvs.SyncBackup)
+		d.setSync(false)
 		runCmd(d.log, "inactive_cmd", cfg.Global.InactiveCmd)
 	}
 }
@@ -363,10 +365,11 @@ func (d *redundancy) release(vips []vrrp.VIP, why string) {
 	d.owned = slices.DeleteFunc(d.owned, func(v vrrp.VIP) bool { return slices.Contains(vips, v) })
 }
 
-func (d *redundancy) setSync(s ipvs.SyncState) {
-	if p, ok := d.r.plane.(interface{ SetSyncState(ipvs.SyncState) error }); ok {
-		if err := p.SetSyncState(s); err != nil {
-			d.log.Warn("ipvs sync daemon", "state", s.String(), "error", err.Error())
+// setSync tells a plane whose kernel synchronises connections its role.
+func (d *redundancy) setSync(master bool) {
+	if p, ok := d.r.plane.(dataplane.KernelSync); ok {
+		if err := p.SetSyncRole(master); err != nil {
+			d.log.Warn("kernel sync daemon", "master", master, "error", err.Error())
 		}
 	}
 }

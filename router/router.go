@@ -130,7 +130,7 @@ func New(ctx context.Context, o Options) (*Router, error) {
 		return nil, err
 	}
 	// Now that the plane is known, what it cannot do is an error.
-	if cfg, err = parse(o.ConfigPath, src, plane.Name(), o.Logger); err != nil {
+	if cfg, err = parse(o.ConfigPath, src, plane.Capabilities(), o.Logger); err != nil {
 		_ = plane.Close(ctx)
 		return nil, err
 	}
@@ -151,9 +151,10 @@ func New(ctx context.Context, o Options) (*Router, error) {
 	return r, nil
 }
 
-// parse parses and validates src for the given plane, logging warnings.
-func parse(path string, src []byte, plane string, log *slog.Logger) (*model.Config, error) {
-	cfg, res, err := config.ParseForPlane(path, src, plane)
+// parse parses and validates src for the plane that can do caps, logging
+// warnings.
+func parse(path string, src []byte, caps model.Capabilities, log *slog.Logger) (*model.Config, error) {
+	cfg, res, err := config.ParseForPlane(path, src, caps)
 	if res != nil {
 		for _, w := range res.Warnings {
 			log.Warn(w.String())
@@ -256,7 +257,7 @@ func (r *Router) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := parse(r.o.ConfigPath, src, r.plane.Name(), r.log)
+	cfg, err := parse(r.o.ConfigPath, src, r.plane.Capabilities(), r.log)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/dataplane"
+	"github.com/govs/govs/dataplane/ipvs"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -30,7 +31,9 @@ type refusingPlane struct {
 	installed []string
 }
 
-func (p *refusingPlane) Name() string { return "ipvs" }
+func (p *refusingPlane) Name() string { return ipvs.Capabilities.Name }
+
+func (p *refusingPlane) Capabilities() model.Capabilities { return ipvs.Capabilities }
 
 func (p *refusingPlane) Prepare(context.Context, *model.Config) (dataplane.Txn, error) {
 	return refusingTxn{p}, nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/dataplane"
+	"github.com/govs/govs/dataplane/proxy"
 	"github.com/govs/govs/internal/fuzzcheck"
 	"github.com/govs/govs/internal/planetest"
 	"github.com/govs/govs/model"
@@ -149,7 +150,7 @@ func checkAccepted(t *testing.T, e *env, kind string, body []byte, before *model
 		t.Fatalf("accepted %q, which is not one JSON object", body)
 	}
 	running := e.r.Config()
-	parsed, _, err := config.ParseForPlane(e.cfg, file, "proxy")
+	parsed, _, err := config.ParseForPlane(e.cfg, file, proxy.Capabilities)
 	if err != nil {
 		t.Fatalf("the written lvs.cf does not parse: %v\n%s", err, file)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -133,7 +134,59 @@ func New(t *table.Table, o Options) (*Plane, error) {
 }
 
 // Name returns "ipvs".
-func (p *Plane) Name() string { return "ipvs" }
+func (p *Plane) Name() string { return Capabilities.Name }
+
+// Capabilities is what the kernel plane can do: every forwarding method,
+// across address families only by tunnel; the kernel forwards packets
+// unchanged, so no PROXY protocol, and bounds real servers (uthreshold),
+// not services or the router.
+var Capabilities = model.Capabilities{
+	Name:          "ipvs",
+	Title:         "kernel IPVS",
+	Label:         "IPVS",
+	Needs:         "kernel IPVS (root on a kernel with ip_vs)",
+	Forwarding:    []model.Forward{model.ForwardNAT, model.ForwardDR, model.ForwardTUN},
+	MixedFamilies: []model.Forward{model.ForwardTUN},
+	Why: map[string]string{
+		"proxy_protocol":    "proxy_protocol needs the proxy data plane; IPVS forwards packets unchanged",
+		"max_conns":         "max_conns needs the proxy data plane; the kernel's connection table is bounded by its memory",
+		"service max_conns": "max_conns needs the proxy data plane; IPVS bounds real servers, not services (set their uthreshold)",
+		"families":          "only tunnel mixes families",
+	},
+}
+
+// Capabilities returns the package's Capabilities.
+func (p *Plane) Capabilities() model.Capabilities { return Capabilities }
+
+// SetSyncRole starts the kernel's sync daemon as master or backup, when
+// lvs.cf turns it on.
+func (p *Plane) SetSyncRole(master bool) error {
+	if master {
+		return p.SetSyncState(SyncMaster)
+	}
+	return p.SetSyncState(SyncBackup)
+}
+
+// Registration offers the kernel plane: as root on a kernel with IPVS,
+// and with the schedulers whose modules the kernel has.
+func Registration() dataplane.Registration {
+	return dataplane.Registration{Caps: Capabilities,
+		Available: func() (bool, string) {
+			ok, why := Available()
+			if ok && os.Geteuid() != 0 {
+				return false, "programming IPVS needs root"
+			}
+			return ok, why
+		},
+		Schedulers: func(s model.Scheduler) (bool, string) { return SchedulerAvailable(string(s)) },
+		New: func(t *table.Table, log *slog.Logger) (dataplane.Plane, error) {
+			p, err := New(t, Options{Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("kernel IPVS plane: %w", err)
+			}
+			return p, nil
+		}}
+}
 
 type txn struct {
 	p    *Plane

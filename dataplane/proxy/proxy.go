@@ -160,7 +160,32 @@ func New(t *table.Table, o Options) *Plane {
 }
 
 // Name returns "proxy".
-func (p *Plane) Name() string { return "proxy" }
+func (p *Plane) Name() string { return Capabilities.Name }
+
+// Capabilities is what the proxy plane can do: it connects to real
+// servers itself, so it can bound and count connections and send the
+// PROXY protocol, and it mixes address families freely; it cannot
+// forward packets unchanged (direct routing, tunnelling).
+var Capabilities = model.Capabilities{
+	Name:          "proxy",
+	Title:         "userspace proxy",
+	Label:         "the proxy data plane",
+	Forwarding:    []model.Forward{model.ForwardNAT},
+	MixedFamilies: []model.Forward{model.ForwardNAT},
+	ProxyProtocol: true, MaxConns: true, ServiceMaxConns: true,
+	Why: map[string]string{"network": "set dataplane = ipvs"},
+}
+
+// Capabilities returns the package's Capabilities.
+func (p *Plane) Capabilities() model.Capabilities { return Capabilities }
+
+// Registration offers the proxy plane: it runs on any host.
+func Registration() dataplane.Registration {
+	return dataplane.Registration{Caps: Capabilities,
+		New: func(t *table.Table, log *slog.Logger) (dataplane.Plane, error) {
+			return New(t, Options{Logger: log}), nil
+		}}
+}
 
 // lkey identifies a listener.
 type lkey struct {

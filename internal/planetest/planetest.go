@@ -8,15 +8,20 @@ import (
 	"context"
 
 	"github.com/govs/govs/dataplane"
+	"github.com/govs/govs/dataplane/proxy"
 	"github.com/govs/govs/model"
 )
 
-// Null takes every configuration and installs nothing. It is named proxy,
-// so that configurations are held to what the default plane can do.
+// Null takes every configuration and installs nothing. It has the proxy
+// plane's name and capabilities, so that configurations are held to what
+// the default plane can do.
 type Null struct{}
 
 // Name returns "proxy".
-func (Null) Name() string { return "proxy" }
+func (Null) Name() string { return proxy.Capabilities.Name }
+
+// Capabilities returns the proxy plane's.
+func (Null) Capabilities() model.Capabilities { return proxy.Capabilities }
 
 // Prepare accepts cfg.
 func (Null) Prepare(context.Context, *model.Config) (dataplane.Txn, error) { return nullTxn{}, nil }
