@@ -1,6 +1,7 @@
 // Package cli implements the govs command line: run, check, list, reload,
-// status, realserver, health, demo, passwd and version. cmd/govs is a thin
-// shim over Main, which makes every command testable in-process.
+// history, rollback, status, realserver, health, demo, passwd and version.
+// cmd/govs is a thin shim over Main, which makes every command testable
+// in-process.
 //
 // Exit codes mean the same for every command: 0 success, 1 the operation
 // failed (an invalid configuration, a refused reload, a router error),

@@ -106,10 +106,28 @@ func TestCheck(t *testing.T) {
 
 func TestClientWithoutRouter(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
-	for _, cmd := range []string{"list", "reload", "status"} {
-		_, errOut, code := runCLI(t, cmd, "--socket", sock)
+	for _, cmd := range [][]string{{"list"}, {"reload"}, {"status"}, {"history"}, {"history", "2"}, {"rollback", "1"}} {
+		_, errOut, code := runCLI(t, append(cmd, "--socket", sock)...)
 		if code != ExitUnreachable || !strings.Contains(errOut, sock) {
 			t.Errorf("%s without a router: code %d\n%s", cmd, code, errOut)
+		}
+	}
+}
+
+// A revision is a positive number, and rollback needs one.
+func TestHistoryArguments(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rollback"}, "govs rollback: which revision?"},
+		{[]string{"rollback", "x"}, `govs rollback: "x" is not a revision number (see govs history)`},
+		{[]string{"history", "0"}, `govs history: "0" is not a revision number (see govs history)`},
+		{[]string{"history", "1", "2"}, "govs history: unexpected arguments: 2"},
+	} {
+		_, errOut, code := runCLI(t, tt.args...)
+		if code != ExitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("govs %v: code %d\n%s", tt.args, code, errOut)
 		}
 	}
 }
