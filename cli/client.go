@@ -8,6 +8,7 @@ import (
 
 	"github.com/govs/govs/control"
 	"github.com/govs/govs/listing"
+	"github.com/govs/govs/router"
 )
 
 // clientFailure reports a control-socket error and picks the exit code.
@@ -113,7 +114,7 @@ func cmdStatus(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "govs %s, pid %d, %s plane, up %s\nconfig %s, %d reloads\n", st.Version, st.PID,
 		st.Plane, time.Since(st.Started).Round(time.Second), st.ConfigPath, st.Reloads)
-	if st.Redundant {
+	if st.Redundancy.Enabled {
 		fmt.Fprintf(e.stdout, "role%s\n", roleNote(st))
 	} else if st.Role != "" {
 		fmt.Fprintf(e.stdout, "role %s (no backup router)\n", st.Role)
@@ -140,15 +141,16 @@ func cmdStatus(e *env, args []string) int {
 // roleNote describes a redundant router's role for title lines: its role,
 // its partner and how long ago the partner's last advert arrived. Empty
 // for a lone router, whose listings stay as they were.
-func roleNote(st control.Status) string {
-	if !st.Redundant {
+func roleNote(st router.Status) string {
+	red := st.Redundancy
+	if !red.Enabled {
 		return ""
 	}
-	s := fmt.Sprintf(" [%s, peer %s", st.Role, st.Peer)
-	if st.LastAdvert.IsZero() {
+	s := fmt.Sprintf(" [%s, peer %s", st.Role, red.Peer)
+	if red.LastAdvert.IsZero() {
 		s += ", no advert seen"
 	} else {
-		s += fmt.Sprintf(", last advert %s ago from %s", time.Since(st.LastAdvert).Round(time.Millisecond), st.LastAdvertFrom)
+		s += fmt.Sprintf(", last advert %s ago from %s", time.Since(red.LastAdvert).Round(time.Millisecond), red.LastAdvertFrom)
 	}
 	return s + "]"
 }

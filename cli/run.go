@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -80,21 +79,7 @@ func (a routerAPI) Rollback(ctx context.Context, n int) (config.Revision, error)
 func (a routerAPI) Snapshot() table.Snapshot         { return a.r.Snapshot() }
 func (a routerAPI) Conns() []table.ConnStatus        { return a.r.Conns() }
 func (a routerAPI) Reload(ctx context.Context) error { return a.r.Reload(ctx) }
-func (a routerAPI) Status() control.Status {
-	s := a.r.Status()
-	st := control.Status{Version: s.Version, ConfigPath: s.ConfigPath, Serial: s.SerialNo,
-		Plane: s.Plane, Started: s.Started, PID: s.PID, Reloads: s.Reloads,
-		FailedReloads: s.ReloadErrors, LastReload: s.LastReload, LastReloadError: s.LastReloadError,
-		Sockets: s.Sockets}
-	red := a.r.Redundancy()
-	st.Role, st.Redundant, st.LastAdvert = red.Role, red.Enabled, red.LastAdvert
-	for p, a := range map[*string]netip.Addr{&st.Peer: red.Peer, &st.Master: red.Master, &st.LastAdvertFrom: red.LastAdvertFrom} {
-		if a.IsValid() {
-			*p = a.String()
-		}
-	}
-	return st
-}
+func (a routerAPI) Status() router.Status            { return a.r.Status() }
 
 func cmdRun(e *env, args []string) int {
 	c := commands()["run"]

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/govs/govs/config"
+	"github.com/govs/govs/router"
 	"github.com/govs/govs/table"
 )
 
@@ -87,8 +88,8 @@ func (c *Client) Conns(ctx context.Context) ([]table.ConnStatus, error) {
 }
 
 // Status fetches the router's status.
-func (c *Client) Status(ctx context.Context) (Status, error) {
-	var s Status
+func (c *Client) Status(ctx context.Context) (router.Status, error) {
+	var s router.Status
 	err := c.do(ctx, http.MethodGet, "status", &s)
 	return s, err
 }

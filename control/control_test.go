@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/config"
+	"github.com/govs/govs/router"
 	"github.com/govs/govs/table"
 )
 
@@ -26,7 +27,7 @@ type fakeRouter struct {
 	mu        sync.Mutex
 	snap      table.Snapshot
 	conns     []table.ConnStatus
-	status    Status
+	status    router.Status
 	reloadErr error
 	reloads   atomic.Int32
 	inReload  atomic.Int32
@@ -84,7 +85,7 @@ func (f *fakeRouter) Conns() []table.ConnStatus {
 	return f.conns
 }
 
-func (f *fakeRouter) Status() Status {
+func (f *fakeRouter) Status() router.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.status
@@ -106,7 +107,7 @@ func (f *fakeRouter) Reload(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.reloadErr != nil {
-		f.status.FailedReloads++
+		f.status.ReloadErrors++
 		f.status.LastReloadError = f.reloadErr.Error()
 		return f.reloadErr
 	}
@@ -177,8 +178,8 @@ func sample() *fakeRouter {
 			{Proto: "TCP", Expires: 600, State: "NONE", Source: "203.0.113.0:0",
 				Virtual: "192.0.2.1:80", Destination: "198.51.100.2:0", Template: true},
 		},
-		status: Status{
-			Version: "1.2.3", ConfigPath: "/etc/sysconfig/ha/lvs.cf", Serial: 42, Plane: "proxy",
+		status: router.Status{
+			Version: "1.2.3", ConfigPath: "/etc/sysconfig/ha/lvs.cf", SerialNo: 42, Plane: "proxy", Role: "active",
 			Started: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC), PID: 4242,
 		},
 	}
@@ -335,7 +336,7 @@ func TestReloadError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.FailedReloads != 1 || st.LastReloadError != msg {
+	if st.ReloadErrors != 1 || st.LastReloadError != msg {
 		t.Errorf("status after a failed reload: %+v", st)
 	}
 	code, _, m := raw(t, path, http.MethodPost, "/v1/reload")

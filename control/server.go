@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/config"
+	"github.com/govs/govs/router"
 	"github.com/govs/govs/table"
 )
 
@@ -32,7 +33,7 @@ type Router interface {
 	// ctx ends when the requesting client goes away.
 	Reload(ctx context.Context) error
 	// Status describes the router.
-	Status() Status
+	Status() router.Status
 	// RealServer applies an operator override to real servers (govs
 	// realserver disable|enable|drain|clear). Bad requests are reported as
 	// a *StatusError with a 4xx code.

@@ -61,7 +61,9 @@ type Options struct {
 	ReloadGCPercent int
 }
 
-// Status describes a running router.
+// Status describes a running router. It is the one status of govs: the
+// control socket, govs status --json, the REST API and the web tool all
+// show this type as it is.
 type Status struct {
 	Version         string    `json:"version"`
 	ConfigPath      string    `json:"config"`
@@ -76,6 +78,10 @@ type Status struct {
 	// Sockets is the data plane's socket budget, for planes that hold a
 	// socket per connection (the proxy).
 	Sockets *dataplane.Sockets `json:"sockets,omitempty"`
+	// Role is the router's redundancy role: active, backup or fault (a
+	// lone router is active); Redundancy its VRRP pair in detail.
+	Role       string           `json:"role"`
+	Redundancy RedundancyStatus `json:"redundancy"`
 }
 
 // Router is a running LVS router.
@@ -407,6 +413,11 @@ func (r *Router) Status() Status {
 	if sb, ok := r.plane.(dataplane.SocketBudget); ok {
 		s := sb.Sockets()
 		st.Sockets = &s
+	}
+	st.Redundancy = r.Redundancy()
+	st.Role = st.Redundancy.Role
+	if st.Role == "" {
+		st.Role = RoleActive
 	}
 	return st
 }

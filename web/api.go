@@ -154,19 +154,8 @@ func (s *Server) respond(w http.ResponseWriter, res result, okCode int, body any
 	}
 }
 
-// StatusView is the router's status with its redundancy role.
-type StatusView struct {
-	Role       string                  `json:"role"`
-	Status     router.Status           `json:"status"`
-	Redundancy router.RedundancyStatus `json:"redundancy"`
-}
-
-func (s *Server) statusView() StatusView {
-	return StatusView{Role: s.role(), Status: s.r.Status(), Redundancy: s.r.Redundancy()}
-}
-
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request, p *principal) {
-	writeJSON(w, http.StatusOK, s.statusView())
+	writeJSON(w, http.StatusOK, s.r.Status())
 }
 
 func (s *Server) apiTable(w http.ResponseWriter, r *http.Request, p *principal) {

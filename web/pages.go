@@ -249,20 +249,20 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, p *principal) {
 
 // controlView is the CONTROL/MONITORING page's data.
 type controlView struct {
-	Status StatusView
+	Status router.Status
 	Table  table.Snapshot
 	Health map[string]string // real server address:port -> latest check description
 }
 
 func (s *Server) controlPage(w http.ResponseWriter, r *http.Request, p *principal) {
 	pg := s.newPage(p, "Control / Monitoring", "control")
-	pg.Data = controlView{Status: s.statusView(), Table: s.r.Snapshot()}
+	pg.Data = controlView{Status: s.r.Status(), Table: s.r.Snapshot()}
 	s.render(w, http.StatusOK, "control.html", pg)
 }
 
 func (s *Server) tableFragment(w http.ResponseWriter, r *http.Request, p *principal) {
 	pg := s.newPage(p, "", "control")
-	pg.Data = controlView{Status: s.statusView(), Table: s.r.Snapshot()}
+	pg.Data = controlView{Status: s.r.Status(), Table: s.r.Snapshot()}
 	s.render(w, http.StatusOK, "table.html", pg)
 }
 

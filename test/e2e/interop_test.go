@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/govs/govs/control"
 	"github.com/govs/govs/internal/netnstest"
+	govsrouter "github.com/govs/govs/router"
 )
 
 // An interop LAN: two VRRP routers (each govs or keepalived), a client and
@@ -298,7 +298,7 @@ func (n *node) role() string {
 		return strings.ToLower(m[len(m)-1][1])
 	}
 	out, _, code := govs(n.l.t, "status", "--json", "--socket", n.g.socket)
-	var st control.Status
+	var st govsrouter.Status
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 		return "unknown"
 	}

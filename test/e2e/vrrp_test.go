@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/govs/govs/control"
 	"github.com/govs/govs/internal/netnstest"
+	govsrouter "github.com/govs/govs/router"
 )
 
 // The pair's configuration: r1 is primary (192.0.2.1), r2 backup
@@ -130,10 +130,10 @@ func (p *pair) start(i int) *router {
 	return r
 }
 
-func (p *pair) status(i int) control.Status {
+func (p *pair) status(i int) govsrouter.Status {
 	p.t.Helper()
 	out, errOut, code := govs(p.t, "status", "--json", "--socket", p.running[i].socket)
-	var st control.Status
+	var st govsrouter.Status
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 		p.t.Fatalf("status of r%d: %s %s", i+1, out, errOut)
 	}
@@ -227,7 +227,7 @@ func TestVRRPFailoverOnKill(t *testing.T) {
 	if !p.hasVIP(0) || p.hasVIP(1) {
 		t.Fatalf("VIP on r1 %v, on r2 %v", p.hasVIP(0), p.hasVIP(1))
 	}
-	if st := p.status(1); st.Peer != "192.0.2.1" || st.Master != "192.0.2.1" || time.Since(st.LastAdvert) > time.Second {
+	if st := p.status(1); st.Redundancy.Peer.String() != "192.0.2.1" || st.Redundancy.Master.String() != "192.0.2.1" || time.Since(st.Redundancy.LastAdvert) > time.Second {
 		t.Errorf("backup's status: %+v", st)
 	}
 	out, _, _ := govs(t, "list", "--socket", p.running[1].socket)
