@@ -345,7 +345,7 @@ func (p *parser) closeVirtual() {
 	if st.sorry.IsValid() {
 		// The sorry server stands in for the real servers, so it takes the
 		// port they take by default.
-		port := defaultServerPort(s)
+		port := DefaultServerPort(s)
 		if st.sorryPort >= 0 {
 			port = uint16(st.sorryPort)
 		}

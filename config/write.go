@@ -349,7 +349,7 @@ func (w *writer) service(s *model.Service) {
 		w.kvBool("ftp", true)
 	}
 	if s.Sorry.IsValid() {
-		if s.Sorry.Port() == defaultServerPort(s) {
+		if s.Sorry.Port() == DefaultServerPort(s) {
 			w.kv("sorry_server", s.Sorry.Addr().String())
 		} else {
 			w.kv("sorry_server", s.Sorry.String())
@@ -416,7 +416,7 @@ func (w *writer) realServer(s *model.Service, r *model.RealServer) {
 	if r.Weight != DefaultWeight {
 		w.kvInt("weight", int64(r.Weight))
 	}
-	if r.Port != defaultServerPort(s) {
+	if r.Port != DefaultServerPort(s) {
 		w.kvInt("port", int64(r.Port))
 	}
 	if r.UpperThreshold != 0 {
@@ -438,9 +438,9 @@ func (w *writer) realServer(s *model.Service, r *model.RealServer) {
 	w.line("}")
 }
 
-// defaultServerPort is the port Parse gives a real server whose block
+// DefaultServerPort is the port Parse gives a real server whose block
 // names none.
-func defaultServerPort(s *model.Service) uint16 {
+func DefaultServerPort(s *model.Service) uint16 {
 	if s.FWMark != 0 {
 		return 0
 	}

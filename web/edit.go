@@ -1,11 +1,9 @@
 package web
 
 import (
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/model"
@@ -29,118 +27,36 @@ func (e FieldErrors) add(key, msg string) {
 type fieldParser struct {
 	f    Fields
 	errs FieldErrors
+	// set applies a keyword's value through config's keyword tables,
+	// so a field reads as the same keyword in lvs.cf does.
+	set func(key string, values ...string) ([]config.Finding, error)
+}
+
+// keyword sets key from its field, if given, as lvs.cf reads the value;
+// a blank field calls clear (an empty input means "none" or "default").
+func (p *fieldParser) keyword(key string, clear func()) {
+	v, ok := p.has(key)
+	switch {
+	case !ok:
+	case v == "":
+		clear()
+	default:
+		notes, err := p.set(key, v)
+		switch {
+		case err != nil:
+			p.errs.add(key, err.Error())
+		case len(notes) > 0:
+			// What a file gets away with under a warning, a form is asked
+			// to say plainly (an address in inet_aton form, a negative
+			// persistence).
+			p.errs.add(key, notes[0].Message)
+		}
+	}
 }
 
 func (p *fieldParser) has(key string) (string, bool) {
 	v, ok := p.f[key]
 	return strings.TrimSpace(v), ok
-}
-
-func (p *fieldParser) str(key string, dst *string) {
-	if v, ok := p.f[key]; ok {
-		*dst = v
-	}
-}
-
-func (p *fieldParser) addr(key string, optional bool, dst *netip.Addr) {
-	v, ok := p.has(key)
-	if !ok {
-		return
-	}
-	if v == "" && optional {
-		*dst = netip.Addr{}
-		return
-	}
-	a, err := netip.ParseAddr(v)
-	if err != nil || a.Zone() != "" {
-		p.errs.add(key, fmt.Sprintf("%q is not an IP address", v))
-		return
-	}
-	*dst = a.Unmap()
-}
-
-func (p *fieldParser) num(key string, lo, hi int64, dst *int64) bool {
-	v, ok := p.has(key)
-	if !ok {
-		return false
-	}
-	if v == "" {
-		v = "0"
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < lo || n > hi {
-		p.errs.add(key, fmt.Sprintf("%q: want a whole number from %d to %d", v, lo, hi))
-		return false
-	}
-	*dst = n
-	return true
-}
-
-func (p *fieldParser) intv(key string, lo, hi int64, dst *int) {
-	var n int64
-	if p.num(key, lo, hi, &n) {
-		*dst = int(n)
-	}
-}
-
-func (p *fieldParser) port(key string, dst *uint16) {
-	var n int64
-	if p.num(key, 0, 65535, &n) {
-		*dst = uint16(n)
-	}
-}
-
-func (p *fieldParser) secs(key string, dst *time.Duration) {
-	var n int64
-	if p.num(key, 0, 1<<31-1, &n) {
-		*dst = time.Duration(n) * time.Second
-	}
-}
-
-func (p *fieldParser) boolean(key string, dst *bool) {
-	v, ok := p.has(key)
-	if !ok {
-		return
-	}
-	switch strings.ToLower(v) {
-	case "1", "true", "on", "yes":
-		*dst = true
-	case "0", "false", "off", "no", "":
-		*dst = false
-	default:
-		p.errs.add(key, fmt.Sprintf("%q: want 0 or 1", v))
-	}
-}
-
-// mask reads a prefix length or a dotted netmask.
-func (p *fieldParser) mask(key string, dst *int) {
-	v, ok := p.has(key)
-	if !ok {
-		return
-	}
-	if v == "" {
-		*dst = 0
-		return
-	}
-	if n, err := strconv.Atoi(strings.TrimPrefix(v, "/")); err == nil && n >= 0 && n <= 128 {
-		*dst = n
-		return
-	}
-	a, err := netip.ParseAddr(v)
-	if err == nil && a.Is4() {
-		b := a.As4()
-		bits := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-		n := 0
-		for bits&0x80000000 != 0 {
-			n++
-			bits <<= 1
-		}
-		if bits == 0 {
-			*dst = n
-			return
-		}
-	}
-	p.errs.add(key, fmt.Sprintf("%q is not a netmask (want 255.255.255.0 or 24)", v))
 }
 
 // GlobalKeys are the GLOBAL SETTINGS page's fields.
@@ -184,151 +100,163 @@ func knownKeys(f Fields, keys []string, errs FieldErrors) {
 func EditGlobal(g *model.Global, f Fields) FieldErrors {
 	errs := FieldErrors{}
 	knownKeys(f, append(append([]string{}, GlobalKeys...), RedundancyKeys...), errs)
-	p := &fieldParser{f: f, errs: errs}
-	p.addr("primary", true, &g.Primary)
-	p.addr("primary_private", true, &g.PrimaryPrivate)
-	if v, ok := p.has("network"); ok {
-		fw, err := model.ParseForward(v)
-		if err != nil {
-			errs.add("network", err.Error())
-		} else {
-			g.Network = fw
+	p := &fieldParser{f: f, errs: errs, set: func(k string, v ...string) ([]config.Finding, error) {
+		return config.SetGlobal(g, k, v...)
+	}}
+	def := config.DefaultGlobal()
+	for _, k := range []string{"primary", "primary_private", "network", "nat_nmask", "tcp_timeout", "tcpfin_timeout",
+		"udp_timeout", "backup_active", "backup", "backup_private", "keepalive", "deadtime", "heartbeat_port",
+		"monitor_links", "syncdaemon", "syncd_iface", "syncd_id", "vrrp_vrid", "vrrp_priority", "vrrp_preempt",
+		"vrrp_interface", "vrrp_unicast_peers", "vrrp_advert_ms", "state_sync_port"} {
+		p.keyword(k, func() { resetGlobal(g, &def, k) })
+	}
+	// nat_router is one keyword of two values, two fields on the page.
+	addr, hasAddr := p.has("nat_router")
+	dev, hasDev := p.has("nat_router_device")
+	if hasAddr || hasDev {
+		if !hasAddr && g.NATRouter.IsValid() {
+			addr = g.NATRouter.String()
+		}
+		if !hasDev {
+			dev = g.NATRouterDev
+		}
+		if addr == "" {
+			g.NATRouter, g.NATRouterDev = netip.Addr{}, dev
+		} else if _, err := config.SetGlobal(g, "nat_router", addr, dev); err != nil {
+			errs.add("nat_router", err.Error())
 		}
 	}
-	p.addr("nat_router", true, &g.NATRouter)
-	p.str("nat_router_device", &g.NATRouterDev)
-	p.mask("nat_nmask", &g.NATPrefixLen)
-	p.secs("tcp_timeout", &g.TCPTimeout)
-	p.secs("tcpfin_timeout", &g.TCPFinTimeout)
-	p.secs("udp_timeout", &g.UDPTimeout)
-	p.boolean("backup_active", &g.BackupActive)
-	p.addr("backup", true, &g.Backup)
-	p.addr("backup_private", true, &g.BackupPrivate)
-	p.secs("keepalive", &g.Keepalive)
-	p.secs("deadtime", &g.Deadtime)
-	p.port("heartbeat_port", &g.HeartbeatPort)
-	p.boolean("monitor_links", &g.MonitorLinks)
-	p.boolean("syncdaemon", &g.SyncDaemon)
-	p.str("syncd_iface", &g.SyncdIface)
-	p.intv("syncd_id", 0, 255, &g.SyncdID)
-	p.intv("vrrp_vrid", 0, 255, &g.VRRPVRID)
-	p.intv("vrrp_priority", 0, 255, &g.VRRPPriority)
-	p.boolean("vrrp_preempt", &g.VRRPPreempt)
-	p.str("vrrp_interface", &g.VRRPInterface)
-	if v, ok := p.has("vrrp_unicast_peers"); ok {
-		var peers []netip.Addr
-		for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-			a, err := netip.ParseAddr(part)
-			if err != nil {
-				errs.add("vrrp_unicast_peers", fmt.Sprintf("%q is not an IP address", part))
-				break
-			}
-			peers = append(peers, a.Unmap())
-		}
-		g.VRRPUnicastPeers = peers
-	}
-	var ms int64
-	if p.num("vrrp_advert_ms", 0, 1<<31-1, &ms) {
-		g.VRRPAdvert = time.Duration(ms) * time.Millisecond
-	}
-	p.port("state_sync_port", &g.StateSyncPort)
 	return errs
+}
+
+// resetGlobal gives a global keyword cleared on a form its default.
+func resetGlobal(g, def *model.Global, key string) {
+	switch key {
+	case "primary":
+		g.Primary = def.Primary
+	case "primary_private":
+		g.PrimaryPrivate = def.PrimaryPrivate
+	case "network":
+		g.Network = def.Network
+	case "nat_nmask":
+		g.NATPrefixLen = def.NATPrefixLen
+	case "tcp_timeout":
+		g.TCPTimeout = def.TCPTimeout
+	case "tcpfin_timeout":
+		g.TCPFinTimeout = def.TCPFinTimeout
+	case "udp_timeout":
+		g.UDPTimeout = def.UDPTimeout
+	case "backup_active":
+		g.BackupActive = def.BackupActive
+	case "backup":
+		g.Backup = def.Backup
+	case "backup_private":
+		g.BackupPrivate = def.BackupPrivate
+	case "keepalive":
+		g.Keepalive = def.Keepalive
+	case "deadtime":
+		g.Deadtime = def.Deadtime
+	case "heartbeat_port":
+		g.HeartbeatPort = def.HeartbeatPort
+	case "monitor_links":
+		g.MonitorLinks = def.MonitorLinks
+	case "syncdaemon":
+		g.SyncDaemon = def.SyncDaemon
+	case "syncd_iface":
+		g.SyncdIface = def.SyncdIface
+	case "syncd_id":
+		g.SyncdID = def.SyncdID
+	case "vrrp_vrid":
+		g.VRRPVRID = def.VRRPVRID
+	case "vrrp_priority":
+		g.VRRPPriority = def.VRRPPriority
+	case "vrrp_preempt":
+		g.VRRPPreempt = def.VRRPPreempt
+	case "vrrp_interface":
+		g.VRRPInterface = def.VRRPInterface
+	case "vrrp_unicast_peers":
+		g.VRRPUnicastPeers = nil
+	case "vrrp_advert_ms":
+		g.VRRPAdvert = def.VRRPAdvert
+	case "state_sync_port":
+		g.StateSyncPort = def.StateSyncPort
+	}
 }
 
 // EditService applies VIRTUAL SERVER and MONITORING SCRIPTS fields to s.
 func EditService(s *model.Service, f Fields) FieldErrors {
 	errs := FieldErrors{}
 	knownKeys(f, append(append([]string{}, ServiceKeys...), config.CheckKeywords()...), errs)
-	p := &fieldParser{f: f, errs: errs}
+	p := &fieldParser{f: f, errs: errs, set: func(k string, v ...string) ([]config.Finding, error) {
+		return config.SetService(s, k, v...)
+	}}
 	if v, ok := p.has("name"); ok {
 		if v == "" {
 			errs.add("name", "a virtual server needs a name")
 		}
 		s.Name = v
 	}
-	p.boolean("active", &s.Active)
-	p.addr("address", false, &s.VIP)
-	p.str("device", &s.Device)
-	p.mask("vip_nmask", &s.VIPPrefixLen)
-	p.port("port", &s.Port)
-	if v, ok := p.has("protocol"); ok {
-		pr, err := model.ParseProto(v)
-		if err != nil {
-			errs.add("protocol", err.Error())
-		} else {
-			s.Proto = pr
+	// address is one keyword of two values, two fields on the page.
+	vip, hasVIP := p.has("address")
+	dev, hasDev := p.has("device")
+	if hasVIP || hasDev {
+		if !hasVIP && s.VIP.IsValid() {
+			vip = s.VIP.String()
+		}
+		if !hasDev {
+			dev = s.Device
+		}
+		// A stand-in device, so that a bad address is named first.
+		probe := dev
+		if probe == "" {
+			probe = "eth0"
+		}
+		switch notes, err := config.SetService(s, "address", vip, probe); {
+		case vip == "":
+			errs.add("address", "a virtual server needs an address")
+		case err != nil:
+			errs.add("address", err.Error())
+		case len(notes) > 0:
+			errs.add("address", notes[0].Message)
+		case dev == "":
+			errs.add("address", "a virtual server needs the device its address goes on (e.g. eth0)")
 		}
 	}
-	var mark int64
-	if p.num("fwmark", 0, 1<<32-1, &mark) {
-		s.FWMark = uint32(mark)
+	def := config.DefaultService(s.Name)
+	clear := map[string]func(){
+		"active":          func() { s.Active = false },
+		"vip_nmask":       func() { s.VIPPrefixLen = 0 },
+		"port":            func() { s.Port = def.Port },
+		"protocol":        func() { s.Proto = def.Proto },
+		"fwmark":          func() { s.FWMark = 0 },
+		"fwmark_ports":    func() { s.MarkPorts = nil },
+		"scheduler":       func() { s.Scheduler = def.Scheduler },
+		"scheduler_flags": func() { s.SchedFlags = 0 },
+		"persistent":      func() { s.Persistence.Timeout = 0 },
+		"pmask":           func() { s.Persistence.PrefixLen = 0 },
+		"one_packet":      func() { s.OnePacket = false },
+		"sorry_server":    func() { s.Sorry = netip.AddrPort{} },
+		"timeout":         func() { s.Check.Interval = def.Check.Interval },
+		"reentry":         func() { s.Check.Reentry = def.Check.Reentry },
+		"quiesce_server":  func() { s.Check.Quiesce = false },
+		"load_monitor":    func() { s.Check.LoadMonitor = "" },
+		"send":            func() { s.Check.Send = "" },
+		"expect":          func() { s.Check.Expect = "" },
+		"use_regex":       func() { s.Check.UseRegex = false },
+		"send_program":    func() { s.Check.SendProgram = "" },
 	}
-	if v, ok := p.has("fwmark_ports"); ok {
-		rs, err := parsePortRanges(v)
-		if err != nil {
-			errs.add("fwmark_ports", err.Error())
-		} else {
-			s.MarkPorts = rs
+	if v, _ := p.has("load_monitor"); v == "none" {
+		// The form's "none" is no load_monitor line.
+		delete(clear, "load_monitor")
+		s.Check.LoadMonitor = ""
+	}
+	for _, k := range ServiceKeys {
+		if c, ok := clear[k]; ok {
+			p.keyword(k, c)
 		}
 	}
-	if v, ok := p.has("scheduler"); ok {
-		if !model.Scheduler(v).Valid() {
-			errs.add("scheduler", fmt.Sprintf("unknown scheduler %q", v))
-		} else {
-			s.Scheduler = model.Scheduler(v)
-		}
-	}
-	if v, ok := p.has("scheduler_flags"); ok {
-		fl, err := model.ParseSchedFlags(v)
-		if err != nil {
-			errs.add("scheduler_flags", err.Error())
-		} else {
-			s.SchedFlags = fl
-		}
-	}
-	p.secs("persistent", &s.Persistence.Timeout)
-	p.mask("pmask", &s.Persistence.PrefixLen)
-	p.boolean("one_packet", &s.OnePacket)
-	if v, ok := p.has("sorry_server"); ok {
-		switch ap, err := netip.ParseAddrPort(v); {
-		case v == "":
-			s.Sorry = netip.AddrPort{}
-		case err == nil:
-			s.Sorry = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		default:
-			if a, err := netip.ParseAddr(v); err == nil {
-				s.Sorry = netip.AddrPortFrom(a.Unmap(), s.Port)
-			} else {
-				errs.add("sorry_server", fmt.Sprintf("%q: want IP or IP:PORT", v))
-			}
-		}
-	}
-	p.secs("timeout", &s.Check.Interval)
-	p.secs("reentry", &s.Check.Reentry)
-	p.boolean("quiesce_server", &s.Check.Quiesce)
-	if v, ok := p.has("load_monitor"); ok {
-		if v == "none" {
-			v = ""
-		}
-		s.Check.LoadMonitor = v
-	}
-	p.str("send", &s.Check.Send)
-	p.str("expect", &s.Check.Expect)
-	p.boolean("use_regex", &s.Check.UseRegex)
-	p.str("send_program", &s.Check.SendProgram)
 	for _, k := range config.CheckKeywords() {
-		v, ok := p.has(k)
-		if !ok {
-			continue
-		}
-		if v == "" {
-			delete(s.Check.Extra, k)
-			continue
-		}
-		if s.Check.Extra == nil {
-			s.Check.Extra = map[string]string{}
-		}
-		s.Check.Extra[k] = v
+		p.keyword(k, func() { delete(s.Check.Extra, k) })
 	}
 	return errs
 }
@@ -337,65 +265,37 @@ func EditService(s *model.Service, f Fields) FieldErrors {
 func EditServer(s *model.Service, r *model.RealServer, f Fields) FieldErrors {
 	errs := FieldErrors{}
 	knownKeys(f, ServerKeys, errs)
-	p := &fieldParser{f: f, errs: errs}
+	p := &fieldParser{f: f, errs: errs, set: func(k string, v ...string) ([]config.Finding, error) {
+		return config.SetServer(s, r, k, v...)
+	}}
 	if v, ok := p.has("name"); ok {
 		if v == "" {
 			errs.add("name", "a real server needs a name")
 		}
 		r.Name = v
 	}
-	p.addr("address", false, &r.Addr)
-	if v, ok := p.has("port"); ok && v == "" {
+	clear := map[string]func(){
+		"address": func() { errs.add("address", "a real server needs an address") },
 		// Blank is the virtual port, as in Piranha's form.
-		if s.FWMark == 0 {
-			r.Port = s.Port
-		} else {
-			r.Port = 0
+		"port":       func() { r.Port = config.DefaultServerPort(s) },
+		"weight":     func() { r.Weight = config.DefaultWeight },
+		"active":     func() { r.Active = false },
+		"uthreshold": func() { r.UpperThreshold = 0 },
+		"lthreshold": func() { r.LowerThreshold = 0 },
+		"network":    func() { r.Forward = model.ForwardDefault },
+	}
+	for _, k := range ServerKeys {
+		c, ok := clear[k]
+		if v, _ := p.has(k); k == "network" && v == "default" {
+			// The form's "router default": no network line of its own.
+			c()
+			continue
 		}
-	} else {
-		p.port("port", &r.Port)
-	}
-	p.intv("weight", 0, 65535, &r.Weight)
-	p.boolean("active", &r.Active)
-	var n int64
-	if p.num("uthreshold", 0, 1<<32-1, &n) {
-		r.UpperThreshold = uint32(n)
-	}
-	if p.num("lthreshold", 0, 1<<32-1, &n) {
-		r.LowerThreshold = uint32(n)
-	}
-	if v, ok := p.has("network"); ok {
-		if v == "" || v == "default" {
-			r.Forward = model.ForwardDefault
-		} else if fw, err := model.ParseForward(v); err != nil {
-			errs.add("network", err.Error())
-		} else {
-			r.Forward = fw
+		if ok {
+			p.keyword(k, c)
 		}
 	}
 	return errs
-}
-
-func parsePortRanges(v string) (model.PortRanges, error) {
-	if v == "" {
-		return nil, nil
-	}
-	var out model.PortRanges
-	for _, part := range strings.Split(v, ",") {
-		part = strings.TrimSpace(part)
-		a, b, isRange := strings.Cut(part, "-")
-		lo, err1 := strconv.ParseUint(a, 10, 16)
-		hi := lo
-		var err2 error
-		if isRange {
-			hi, err2 = strconv.ParseUint(b, 10, 16)
-		}
-		if err1 != nil || err2 != nil || lo == 0 || hi < lo {
-			return nil, fmt.Errorf("%q: want ports and ranges such as 80,443,8000-8100", part)
-		}
-		out = append(out, model.PortRange{First: uint16(lo), Last: uint16(hi)})
-	}
-	return out, nil
 }
 
 // validationErrors spreads config.Validate's findings over the fields they

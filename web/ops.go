@@ -269,11 +269,20 @@ func GlobalFields(g *model.Global) Fields {
 		"keepalive": secStr(g.Keepalive.Seconds()), "deadtime": secStr(g.Deadtime.Seconds()),
 		"heartbeat_port": strconv.Itoa(int(g.HeartbeatPort)), "monitor_links": boolStr(g.MonitorLinks),
 		"syncdaemon": boolStr(g.SyncDaemon), "syncd_iface": g.SyncdIface, "syncd_id": strconv.Itoa(g.SyncdID),
-		"vrrp_vrid": strconv.Itoa(g.VRRPVRID), "vrrp_priority": strconv.Itoa(g.VRRPPriority),
+		"vrrp_vrid": unsetZero(int64(g.VRRPVRID)), "vrrp_priority": unsetZero(int64(g.VRRPPriority)),
 		"vrrp_preempt": boolStr(g.VRRPPreempt), "vrrp_interface": g.VRRPInterface,
-		"vrrp_unicast_peers": joinAddrs(g.VRRPUnicastPeers), "vrrp_advert_ms": strconv.FormatInt(g.VRRPAdvert.Milliseconds(), 10),
+		"vrrp_unicast_peers": joinAddrs(g.VRRPUnicastPeers), "vrrp_advert_ms": unsetZero(g.VRRPAdvert.Milliseconds()),
 		"state_sync_port": strconv.Itoa(int(g.StateSyncPort)),
 	}
+}
+
+// unsetZero shows a setting whose 0 means "not set, use the default" (the
+// VRRP ones) as a blank field: 0 is no value lvs.cf accepts for them.
+func unsetZero(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func joinAddrs(as []netip.Addr) string {

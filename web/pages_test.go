@@ -170,7 +170,7 @@ func TestPageBadInputShownByField(t *testing.T) {
 		field string
 	}{
 		{"/virtual/new", url.Values{"name": {"x"}, "address": {"10.0.0.300"}, "device": {"lo"}}, "address"},
-		{"/virtual/new", url.Values{"name": {"x"}, "address": {"127.0.0.1"}, "device": {"lo"}, "port": {"http"}}, "port"},
+		{"/virtual/new", url.Values{"name": {"x"}, "address": {"127.0.0.1"}, "device": {"lo"}, "port": {"nosuchservice"}}, "port"},
 		{"/virtual/new", url.Values{"name": {"x"}, "address": {"127.0.0.1"}, "device": {"lo"}, "fwmark": {"5"}, "fwmark_ports": {"9-1"}}, "fwmark_ports"},
 		{"/virtual/web", url.Values{"persistent": {"soon"}}, "persistent"},
 		{"/virtual/web", url.Values{"address": {"127.0.0.1"}, "device": {""}}, "address"},

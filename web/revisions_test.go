@@ -120,3 +120,33 @@ func TestHistoryPage(t *testing.T) {
 		t.Fatalf("weight after the rollback: %d", w)
 	}
 }
+
+// A field reads as its keyword does in lvs.cf: what the file accepts the
+// API accepts, in the same spelling, and what it refuses the API refuses
+// with the same words.
+func TestFieldsReadAsTheFile(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		body map[string]any
+		ok   bool
+	}{
+		{map[string]any{"port": "http"}, true},
+		{map[string]any{"fwmark": "0x1f", "fwmark_ports": "http,https"}, true},
+		{map[string]any{"sorry_server": "0.0.0.0"}, true},
+		{map[string]any{"one_packet": "yes"}, false},
+		{map[string]any{"persistent": -1}, false},
+	} {
+		code, m := e.do("PUT", "/api/v1/services/web", e.admin, tt.body)
+		if (code == http.StatusOK) != tt.ok {
+			t.Errorf("%v: %d %v", tt.body, code, m)
+		}
+	}
+	svc := e.r.Config().Services[0]
+	if svc.Port != 80 || svc.FWMark != 31 || svc.MarkPorts.String() != "80,443" || svc.Sorry.IsValid() {
+		t.Errorf("running service: port %d, fwmark %d, ports %s, sorry %v", svc.Port, svc.FWMark, svc.MarkPorts, svc.Sorry)
+	}
+	_, m := e.do("PUT", "/api/v1/services/web", e.admin, map[string]any{"one_packet": "yes"})
+	if f, _ := m["fields"].(map[string]any); f["one_packet"] != `boolean expected (0 or 1), got "yes"` {
+		t.Errorf("one_packet = yes refused with %v", m)
+	}
+}
