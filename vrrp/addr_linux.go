@@ -7,22 +7,17 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/govs/govs/internal/iface"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-func (v VIP) nlAddr() *netlink.Addr {
-	a := &netlink.Addr{IPNet: &net.IPNet{IP: v.Prefix.Addr().AsSlice(),
-		Mask: net.CIDRMask(v.Prefix.Bits(), v.Prefix.Addr().BitLen())}}
-	if v.Prefix.Addr().Is6() {
-		// Duplicate address detection would hold the VIP tentative, and
-		// unusable, for a second or more right when it is needed.
-		a.Flags = unix.IFA_F_NODAD
-	} else if strings.Contains(v.Device, ":") {
+func (v VIP) addr() iface.Addr {
+	a := iface.Addr{Device: BaseDevice(v.Device), Prefix: v.Prefix}
+	if strings.Contains(v.Device, ":") {
 		a.Label = v.Device
 	}
 	return a
@@ -33,11 +28,7 @@ func (v VIP) nlAddr() *netlink.Addr {
 func AddAddrs(vips []VIP) error {
 	var errs []error
 	for _, v := range vips {
-		l, err := netlink.LinkByName(BaseDevice(v.Device))
-		if err == nil {
-			err = netlink.AddrReplace(l, v.nlAddr())
-		}
-		if err != nil {
+		if err := iface.AddAddr(v.addr()); err != nil {
 			errs = append(errs, fmt.Errorf("adding %s on %s: %w", v.Prefix, v.Device, err))
 		}
 	}
@@ -48,11 +39,7 @@ func AddAddrs(vips []VIP) error {
 func RemoveAddrs(vips []VIP) error {
 	var errs []error
 	for _, v := range vips {
-		l, err := netlink.LinkByName(BaseDevice(v.Device))
-		if err == nil {
-			err = netlink.AddrDel(l, v.nlAddr())
-		}
-		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		if err := iface.DelAddr(v.addr()); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s from %s: %w", v.Prefix, v.Device, err))
 		}
 	}
@@ -150,11 +137,4 @@ func (k *kernelLink) Close() error {
 
 // LinkUp reports whether ifname's link is up with a carrier, for
 // monitor_links.
-func LinkUp(ifname string) (bool, error) {
-	l, err := netlink.LinkByName(ifname)
-	if err != nil {
-		return false, err
-	}
-	a := l.Attrs()
-	return a.Flags&net.FlagUp != 0 && a.OperState != netlink.OperDown && a.OperState != netlink.OperLowerLayerDown, nil
-}
+func LinkUp(ifname string) (bool, error) { return iface.Running(ifname) }

@@ -38,9 +38,9 @@
 // limit) that proves a sender is on-link, the destination (group or
 // unicast) that enters the checksum, and the arrival interface, and to set
 // the source address per packet; the standard library exposes none of
-// these. github.com/vishvananda/netlink adds and removes addresses the way
-// ip(8) does, with labels for ifconfig-style aliases and IPv6's NODAD flag,
-// without running commands. github.com/mdlayher/packet and ethernet send
+// these. Package internal/iface adds and removes addresses the way ip(8)
+// does, with labels for ifconfig-style aliases and IPv6's NODAD flag,
+// without running commands, on the one netlink stack of govs. github.com/mdlayher/packet and ethernet send
 // the raw gratuitous ARP frame (send_arp's packet) that no socket API
 // builds, github.com/mdlayher/arp encodes it, and github.com/mdlayher/ndp
 // encodes and sends unsolicited neighbour advertisements with the right hop
