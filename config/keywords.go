@@ -21,12 +21,17 @@ type kwDef struct {
 	n       int
 	set     func(p *parser, v []token) error
 	ignored string
+	// What the value is, for the forms, the API schema and the docs: a
+	// kind, its bounds or its choices.
+	kind   Kind
+	lo, hi int64
+	enum   []string
 }
 
 // Helpers that build kwDefs for the common value types.
 
 func intKW(lo, hi int64, store func(p *parser, n int64)) *kwDef {
-	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+	return &kwDef{n: 1, kind: KindInt, lo: lo, hi: hi, set: func(p *parser, v []token) error {
 		n, err := intIn(v[0].text, lo, hi)
 		if err != nil {
 			return err
@@ -37,7 +42,7 @@ func intKW(lo, hi int64, store func(p *parser, n int64)) *kwDef {
 }
 
 func boolKW(store func(p *parser, b bool)) *kwDef {
-	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+	return &kwDef{n: 1, kind: KindBool, set: func(p *parser, v []token) error {
 		b, err := parseBool(v[0].text)
 		if err != nil {
 			return err
@@ -49,11 +54,13 @@ func boolKW(store func(p *parser, b bool)) *kwDef {
 
 // secondsKW reads a whole number of seconds no smaller than lo.
 func secondsKW(lo int64, store func(p *parser, d time.Duration)) *kwDef {
-	return intKW(lo, math.MaxInt32, func(p *parser, n int64) { store(p, time.Duration(n)*time.Second) })
+	d := intKW(lo, math.MaxInt32, func(p *parser, n int64) { store(p, time.Duration(n)*time.Second) })
+	d.kind = KindSeconds
+	return d
 }
 
 func strKW(nonEmpty bool, store func(p *parser, s string)) *kwDef {
-	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+	return &kwDef{n: 1, kind: KindText, set: func(p *parser, v []token) error {
 		if nonEmpty && v[0].text == "" {
 			return fmt.Errorf("empty value")
 		}
@@ -63,7 +70,7 @@ func strKW(nonEmpty bool, store func(p *parser, s string)) *kwDef {
 }
 
 func portKW(store func(p *parser, port uint16)) *kwDef {
-	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+	return &kwDef{n: 1, kind: KindPort, lo: 0, hi: 65535, set: func(p *parser, v []token) error {
 		port, err := ParsePort(v[0].text)
 		if err != nil {
 			return err
@@ -90,7 +97,7 @@ func (p *parser) host(s string, allowUnspecified bool) (netip.Addr, error) {
 }
 
 func hostKW(allowUnspecified bool, store func(p *parser, a netip.Addr)) *kwDef {
-	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+	return &kwDef{n: 1, kind: KindAddress, set: func(p *parser, v []token) error {
 		a, err := p.host(v[0].text, allowUnspecified)
 		if err != nil {
 			return err
@@ -102,7 +109,7 @@ func hostKW(allowUnspecified bool, store func(p *parser, a netip.Addr)) *kwDef {
 
 // maskKW reads a netmask; dotted 0.0.0.0 means none, as in Piranha.
 func maskKW(store func(p *parser, m maskResult)) *kwDef {
-	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+	return &kwDef{n: 1, kind: KindMask, set: func(p *parser, v []token) error {
 		m, err := parseMask(v[0].text)
 		if err != nil {
 			return err
@@ -113,7 +120,7 @@ func maskKW(store func(p *parser, m maskResult)) *kwDef {
 }
 
 func ignoredKW(n int, reason string) *kwDef {
-	return &kwDef{n: n, set: func(*parser, []token) error { return nil }, ignored: reason}
+	return &kwDef{n: n, kind: KindText, set: func(*parser, []token) error { return nil }, ignored: reason}
 }
 
 func ignoredWith(d *kwDef, reason string) *kwDef {
@@ -122,7 +129,7 @@ func ignoredWith(d *kwDef, reason string) *kwDef {
 }
 
 func forwardKW(store func(p *parser, f model.Forward)) *kwDef {
-	return &kwDef{n: 1, set: func(p *parser, v []token) error {
+	return &kwDef{n: 1, kind: KindEnum, enum: []string{"nat", "direct", "tunnel"}, set: func(p *parser, v []token) error {
 		switch v[0].text {
 		case "nat", "direct", "tunnel":
 			f, _ := model.ParseForward(v[0].text)
@@ -149,7 +156,7 @@ var globalKeywords = map[string]*kwDef{
 	"primary":         hostKW(false, func(p *parser, a netip.Addr) { g(p).Primary = a }),
 	"primary_private": hostKW(false, func(p *parser, a netip.Addr) { g(p).PrimaryPrivate = a }),
 	"primary_shared":  ignoredWith(strKW(false, func(p *parser, s string) { g(p).PrimaryShared = s }), whySCSI),
-	"service": {n: 1, set: func(p *parser, v []token) error {
+	"service": {n: 1, kind: KindEnum, enum: []string{"lvs", "fos"}, set: func(p *parser, v []token) error {
 		switch v[0].text {
 		case "lvs":
 		case "fos":
@@ -170,7 +177,7 @@ var globalKeywords = map[string]*kwDef{
 	"keepalive":      secondsKW(1, func(p *parser, d time.Duration) { g(p).Keepalive = d }),
 	"deadtime":       secondsKW(1, func(p *parser, d time.Duration) { g(p).Deadtime = d }),
 	"network":        forwardKW(func(p *parser, f model.Forward) { g(p).Network = f }),
-	"nat_router": {n: 2, set: func(p *parser, v []token) error {
+	"nat_router": {n: 2, kind: KindAddress, set: func(p *parser, v []token) error {
 		a, err := p.host(v[0].text, false)
 		if err != nil {
 			return err
@@ -182,7 +189,7 @@ var globalKeywords = map[string]*kwDef{
 		return nil
 	}},
 	"nat_nmask": maskKW(func(p *parser, m maskResult) { g(p).NATPrefixLen = m.bits }),
-	"reservation_conflict_action": ignoredWith(&kwDef{n: 1, set: func(p *parser, v []token) error {
+	"reservation_conflict_action": ignoredWith(&kwDef{n: 1, kind: KindEnum, enum: []string{"nothing", "preempt"}, set: func(p *parser, v []token) error {
 		if v[0].text != "nothing" && v[0].text != "preempt" {
 			return fmt.Errorf("invalid argument %q (want nothing or preempt)", v[0].text)
 		}
@@ -209,7 +216,7 @@ var globalKeywords = map[string]*kwDef{
 	"tcpfin_timeout": secondsKW(0, func(p *parser, d time.Duration) { g(p).TCPFinTimeout = d }),
 	"udp_timeout":    secondsKW(0, func(p *parser, d time.Duration) { g(p).UDPTimeout = d }),
 	"active_cmd":     strKW(false, func(p *parser, s string) { g(p).ActiveCmd = s }),
-	"http_listen": {n: 1, set: func(p *parser, v []token) error {
+	"http_listen": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
 		if _, err := netip.ParseAddrPort(v[0].text); err != nil {
 			return fmt.Errorf("%q: want ADDRESS:PORT (e.g. 127.0.0.1:3636 or [::1]:3636)", v[0].text)
 		}
@@ -226,7 +233,7 @@ var globalKeywords = map[string]*kwDef{
 	"vrrp_priority":  intKW(1, 255, func(p *parser, n int64) { g(p).VRRPPriority = int(n) }),
 	"vrrp_preempt":   boolKW(func(p *parser, b bool) { g(p).VRRPPreempt = b }),
 	"vrrp_interface": strKW(true, func(p *parser, s string) { g(p).VRRPInterface = s }),
-	"vrrp_unicast_peers": {n: 1, set: func(p *parser, v []token) error {
+	"vrrp_unicast_peers": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
 		var peers []netip.Addr
 		for f := range strings.SplitSeq(v[0].text, ",") {
 			a, err := netip.ParseAddr(strings.TrimSpace(f))
@@ -248,7 +255,7 @@ var globalKeywords = map[string]*kwDef{
 		"remote load monitoring is not supported"),
 	"ipvsadm": ignoredWith(strKW(true, func(p *parser, s string) { g(p).IPVSAdm = s }), whyNoIPVSAdm),
 	"sync":    ignoredWith(boolKW(func(*parser, bool) {}), "legacy file synchronisation flag, unused"),
-	"dataplane": {n: 1, set: func(p *parser, v []token) error {
+	"dataplane": {n: 1, kind: KindEnum, enum: []string{"auto", "proxy", "ipvs"}, set: func(p *parser, v []token) error {
 		switch v[0].text {
 		case "proxy", "ipvs", "auto":
 			g(p).Dataplane = v[0].text
@@ -260,7 +267,7 @@ var globalKeywords = map[string]*kwDef{
 
 var virtualKeywords = map[string]*kwDef{
 	"active": boolKW(func(p *parser, b bool) { vs(p).Active = b }),
-	"address": {n: 2, set: func(p *parser, v []token) error {
+	"address": {n: 2, kind: KindAddress, set: func(p *parser, v []token) error {
 		a, err := p.host(v[0].text, true)
 		if err != nil {
 			return err
@@ -273,7 +280,7 @@ var virtualKeywords = map[string]*kwDef{
 	}},
 	"vip_nmask": maskKW(func(p *parser, m maskResult) { vs(p).VIPPrefixLen = m.bits }),
 	"port":      portKW(func(p *parser, port uint16) { vs(p).Port = port }),
-	"protocol": {n: 1, set: func(p *parser, v []token) error {
+	"protocol": {n: 1, kind: KindEnum, enum: []string{"tcp", "udp"}, set: func(p *parser, v []token) error {
 		proto, err := model.ParseProto(v[0].text)
 		if err != nil {
 			return fmt.Errorf("invalid argument %q (want tcp or udp)", v[0].text)
@@ -282,7 +289,7 @@ var virtualKeywords = map[string]*kwDef{
 		return nil
 	}},
 	"fwmark": intKW(0, math.MaxUint32, func(p *parser, n int64) { vs(p).FWMark = uint32(n) }),
-	"fwmark_ports": {n: 1, set: func(p *parser, v []token) error {
+	"fwmark_ports": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
 		rs, err := parsePortRanges(v[0].text)
 		if err != nil {
 			return err
@@ -290,7 +297,7 @@ var virtualKeywords = map[string]*kwDef{
 		vs(p).MarkPorts = rs
 		return nil
 	}},
-	"scheduler": {n: 1, set: func(p *parser, v []token) error {
+	"scheduler": {n: 1, kind: KindEnum, enum: schedulerNames(), set: func(p *parser, v []token) error {
 		s := model.Scheduler(v[0].text)
 		if !s.Valid() {
 			return fmt.Errorf("unknown scheduler %q (valid: %s)", v[0].text, schedulerList())
@@ -298,7 +305,7 @@ var virtualKeywords = map[string]*kwDef{
 		vs(p).Scheduler = s
 		return nil
 	}},
-	"scheduler_flags": {n: 1, set: func(p *parser, v []token) error {
+	"scheduler_flags": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
 		f, err := model.ParseSchedFlags(v[0].text)
 		if err != nil {
 			return err
@@ -326,7 +333,7 @@ var virtualKeywords = map[string]*kwDef{
 	"expire_quiescent": boolKW(func(p *parser, b bool) { vs(p).Persistence.ExpireQuiescent = b }),
 	"one_packet":       boolKW(func(p *parser, b bool) { vs(p).OnePacket = b }),
 	"ftp":              boolKW(func(p *parser, b bool) { vs(p).FTP = b }),
-	"sorry_server": {n: 1, set: func(p *parser, v []token) error {
+	"sorry_server": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
 		a, port, err := p.sorry(v[0].text)
 		if err != nil {
 			return err
@@ -338,12 +345,12 @@ var virtualKeywords = map[string]*kwDef{
 	"expect":       strKW(false, func(p *parser, s string) { vs(p).Check.Expect = s }),
 	"send_program": strKW(false, func(p *parser, s string) { vs(p).Check.SendProgram = s }),
 	"use_regex":    boolKW(func(p *parser, b bool) { vs(p).Check.UseRegex = b }),
-	"load_monitor": strKW(false, func(p *parser, s string) {
+	"load_monitor": withChoices(strKW(false, func(p *parser, s string) {
 		if !knownLoadMonitor(s) {
 			p.warnf(p.line, "load_monitor %q is not one of none, uptime, rup, ruptime; no load monitoring is done", s)
 		}
 		vs(p).Check.LoadMonitor = s
-	}),
+	}), "none", "uptime", "rup", "ruptime"),
 	"timeout":   secondsKW(1, func(p *parser, d time.Duration) { vs(p).Check.Interval = d }),
 	"max_conns": intKW(0, math.MaxInt32, func(p *parser, n int64) { vs(p).MaxConns = int(n) }),
 	// nanny took a re-entry time of 0 to mean its default.
@@ -358,7 +365,7 @@ var virtualKeywords = map[string]*kwDef{
 	"start_cmd":      ignoredKW(1, whyFOS),
 	"stop_cmd":       ignoredKW(1, whyFOS),
 	"master":         ignoredKW(1, "legacy keyword, unused"),
-	"dirs":           {n: -1, set: checkDirs, ignored: "legacy keyword, unused"},
+	"dirs":           {n: -1, kind: KindText, set: checkDirs, ignored: "legacy keyword, unused"},
 }
 
 var serverKeywords = map[string]*kwDef{
@@ -372,7 +379,7 @@ var serverKeywords = map[string]*kwDef{
 	"uthreshold": intKW(0, math.MaxUint32, func(p *parser, n int64) { rs(p).UpperThreshold = uint32(n) }),
 	"lthreshold": intKW(0, math.MaxUint32, func(p *parser, n int64) { rs(p).LowerThreshold = uint32(n) }),
 	"network":    forwardKW(func(p *parser, f model.Forward) { rs(p).Forward = f }),
-	"tunnel_type": {n: 1, set: func(p *parser, v []token) error {
+	"tunnel_type": {n: 1, kind: KindEnum, enum: []string{"ipip", "gue", "gre"}, set: func(p *parser, v []token) error {
 		t, err := model.ParseTunnelType(v[0].text)
 		if err != nil {
 			return fmt.Errorf("invalid argument %q (want ipip, gue or gre)", v[0].text)
@@ -388,7 +395,8 @@ var serverKeywords = map[string]*kwDef{
 func init() {
 	for i := range checkExtras {
 		d := &checkExtras[i]
-		virtualKeywords[d.key] = &kwDef{n: 1, set: func(p *parser, v []token) error {
+		kind, lo, hi, enum := d.describe()
+		virtualKeywords[d.key] = &kwDef{n: 1, kind: kind, lo: lo, hi: hi, enum: enum, set: func(p *parser, v []token) error {
 			if err := d.validate(v[0].text); err != nil {
 				return err
 			}
@@ -401,12 +409,14 @@ func init() {
 	}
 }
 
-func schedulerList() string {
+func schedulerList() string { return strings.Join(schedulerNames(), ", ") }
+
+func schedulerNames() []string {
 	names := make([]string, len(model.Schedulers))
 	for i, s := range model.Schedulers {
 		names[i] = string(s)
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 func knownLoadMonitor(s string) bool {

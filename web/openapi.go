@@ -13,10 +13,10 @@ var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 // openAPI builds the OpenAPI 3 document from apiRoutes.
 func openAPI() map[string]any {
 	str := map[string]any{"type": "string"}
-	props := func(keys []string) map[string]any {
+	props := func(scope string, keys []string) map[string]any {
 		m := map[string]any{}
 		for _, k := range keys {
-			m[k] = map[string]any{"type": []string{"string", "number", "boolean"}, "description": "lvs.cf keyword " + k}
+			m[k] = fieldSchema(scope, k)
 		}
 		return m
 	}
@@ -70,13 +70,49 @@ func openAPI() map[string]any {
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer",
 				"description": "An API token made by govs passwd --token"}},
 			"schemas": map[string]any{
-				"Global":  map[string]any{"type": "object", "properties": props(allGlobalKeys()), "additionalProperties": false},
-				"Service": map[string]any{"type": "object", "properties": props(append(append([]string{}, ServiceKeys...), config.CheckKeywords()...)), "additionalProperties": false},
-				"Server":  map[string]any{"type": "object", "properties": props(ServerKeys), "additionalProperties": false},
+				"Global":  map[string]any{"type": "object", "properties": props(config.ScopeGlobal, allGlobalKeys()), "additionalProperties": false},
+				"Service": map[string]any{"type": "object", "properties": props(config.ScopeVirtual, append(append([]string{}, ServiceKeys...), config.CheckKeywords()...)), "additionalProperties": false},
+				"Server":  map[string]any{"type": "object", "properties": props(config.ScopeServer, ServerKeys), "additionalProperties": false},
 				"Error":   errSchema,
 			},
 		},
 	}
+}
+
+// fieldSchema is a field's schema, from the keyword registry: the API
+// takes a keyword's value as a string as written in lvs.cf, and numbers
+// and booleans also as JSON numbers and booleans. Fields that are not
+// keywords of their own (name, device, nat_router_device) are strings.
+func fieldSchema(scope, key string) map[string]any {
+	desc := "lvs.cf keyword " + key
+	k, ok := config.KeywordOf(scope, key)
+	if !ok {
+		return map[string]any{"type": "string", "description": "field " + key}
+	}
+	str := map[string]any{"type": "string"}
+	switch k.Kind {
+	case config.KindBool:
+		return map[string]any{"description": desc + " (0 or 1)",
+			"oneOf": []any{map[string]any{"type": "boolean"}, map[string]any{"type": "integer", "enum": []int{0, 1}},
+				map[string]any{"type": "string", "enum": []string{"", "0", "1"}}}}
+	case config.KindInt, config.KindSeconds, config.KindPort:
+		num := map[string]any{"type": "integer", "minimum": k.Min, "maximum": k.Max}
+		if k.Kind == config.KindPort {
+			desc += " (a number, or a service name as a string)"
+		}
+		if k.Kind == config.KindSeconds {
+			desc += " (seconds)"
+		}
+		return map[string]any{"description": desc, "oneOf": []any{num, str}}
+	case config.KindEnum:
+		choices := append([]string{""}, k.Choices...)
+		if k.Max > 0 {
+			// An open enumeration also takes numbers.
+			return map[string]any{"description": desc + ": " + strings.Join(k.Choices, ", ") + ", or a number", "type": "string"}
+		}
+		return map[string]any{"description": desc, "type": "string", "enum": choices}
+	}
+	return map[string]any{"description": desc, "type": "string"}
 }
 
 func opID(rt apiRoute) string {

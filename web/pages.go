@@ -52,8 +52,13 @@ type form struct {
 }
 
 // field renders one labelled input with its error next to it. kind is
-// text, number, check, or select:a,b,c.
+// text, number, check, select:a,b,c, or keyword:SCOPE for an input of
+// the kind the keyword registry gives the keyword (a checkbox for a
+// boolean, a list for an enumeration, numeric for a number).
 func field(f *form, key, label, kind, help string) template.HTML {
+	if scope, ok := strings.CutPrefix(kind, "keyword:"); ok {
+		kind = keywordInput(scope, key)
+	}
 	var b strings.Builder
 	v := f.Values[key]
 	id := "f-" + key
@@ -104,6 +109,26 @@ func field(f *form, key, label, kind, help string) template.HTML {
 	}
 	b.WriteString(`</div>`)
 	return template.HTML(b.String())
+}
+
+// keywordInput is the input kind the registry gives a keyword. An optional
+// enumeration offers "not set" first; an open one (numbers too) is text.
+func keywordInput(scope, key string) string {
+	k, ok := config.KeywordOf(scope, key)
+	switch {
+	case !ok:
+		return "text"
+	case k.Kind == config.KindBool && k.Check:
+		// Unset is not 0 for a check extension: offer all three.
+		return "select:=(not set),0=0 (no),1=1 (yes)"
+	case k.Kind == config.KindBool:
+		return "check"
+	case k.Kind == config.KindEnum && k.Max == 0:
+		return "select:=(not set)," + strings.Join(k.Choices, ",")
+	case k.Kind == config.KindInt, k.Kind == config.KindSeconds, k.Kind == config.KindPort:
+		return "number"
+	}
+	return "text"
 }
 
 func humanRate(v uint64) string {

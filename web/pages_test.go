@@ -67,10 +67,15 @@ func TestLoginPagesAndCookie(t *testing.T) {
 		"/virtual/web":           {"VIRTUAL SERVER", "REAL SERVER", "MONITORING SCRIPTS", `name="address"`},
 		"/virtual/web/real":      {`id="real-list"`, `id="drain-web1"`, `id="disable-web1"`, `id="enable-web1"`, `name="weight"`},
 		"/virtual/web/real/web1": {`name="weight"`, `name="uthreshold"`},
-		"/virtual/web/monitor":   {`name="send"`, `name="expect"`, `name="use_regex"`, `name="send_program"`, `name="check_type"`, `name="check_path"`},
-		"/fragment/table":        {`id="lvs-table"`, `data-server="web1"`},
-		"/static/app.js":         {"refreshTable"},
-		"/static/app.css":        {".field"},
+		"/virtual/web/monitor": {`name="send"`, `name="expect"`, `name="use_regex"`, `name="send_program"`, `name="check_type"`, `name="check_path"`,
+			// Typed by the keyword registry: choices for an enumeration, a
+			// number for a count, text for an open enumeration.
+			`<select id="f-check_type" name="check_type"><option value="" selected>(not set)</option><option value="tcp">tcp</option>`,
+			`<select id="f-check_tls_verify" name="check_tls_verify">`, `<input type="text" inputmode="numeric" id="f-rise"`,
+			`<input type="text" id="f-dns_type"`},
+		"/fragment/table": {`id="lvs-table"`, `data-server="web1"`},
+		"/static/app.js":  {"refreshTable"},
+		"/static/app.css": {".field"},
 	}
 	for p, wants := range pages {
 		code, body := b.get(p)
