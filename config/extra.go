@@ -34,6 +34,8 @@ type extraDef struct {
 	open     bool
 	openMax  int64
 	openPref string
+	// seconds marks a count of seconds, for the forms and the docs.
+	seconds bool
 }
 
 // checkExtras is the one table of health-check extensions; adding a
@@ -55,9 +57,9 @@ var checkExtras = []extraDef{
 		open: true, openMax: 4095},
 	{key: "rise", kind: extraCount, min: 1},
 	{key: "fall", kind: extraCount, min: 1},
-	{key: "slowstart", kind: extraCount, min: 0},
+	{key: "slowstart", kind: extraCount, min: 0, seconds: true},
 	{key: "agent_port", kind: extraPort},
-	{key: "agent_interval", kind: extraCount, min: 1},
+	{key: "agent_interval", kind: extraCount, min: 1, seconds: true},
 }
 
 // CheckKeywords lists the health-check extension keywords that a virtual

@@ -103,6 +103,9 @@ func (d *extraDef) describe() (Kind, int64, int64, []string) {
 	case extraBool:
 		return KindBool, 0, 1, nil
 	case extraCount:
+		if d.seconds {
+			return KindSeconds, d.min, 1<<31 - 1, nil
+		}
 		return KindInt, d.min, 1<<31 - 1, nil
 	case extraPort:
 		return KindPort, 1, 65535, nil
