@@ -111,15 +111,7 @@ func EditGlobal(g *model.Global, f Fields) FieldErrors {
 		p.keyword(k, func() { resetGlobal(g, &def, k) })
 	}
 	// nat_router is one keyword of two values, two fields on the page.
-	addr, hasAddr := p.has("nat_router")
-	dev, hasDev := p.has("nat_router_device")
-	if hasAddr || hasDev {
-		if !hasAddr && g.NATRouter.IsValid() {
-			addr = g.NATRouter.String()
-		}
-		if !hasDev {
-			dev = g.NATRouterDev
-		}
+	if addr, dev, ok := p.pair("nat_router", "nat_router_device", g.NATRouter, g.NATRouterDev); ok {
 		if addr == "" {
 			g.NATRouter, g.NATRouterDev = netip.Addr{}, dev
 		} else if _, err := config.SetGlobal(g, "nat_router", addr, dev); err != nil {
@@ -127,6 +119,21 @@ func EditGlobal(g *model.Global, f Fields) FieldErrors {
 		}
 	}
 	return errs
+}
+
+// pair reads the two fields of a keyword of an address and a device,
+// either of which may be left out to keep what runs; ok is false when
+// neither was given.
+func (p *fieldParser) pair(addrKey, devKey string, addr netip.Addr, dev string) (string, string, bool) {
+	a, hasAddr := p.has(addrKey)
+	d, hasDev := p.has(devKey)
+	if !hasAddr && addr.IsValid() {
+		a = addr.String()
+	}
+	if !hasDev {
+		d = dev
+	}
+	return a, d, hasAddr || hasDev
 }
 
 // resetGlobal gives a global keyword cleared on a form its default.
@@ -197,15 +204,7 @@ func EditService(s *model.Service, f Fields) FieldErrors {
 		s.Name = v
 	}
 	// address is one keyword of two values, two fields on the page.
-	vip, hasVIP := p.has("address")
-	dev, hasDev := p.has("device")
-	if hasVIP || hasDev {
-		if !hasVIP && s.VIP.IsValid() {
-			vip = s.VIP.String()
-		}
-		if !hasDev {
-			dev = s.Device
-		}
+	if vip, dev, ok := p.pair("address", "device", s.VIP, s.Device); ok {
 		// A stand-in device, so that a bad address is named first.
 		probe := dev
 		if probe == "" {
