@@ -10,7 +10,9 @@
 package model
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -285,4 +287,18 @@ func (c *Config) Service(k ServiceKey) *Service {
 		}
 	}
 	return nil
+}
+
+// Clone deep-copies c, so that an edit of the copy never shows through to
+// the configuration the table and the health monitors are using.
+func (c *Config) Clone() *Config {
+	out := &Config{Global: c.Global, Services: slices.Clone(c.Services)}
+	out.Global.VRRPUnicastPeers = slices.Clone(c.Global.VRRPUnicastPeers)
+	for i := range out.Services {
+		s := &out.Services[i]
+		s.MarkPorts = slices.Clone(s.MarkPorts)
+		s.RealServers = slices.Clone(s.RealServers)
+		s.Check.Extra = maps.Clone(s.Check.Extra)
+	}
+	return out
 }

@@ -67,3 +67,22 @@ func TestPortsAndRanges(t *testing.T) {
 		t.Errorf("mark service key %v ports %v", s.Key(), s.ListenPorts())
 	}
 }
+
+// A clone shares nothing an edit could change: its services, real
+// servers, marked ports, check extensions and peers are its own.
+func TestConfigClone(t *testing.T) {
+	c := &Config{Global: Global{VRRPUnicastPeers: []netip.Addr{netip.MustParseAddr("192.0.2.2")}},
+		Services: []Service{{Name: "web", MarkPorts: PortRanges{{First: 80, Last: 80}},
+			RealServers: []RealServer{{Name: "a", Weight: 1}}, Check: Check{Extra: map[string]string{"rise": "2"}}}}}
+	d := c.Clone()
+	d.Global.VRRPUnicastPeers[0] = netip.MustParseAddr("192.0.2.3")
+	d.Services[0].Name = "x"
+	d.Services[0].MarkPorts[0].First = 81
+	d.Services[0].RealServers[0].Weight = 9
+	d.Services[0].Check.Extra["rise"] = "5"
+	s := c.Services[0]
+	if c.Global.VRRPUnicastPeers[0].String() != "192.0.2.2" || s.Name != "web" || s.MarkPorts[0].First != 80 ||
+		s.RealServers[0].Weight != 1 || s.Check.Extra["rise"] != "2" {
+		t.Fatalf("the original changed with its clone: %+v", c)
+	}
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 
 	"github.com/govs/govs/config"
@@ -52,7 +50,7 @@ func (r *Router) Apply(ctx context.Context, edit func(*model.Config) error) (*mo
 	applyMu.Lock()
 	defer applyMu.Unlock()
 	cur := r.cfg.Load()
-	next := CloneConfig(cur)
+	next := cur.Clone()
 	if err := edit(next); err != nil {
 		return nil, err
 	}
@@ -95,7 +93,7 @@ func (r *Router) Rollback(ctx context.Context, n int) (*model.Config, error) {
 		return nil, fmt.Errorf("%w: revision %d: %w", ErrInvalid, n, err)
 	}
 	cur := r.cfg.Load()
-	next := CloneConfig(oldCfg)
+	next := oldCfg.Clone()
 	next.Global.SerialNo = cur.Global.SerialNo + 1
 	src, _, err := config.Edit(old, oldCfg, next)
 	if err != nil {
@@ -160,18 +158,4 @@ func (r *Router) Revision(n int) (config.Revision, []byte, string, error) {
 	}
 	src, err := r.history.Read(n)
 	return rev, src, diff, err
-}
-
-// CloneConfig deep-copies c, so that an edit never shows through to the
-// configuration the table and the health monitors are using.
-func CloneConfig(c *model.Config) *model.Config {
-	out := &model.Config{Global: c.Global, Services: slices.Clone(c.Services)}
-	out.Global.VRRPUnicastPeers = slices.Clone(c.Global.VRRPUnicastPeers)
-	for i := range out.Services {
-		s := &out.Services[i]
-		s.MarkPorts = slices.Clone(s.MarkPorts)
-		s.RealServers = slices.Clone(s.RealServers)
-		s.Check.Extra = maps.Clone(s.Check.Extra)
-	}
-	return out
 }

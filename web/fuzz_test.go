@@ -20,7 +20,6 @@ import (
 	"github.com/govs/govs/internal/fuzzcheck"
 	"github.com/govs/govs/internal/planetest"
 	"github.com/govs/govs/model"
-	"github.com/govs/govs/router"
 	"github.com/govs/govs/table"
 )
 
@@ -164,7 +163,7 @@ func checkAccepted(t *testing.T, e *env, kind string, body []byte, before *model
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := router.CloneConfig(running)
+	c := running.Clone()
 	switch kind {
 	case "global":
 		if errs := EditGlobal(&c.Global, GlobalFields(&c.Global)); len(errs) > 0 || !reflect.DeepEqual(c, running) {
