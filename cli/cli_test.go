@@ -90,6 +90,16 @@ func TestCheck(t *testing.T) {
 	if _, errOut, code := runCLI(t, "check", "-c", direct, "--dataplane", "proxy"); code != ExitFailure || !strings.Contains(errOut, direct+":2:") {
 		t.Errorf("check --dataplane proxy: code %d\n%s", code, errOut)
 	}
+	// The file as one types it, before or after the flags.
+	if _, errOut, code := runCLI(t, "check", direct, "--dataplane", "proxy"); code != ExitFailure || !strings.Contains(errOut, direct+":2:") {
+		t.Errorf("check FILE --dataplane proxy: code %d\n%s", code, errOut)
+	}
+	if out, _, code := runCLI(t, "check", "--dataplane", "ipvs", direct); code != ExitOK || !strings.Contains(out, direct+": OK") {
+		t.Errorf("check --dataplane ipvs FILE: code %d\n%s", code, out)
+	}
+	if _, errOut, code := runCLI(t, "check", direct, good); code != ExitUsage || !strings.Contains(errOut, "unexpected arguments: "+good) {
+		t.Errorf("check of two files: code %d\n%s", code, errOut)
+	}
 	// run refuses it on the proxy plane, with the line. (The file names
 	// the plane: under auto, a root run on a kernel with IPVS would
 	// program the kernel.)
@@ -101,6 +111,17 @@ func TestCheck(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "s.sock")); err == nil {
 		t.Error("a refused run left a control socket behind")
+	}
+}
+
+// GOVS_SOCKET names the socket for every command; ipvsadm's -L is
+// accepted by govs list.
+func TestSocketFromEnvironment(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "env.sock")
+	t.Setenv("GOVS_SOCKET", sock)
+	_, errOut, code := runCLI(t, "list", "-L", "-n")
+	if code != ExitUnreachable || !strings.Contains(errOut, sock) {
+		t.Errorf("govs list -L -n with GOVS_SOCKET: code %d\n%s", code, errOut)
 	}
 }
 

@@ -24,6 +24,9 @@ func cmdList(e *env, args []string) int {
 	c := commands()["list"]
 	fs := newFlags(e, c)
 	fs.Bool("n", true, "numeric output (always on: govs never resolves names)")
+	// ipvsadm's -L and -l (list) are what govs list does anyway.
+	fs.Bool("L", true, "list, as ipvsadm -L (always on)")
+	fs.Bool("l", true, "list, as ipvsadm -l (always on)")
 	stats := fs.Bool("stats", false, "show traffic counters, like ipvsadm --stats")
 	rate := fs.Bool("rate", false, "show rates, like ipvsadm --rate")
 	conns := fs.Bool("c", false, "show the connection table and persistence templates, like ipvsadm -L -c")

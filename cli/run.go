@@ -167,8 +167,13 @@ func cmdCheck(e *env, args []string) int {
 	fs := newFlags(e, c)
 	cfgPath := fs.String("c", DefaultConfig, "the lvs.cf configuration `file`")
 	plane := fs.String("dataplane", "", "also check that this data plane (proxy, ipvs) can carry the file; errors instead of warnings")
-	if code, ok := parse(fs, args); !ok {
+	pos, code, ok := parsePositional(fs, args, 1)
+	if !ok {
 		return code
+	}
+	if len(pos) == 1 {
+		// govs check FILE, as one types it.
+		*cfgPath = pos[0]
 	}
 	all := planes.All()
 	reg, named := all.Lookup(*plane)

@@ -20,11 +20,15 @@ import (
 const maxSocketPath = 107
 
 // DefaultSocketPath is where the router listens unless told otherwise:
+// $GOVS_SOCKET when set (for the router and every command alike); else
 // /run/govs/govs.sock for root; for another user $XDG_RUNTIME_DIR/govs/
 // govs.sock, else a per-user directory in the temporary directory, so that
 // an unprivileged router (the proxy plane needs no root on high ports)
 // neither needs /run nor meets another user's socket.
 func DefaultSocketPath() string {
+	if p := os.Getenv("GOVS_SOCKET"); p != "" {
+		return p
+	}
 	return defaultSocketPath(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"), os.TempDir())
 }
 
