@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -45,7 +46,7 @@ func TestManyConnections(t *testing.T) {
 			for err := range errs {
 				t.Error(err)
 			}
-			waitFor(t, 5*time.Second, "connections released", func() bool { return e.tbl.ConnCount() == 0 })
+			testutil.WaitFor(t, 5*time.Second, "connections released", func() bool { return e.tbl.ConnCount() == 0 })
 		})
 	}
 }
@@ -134,7 +135,7 @@ func TestSlowReader(t *testing.T) {
 func TestRefusedIsReset(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.23.1"), ip("127.0.23.11")
-	port, dead := freePort(t, vip, rip), freePort(t, rip)
+	port, dead := testutil.FreePort(t, vip, rip), testutil.FreePort(t, rip)
 	empty := model.Service{Name: "empty", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR}
 	refusing := model.Service{Name: "refusing", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: dead, Scheduler: model.SchedRR,
 		RealServers: []model.RealServer{rs(rip, dead, 1)}}
@@ -154,5 +155,5 @@ func TestRefusedIsReset(t *testing.T) {
 			t.Errorf("port %d: read %d bytes, error %v; want a reset", p, n, err)
 		}
 	}
-	waitFor(t, 2*time.Second, "no table entries", func() bool { return e.tbl.ConnCount() == 0 })
+	testutil.WaitFor(t, 2*time.Second, "no table entries", func() bool { return e.tbl.ConnCount() == 0 })
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/ftp"
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -61,16 +62,7 @@ func rangePorts(t *testing.T, lo, hi uint16, addrs ...netip.Addr) (func() uint16
 	return func() uint16 {
 		for range 100 {
 			p := lo + uint16(rand.IntN(int(hi-lo)+1))
-			free := true
-			for _, a := range addrs {
-				l, err := net.Listen("tcp", ap(a, p).String())
-				if err != nil {
-					free = false
-					break
-				}
-				l.Close()
-			}
-			if free {
+			if testutil.PortFree(p, addrs...) {
 				chosen <- p
 				return p
 			}
@@ -188,7 +180,7 @@ func TestFTPPassiveRangeOnDemand(t *testing.T) {
 	for i, r := range rips {
 		ftpServerPasv(t, fmt.Sprint("rs", i+1), r, 21, pasv)
 	}
-	port6 := freePort(t, v6)
+	port6 := testutil.FreePort(t, v6)
 	pasv6, chosen6 := rangePorts(t, 10000, 20000, v6)
 	ftpServerPasv(t, "rs6", v6, port6, pasv6)
 	// ::1 is both the VIP and the real server, which therefore listens
@@ -236,7 +228,7 @@ func TestFTPPassiveRangeOnDemand(t *testing.T) {
 	fmt.Fprintf(c, "QUIT\r\n")
 	c.expect("221 bye")
 	c.Close()
-	waitFor(t, 5*time.Second, "the pending data port to close with its session", func() bool { return refused(at) })
+	testutil.WaitFor(t, 5*time.Second, "the pending data port to close with its session", func() bool { return refused(at) })
 
 	c6 := ftpLogin(t, v6, ap(v6, 21))
 	at = c6.passive("EPSV", v6)
@@ -249,7 +241,7 @@ func TestFTPPassiveRangeOnDemand(t *testing.T) {
 	fmt.Fprintf(c6, "QUIT\r\n")
 	c6.expect("221 bye")
 	c6.Close()
-	waitFor(t, 5*time.Second, "the sockets to be given back", func() bool { return e.pl.Sockets().InUse == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the sockets to be given back", func() bool { return e.pl.Sockets().InUse == 0 })
 }
 
 // Two sessions whose real servers announce the same passive port: the
