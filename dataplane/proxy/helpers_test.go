@@ -384,9 +384,7 @@ func (c *client) echo(s string) error {
 func startUDP(t testing.TB, name string, a netip.AddrPort) uint16 {
 	t.Helper()
 	pc := testutil.ListenPacket(t, "udp", a.String())
-	testutil.ServePacket(t, pc, func(req []byte) []byte {
-		return append([]byte(name+"|"), req...)
-	})
+	testutil.ServePacket(t, pc, func(req []byte, reply func([]byte)) { reply(append([]byte(name+"|"), req...)) })
 	return uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 }
 

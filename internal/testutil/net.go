@@ -97,22 +97,33 @@ func (s *Server) accept() {
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Close closes the listener and every connection still open, and waits
-// for the handlers to return. It may be called more than once.
-func (s *Server) Close() {
+// for the handlers to return. It may be called more than once, and after
+// Shutdown.
+func (s *Server) Close() { s.stop(true) }
+
+// Shutdown closes the listener, so that new connections are refused, and
+// waits for the handlers in progress to return on their own: a
+// connection being served when the server goes down is served to the end.
+func (s *Server) Shutdown() { s.stop(false) }
+
+func (s *Server) stop(conns bool) {
 	s.mu.Lock()
 	s.closed = true
 	s.ln.Close()
-	for c := range s.conns {
-		c.Close()
+	if conns {
+		for c := range s.conns {
+			c.Close()
+		}
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
 }
 
-// ServePacket answers every datagram pc receives with what answer returns
-// for its payload, sent back to where it came from; a nil answer sends
-// nothing. It stops, and closes pc, when the test ends.
-func ServePacket(t testing.TB, pc net.PacketConn, answer func(req []byte) []byte) {
+// ServePacket calls answer with the payload of every datagram pc
+// receives, one at a time, and with a reply function that sends a
+// datagram back to where that one came from: answer may reply once, more
+// than once, or not at all. It stops, and closes pc, when the test ends.
+func ServePacket(t testing.TB, pc net.PacketConn, answer func(req []byte, reply func([]byte))) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -125,9 +136,7 @@ func ServePacket(t testing.TB, pc net.PacketConn, answer func(req []byte) []byte
 			if err != nil {
 				continue
 			}
-			if a := answer(buf[:n]); a != nil {
-				_, _ = pc.WriteTo(a, from)
-			}
+			answer(buf[:n], func(b []byte) { _, _ = pc.WriteTo(b, from) })
 		}
 	}()
 	t.Cleanup(func() { pc.Close(); <-done })

@@ -73,18 +73,17 @@ func TestEventually(t *testing.T) {
 
 func TestPollInterval(t *testing.T) {
 	for _, c := range []struct {
-		n    int
-		d    time.Duration
-		want time.Duration
+		n          int
+		cost, want time.Duration
 	}{
-		{0, 10 * time.Second, time.Millisecond},
-		{3, 10 * time.Second, 8 * time.Millisecond},
-		{20, 10 * time.Second, 100 * time.Millisecond},
-		{20, 2 * time.Second, 20 * time.Millisecond},
-		{20, 10 * time.Millisecond, time.Millisecond},
+		{0, 0, time.Millisecond},
+		{2, 0, 4 * time.Millisecond},
+		{20, 0, 10 * time.Millisecond},
+		{0, 5 * time.Millisecond, 50 * time.Millisecond},
+		{20, time.Second, 100 * time.Millisecond},
 	} {
-		if got := pollInterval(c.n, c.d); got != c.want {
-			t.Errorf("pollInterval(%d, %s) = %s, want %s", c.n, c.d, got, c.want)
+		if got := pollInterval(c.n, c.cost); got != c.want {
+			t.Errorf("pollInterval(%d, %s) = %s, want %s", c.n, c.cost, got, c.want)
 		}
 	}
 }
@@ -149,13 +148,49 @@ func TestServe(t *testing.T) {
 	}
 }
 
+func TestShutdown(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	s := Serve(t, Listen(t, "tcp", "127.0.0.1:0"), func(c net.Conn) {
+		close(started)
+		<-release
+		fmt.Fprint(c, "served to the end\n")
+	})
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-started
+	done := make(chan struct{})
+	go func() { s.Shutdown(); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("Shutdown returned while a handler was still running")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := net.Dial("tcp", s.Addr().String()); err == nil {
+		t.Error("still accepting after Shutdown")
+	}
+	close(release)
+	<-done
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if got, err := bufio.NewReader(c).ReadString('\n'); got != "served to the end\n" {
+		t.Errorf("after Shutdown the connection got %q (%v)", got, err)
+	}
+}
+
 func TestServePacket(t *testing.T) {
 	pc := ListenPacket(t, "udp", "127.0.0.1:0")
-	ServePacket(t, pc, func(req []byte) []byte {
-		if string(req) == "quiet" {
-			return nil
+	ServePacket(t, pc, func(req []byte, reply func([]byte)) {
+		switch string(req) {
+		case "quiet":
+		case "twice":
+			reply([]byte("one"))
+			reply([]byte("two"))
+		default:
+			reply(append([]byte("re "), req...))
 		}
-		return append([]byte("re "), req...)
 	})
 	c, err := net.Dial("udp", pc.LocalAddr().String())
 	if err != nil {
@@ -169,6 +204,12 @@ func TestServePacket(t *testing.T) {
 	n, err := c.Read(buf)
 	if err != nil || string(buf[:n]) != "re ping" {
 		t.Errorf("answer %q (%v)", buf[:n], err)
+	}
+	c.Write([]byte("twice"))
+	for _, want := range []string{"one", "two"} {
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != want {
+			t.Errorf("answer %q (%v), want %q", buf[:n], err, want)
+		}
 	}
 }
 

@@ -1,22 +1,23 @@
 package testutil
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
 
 // pollInterval returns how long to sleep after the n-th failed look at a
-// condition that must hold within d: 1 ms at first, doubling, up to a
-// hundredth of d but never more than 100 ms. A condition that is quick to
-// check is seen soon after it holds; one that runs a command (a list
-// from the router's control socket) is not run more than ten times a
-// second.
-func pollInterval(n int, d time.Duration) time.Duration {
-	limit := min(max(d/100, time.Millisecond), 100*time.Millisecond)
-	if n >= 7 {
-		return limit
+// condition that took cost to check: 1 ms at first, doubling up to 10 ms,
+// so that a condition that is quick to check is seen soon after it holds;
+// but never less than ten times what the check cost, up to 100 ms, so
+// that a condition that runs a command (govs list, ipvsadm) takes no more
+// than a tenth of the time and does not load the machine it watches.
+func pollInterval(n int, cost time.Duration) time.Duration {
+	d := 10 * time.Millisecond
+	if n < 4 {
+		d = time.Millisecond << n
 	}
-	return min(time.Millisecond<<n, limit)
+	return min(max(d, 10*cost), 100*time.Millisecond)
 }
 
 // WaitFor polls cond until it holds, and fails the test (t.Fatalf, so
@@ -25,12 +26,14 @@ func pollInterval(n int, d time.Duration) time.Duration {
 // for rs1 to be down".
 func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for n := 0; !cond(); n++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+	errNot := errors.New("not yet")
+	if poll(d, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(pollInterval(n, d))
+		return errNot
+	}) != nil {
+		t.Fatalf("timed out after %s waiting for %s", d, what)
 	}
 }
 
@@ -40,15 +43,21 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // master").
 func Eventually(t testing.TB, d time.Duration, check func() error) {
 	t.Helper()
+	if err := poll(d, check); err != nil {
+		t.Fatalf("not within %s: %v", d, err)
+	}
+}
+
+// poll calls check until it returns nil or, once d has passed, returns
+// what its last call, made after d, returned.
+func poll(d time.Duration, check func() error) error {
 	deadline := time.Now().Add(d)
 	for n := 0; ; n++ {
+		start := time.Now()
 		err := check()
-		if err == nil {
-			return
+		if err == nil || start.After(deadline) {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(pollInterval(n, d))
+		time.Sleep(pollInterval(n, time.Since(start)))
 	}
 }
