@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -27,7 +28,7 @@ func TestDownAndReentry(t *testing.T) {
 	r.run()
 	sk, k1, k2 := svc.Key(), key(s1.addr), key(s2.addr)
 
-	waitFor(t, 2*time.Second, "first checks", func() bool { return r.monitor(k1).Checks > 0 && r.monitor(k2).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first checks", func() bool { return r.monitor(k1).Checks > 0 && r.monitor(k2).Checks > 0 })
 	if got := r.schedule(sk, 10); got[s1.addr] != 5 || got[s2.addr] != 5 {
 		t.Fatalf("both up: scheduled %v", got)
 	}
@@ -97,7 +98,7 @@ func TestQuiesceKeepsFlows(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
 	sk, k1 := svc.Key(), key(s1.addr)
-	waitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k1).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k1).Checks > 0 })
 
 	// Open connections until one lands on s1 and keep it.
 	s := r.tbl.Service(sk)
@@ -147,7 +148,7 @@ func TestSorryServer(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
 	sk := svc.Key()
-	waitFor(t, 2*time.Second, "first checks", func() bool { return r.monitor(key(s2.addr)).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first checks", func() bool { return r.monitor(key(s2.addr)).Checks > 0 })
 	if r.tbl.Service(sk).SorryActive() {
 		t.Fatal("sorry server active while servers are up")
 	}
@@ -156,14 +157,14 @@ func TestSorryServer(t *testing.T) {
 	s2.down()
 	r.waitState(sk, key(s1.addr), table.StateDown, 2*time.Second)
 	r.waitState(sk, key(s2.addr), table.StateDown, 2*time.Second)
-	waitFor(t, time.Second, "sorry server", r.tbl.Service(sk).SorryActive)
+	testutil.WaitFor(t, time.Second, "sorry server", r.tbl.Service(sk).SorryActive)
 	if got := r.schedule(sk, 4); got[sorry] != 4 {
 		t.Fatalf("all down: scheduled %v, want the sorry server", got)
 	}
 
 	s2.up()
 	r.waitState(sk, key(s2.addr), table.StateUp, 2*time.Second)
-	waitFor(t, time.Second, "sorry server to leave", func() bool { return !r.tbl.Service(sk).SorryActive() })
+	testutil.WaitFor(t, time.Second, "sorry server to leave", func() bool { return !r.tbl.Service(sk).SorryActive() })
 	if got := r.schedule(sk, 4); got[s2.addr] != 4 {
 		t.Fatalf("s2 back: scheduled %v", got)
 	}
@@ -222,7 +223,7 @@ func TestSlowAndWrongAnswers(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
 	sk, k := svc.Key(), key(s.addr)
-	waitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k).Checks > 0 })
 	if st := r.state(sk, k); st != table.StateUp {
 		t.Fatalf("state %s: %+v", st, r.monitor(k))
 	}
@@ -266,7 +267,7 @@ func TestSharedMonitor(t *testing.T) {
 	if shared.Check != "tcp connect" || shared.Servers[0].Service != a.Key() || shared.Servers[1].Service != b.Key() {
 		t.Fatalf("shared monitor: %+v", shared)
 	}
-	waitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(key(s.addr)).Checks > 2 })
+	testutil.WaitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(key(s.addr)).Checks > 2 })
 	s.down()
 	r.waitState(a.Key(), key(s.addr), table.StateDown, 2*time.Second)
 	r.waitState(b.Key(), key(s.addr), table.StateQuiesced, 2*time.Second)
@@ -288,7 +289,7 @@ func TestApplyKeepsMonitors(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{a}})
 	r.run()
 	r.waitState(a.Key(), key(dead), table.StateDown, 2*time.Second)
-	waitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(key(s.addr)).Checks >= 3 })
+	testutil.WaitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(key(s.addr)).Checks >= 3 })
 	before := r.monitor(key(s.addr))
 	monOf := func(svc *model.Service) *monitor {
 		r.m.mu.Lock()
@@ -338,7 +339,7 @@ func TestApplyKeepsMonitors(t *testing.T) {
 	if len(st) != 1 || !strings.Contains(st[0].Check, `expect "*"`) {
 		t.Fatalf("monitors after check change: %+v", st)
 	}
-	waitFor(t, 2*time.Second, "new check", func() bool { return r.monitor(key(s.addr)).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "new check", func() bool { return r.monitor(key(s.addr)).Checks > 0 })
 	if got := r.state(a4.Key(), key(s.addr)); got != table.StateUp {
 		t.Fatalf("state %s", got)
 	}
@@ -370,7 +371,7 @@ func TestOverrides(t *testing.T) {
 		t.Fatalf("disabled server scheduled: %v", got)
 	}
 	// Checks keep passing and a reload happens: still disabled.
-	waitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(k1).Checks >= 3 })
+	testutil.WaitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(k1).Checks >= 3 })
 	b := service("b", 8082, check, realServer(s1.addr, 1))
 	cfg2 := &model.Config{Services: []model.Service{a, b}}
 	r.apply(cfg2)
@@ -458,7 +459,7 @@ func TestAgentWeights(t *testing.T) {
 	r.run()
 	sk, k := svc.Key(), key(s.addr)
 	d := func() *table.Dest { return r.dest(sk, k) }
-	waitFor(t, 2*time.Second, "agent weight 50%", func() bool { return d().State() == table.StateUp && d().Weight() == 5 })
+	testutil.WaitFor(t, 2*time.Second, "agent weight 50%", func() bool { return d().State() == table.StateUp && d().Weight() == 5 })
 
 	answer.Store("drain\n")
 	r.waitState(sk, k, table.StateDraining, 2*time.Second)
@@ -466,17 +467,17 @@ func TestAgentWeights(t *testing.T) {
 		t.Errorf("reason %q", reason)
 	}
 	answer.Store("ready 100%\n")
-	waitFor(t, 2*time.Second, "agent ready", func() bool { return d().State() == table.StateUp && d().Weight() == 10 })
+	testutil.WaitFor(t, 2*time.Second, "agent ready", func() bool { return d().State() == table.StateUp && d().Weight() == 10 })
 	answer.Store("down #disk full\n")
 	r.waitState(sk, k, table.StateDown, 2*time.Second)
 	if reason := d().Reason(); reason != "agent: down 100% (disk full)" {
 		t.Errorf("reason %q", reason)
 	}
 	answer.Store("up 25%\n")
-	waitFor(t, 2*time.Second, "agent up 25%", func() bool { return d().State() == table.StateUp && d().Weight() == 3 })
+	testutil.WaitFor(t, 2*time.Second, "agent up 25%", func() bool { return d().State() == table.StateUp && d().Weight() == 3 })
 	// An agent that goes away changes nothing.
 	ag.down()
-	waitFor(t, 2*time.Second, "agent error", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "agent error", func() bool {
 		as := r.m.Agents()
 		return len(as) == 1 && !as[0].LastOK && as[0].LastError != ""
 	})
@@ -497,7 +498,7 @@ func TestSlowStart(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
 	sk, k := svc.Key(), key(s.addr)
-	waitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k).Checks > 0 })
 	if w := r.dest(sk, k).Weight(); w != 64 {
 		t.Fatalf("weight at start %d: present servers are not slow-started", w)
 	}
@@ -507,7 +508,7 @@ func TestSlowStart(t *testing.T) {
 	r.waitState(sk, k, table.StateUp, 2*time.Second)
 	start := time.Now()
 	seen := []int{}
-	waitFor(t, 3*time.Second, "full weight", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "full weight", func() bool {
 		w := r.dest(sk, k).Weight()
 		if len(seen) == 0 || seen[len(seen)-1] != w {
 			t.Logf("%s %d %s", time.Since(start), w, r.state(sk, k))
@@ -542,7 +543,7 @@ func TestIPv6(t *testing.T) {
 	svc.VIP = netip.MustParseAddr("2001:db8::10")
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
-	waitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(key(s.addr)).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(key(s.addr)).Checks > 0 })
 	st := r.monitor(key(s.addr))
 	if st.State != "up" || st.Check != `tcp send "GET / HTTP/1.0\r\n\r\n" expect "HTTP"` {
 		t.Fatalf("%+v", st)
