@@ -4,11 +4,7 @@ package ipvs
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -52,19 +49,6 @@ isolate=NO
 isolate_network=NO
 seccomp_sandbox=NO
 `
-
-func sha256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // TestGuestFTP runs Debian's vsftpd on two real servers and curl as the
 // client, through the kernel. The client cannot reach the real servers'
@@ -114,23 +98,7 @@ func guestFTP(t *testing.T, direct bool) {
 		t.Fatal(err)
 	}
 	big := filepath.Join(base, "big.bin")
-	bigSum := func() string {
-		f, err := os.Create(big)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		h := sha256.New()
-		w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-		if _, err := io.CopyN(w, rand.NewChaCha8([32]byte{7}), 100<<20); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		return hex.EncodeToString(h.Sum(nil))
-	}()
-	os.Chmod(big, 0o644)
+	bigSum := testutil.WriteRandom(t, big, 7, 100<<20)
 	dirs := make([]string, 2)
 	for i := range dirs {
 		dir := filepath.Join(base, fmt.Sprintf("rs%d", i+1))
@@ -159,7 +127,7 @@ func guestFTP(t *testing.T, direct bool) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command("ip", "netns", "exec", fmt.Sprintf("rs%d", i+1), vsftpd, conf)
-		var out syncBuffer
+		var out testutil.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -247,7 +215,7 @@ func guestFTP(t *testing.T, direct bool) {
 		if err := curl(clients[0], mode, "-o", out, url+"big.bin"); err != nil {
 			t.Fatalf("%s download: %v", mode, err)
 		}
-		if sum, err := sha256File(out); err != nil || sum != bigSum {
+		if sum, err := testutil.FileSHA256(out); err != nil || sum != bigSum {
 			t.Fatalf("%s download: sha256 %s (%v), want %s", mode, sum, err, bigSum)
 		}
 		os.Remove(out)
@@ -258,7 +226,7 @@ func guestFTP(t *testing.T, direct bool) {
 		found := 0
 		for i, dir := range dirs {
 			p := filepath.Join(dir, "root/upload", name)
-			if sum, err := sha256File(p); err == nil {
+			if sum, err := testutil.FileSHA256(p); err == nil {
 				found++
 				if sum != bigSum {
 					t.Errorf("%s upload on rs%d: sha256 %s, want %s", mode, i+1, sum, bigSum)

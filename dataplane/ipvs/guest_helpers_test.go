@@ -4,7 +4,6 @@ package ipvs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -463,35 +463,17 @@ func httpName(url string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// syncBuffer collects the plane's log for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // guestPlane is a plane on the guest's kernel with its table.
 type guestPlane struct {
 	t   *testing.T
 	tb  *table.Table
 	p   *Plane
-	log *syncBuffer
+	log *testutil.Buffer // the plane's log
 }
 
 func newGuestPlane(t *testing.T, o Options) *guestPlane {
 	t.Helper()
-	g := &guestPlane{t: t, tb: table.New(table.Options{NewScheduler: scheduler.New}), log: &syncBuffer{}}
+	g := &guestPlane{t: t, tb: table.New(table.Options{NewScheduler: scheduler.New}), log: &testutil.Buffer{}}
 	o.Logger = slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.StateFile == "" {
 		o.StateFile = t.TempDir() + "/state.json"
@@ -547,16 +529,4 @@ func ipvsadmList(t *testing.T) string {
 		return out[i+1:]
 	}
 	return out
-}
-
-// eventually polls cond for up to d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

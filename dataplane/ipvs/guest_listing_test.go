@@ -13,6 +13,7 @@ import (
 
 	"github.com/govs/govs/listing"
 	"github.com/govs/govs/model"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // govs list -n and --stats read alike on both planes for the same
@@ -59,14 +60,12 @@ func TestGuestListingParity(t *testing.T) {
 		if p == kernel {
 			// The kernel sums its per-CPU counters in its estimator,
 			// every 2 s: read it until the four connections show.
-			for deadline := time.Now().Add(6 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			testutil.WaitFor(t, 6*time.Second, "the kernel's count of four connections", func() bool {
 				if err := g.p.mirrorStats(); err != nil {
 					t.Fatal(err)
 				}
-				if s := r.svc(); s.Counters.Conns.Load() >= 4 || time.Now().After(deadline) {
-					break
-				}
-			}
+				return r.svc().Counters.Conns.Load() >= 4
+			})
 		}
 		var b bytes.Buffer
 		if err := listing.Write(&b, p.tb.Snapshot(), listing.Options{}); err != nil {

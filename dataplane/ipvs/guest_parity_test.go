@@ -20,6 +20,7 @@ import (
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // The cross-plane parity suite: every scenario runs on the kernel plane
@@ -165,11 +166,12 @@ func (r *parityRun) wait(open int) {
 	if !r.p.proxied || r.cfg.Services[0].Proto != model.ProtoTCP {
 		return
 	}
-	for deadline := time.Now().Add(5 * time.Second); r.open() != open; time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s plane: %d open connections, want %d", r.p.name, r.open(), open)
+	testutil.Eventually(r.t, 5*time.Second, func() error {
+		if n := r.open(); n != open {
+			return fmt.Errorf("%s plane: %d open connections, want %d", r.p.name, n, open)
 		}
-	}
+		return nil
+	})
 }
 
 // open counts the scenario's open connections in the plane's table.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/listing"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
@@ -333,7 +334,7 @@ func TestGuestDriftRepair(t *testing.T) {
 	mustRun(t, "ipvsadm", "-e", "-t", "192.0.2.10:80", "-r", "198.51.100.12:8080", "-m", "-w", "7")
 	mustRun(t, "ipvsadm", "-A", "-t", "192.0.2.99:80", "-s", "rr")
 	mustRun(t, "ipvsadm", "-a", "-t", "192.0.2.99:80", "-r", "198.51.100.13:80", "-m")
-	eventually(t, 10*time.Second, "repair of the hand-made changes", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "repair of the hand-made changes", func() bool {
 		got := ipvsadmList(t)
 		return strings.Contains(got, "198.51.100.11:8080") && !strings.Contains(got, "Masq    7")
 	})
@@ -370,12 +371,12 @@ func TestGuestHealthAndQuiesce(t *testing.T) {
 	idx := map[string]int{"rs1": 0, "rs2": 1}
 	held := model.DestKey{Addr: gRS[idx[first]], Port: 80}
 	other := model.DestKey{Addr: gRS[1-idx[first]], Port: 80}
-	eventually(t, 5*time.Second, "the kernel's active count in the table", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the kernel's active count in the table", func() bool {
 		return svc.Dest(held).ActiveConns() == 1
 	})
 
 	svc.SetState(held, table.StateQuiesced, "test")
-	eventually(t, 5*time.Second, "weight 0 in the kernel", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "weight 0 in the kernel", func() bool {
 		return strings.Contains(ipvsadmList(t), fmt.Sprintf("-> %-28s Masq    0", held.String()))
 	})
 	if err := echo(conn); err != nil {
@@ -391,7 +392,7 @@ func TestGuestHealthAndQuiesce(t *testing.T) {
 		}
 	}
 	svc.SetState(other, table.StateDown, "health check failed")
-	eventually(t, 5*time.Second, "the failed server removed from the kernel", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the failed server removed from the kernel", func() bool {
 		return !strings.Contains(ipvsadmList(t), other.String())
 	})
 	if err := echo(conn); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -199,30 +200,19 @@ func TestStatesFollowTable(t *testing.T) {
 	s := r.tb.Service(tcp(vipNAT, 80))
 	k1, k2 := model.DestKey{Addr: rs1, Port: 8080}, model.DestKey{Addr: rs2, Port: 8080}
 	s.SetState(k1, table.StateDown, "test")
-	waitFor(t, func() bool { return len(r.svc(tcp(vipNAT, 80)).dests) == 1 })
+	testutil.WaitFor(t, 5*time.Second, "rs1 down to leave the kernel", func() bool { return len(r.svc(tcp(vipNAT, 80)).dests) == 1 })
 	s.SetState(k2, table.StateQuiesced, "test")
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "rs2 quiesced at weight 0, the sorry server in", func() bool {
 		ds := r.svc(tcp(vipNAT, 80)).dests
 		return len(ds) == 2 && ds[0].Weight == 0 && ds[1].Key() == model.DestKey{Addr: rs3, Port: 8080} && ds[1].Weight == 1
 	})
 	s.SetState(k1, table.StateUp, "test")
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "rs1 up again in place of the sorry server", func() bool {
 		ds := r.svc(tcp(vipNAT, 80)).dests
 		return len(ds) == 2 && ds[0].Key() == k2 && ds[1].Key() == k1 && ds[1].Weight == 1
 	})
 	s.SetState(k2, table.StateDisabled, "test")
-	waitFor(t, func() bool { return len(r.svc(tcp(vipNAT, 80)).dests) == 1 })
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "rs2 disabled to leave the kernel", func() bool { return len(r.svc(tcp(vipNAT, 80)).dests) == 1 })
 }
 
 // Services govs did not create stay, through reloads, repairs and Close.
