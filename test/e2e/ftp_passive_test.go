@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // The classic FTP mark service for IPv4 and for IPv6: 20,002 ports
@@ -110,7 +111,7 @@ func TestFTPPassiveRange(t *testing.T) {
 	}
 	const size = 4 << 20
 	src := filepath.Join(base, "file.bin")
-	sum := writeRandom(t, src, 2, size)
+	sum := testutil.WriteRandom(t, src, 2, size)
 	// One vsftpd per family: listen= and listen_ipv6= exclude each other.
 	for _, addr := range []string{"198.51.100.11", "2001:db8:1::11"} {
 		dir := filepath.Join(base, "v"+map[bool]string{true: "6", false: "4"}[strings.Contains(addr, ":")])
@@ -205,12 +206,12 @@ func TestFTPPassiveRange(t *testing.T) {
 	for i, c := range cases {
 		got := filepath.Join(out, fmt.Sprintf("down%d.bin", i))
 		run(c.name+" download", append(c.args, "-o", got, "ftp://"+c.vip+"/file.bin")...)
-		if s, err := fileSum(got); err != nil || s != sum {
+		if s, err := testutil.FileSHA256(got); err != nil || s != sum {
 			t.Errorf("%s download: sha256 %s (%v), want %s", c.name, s, err, sum)
 		}
 		up := fmt.Sprintf("up%d.bin", i)
 		run(c.name+" upload", append(c.args, "-T", src, "ftp://"+c.vip+"/upload/"+up)...)
-		if s, err := fileSum(filepath.Join(base, c.dir, "root/upload", up)); err != nil || s != sum {
+		if s, err := testutil.FileSHA256(filepath.Join(base, c.dir, "root/upload", up)); err != nil || s != sum {
 			t.Errorf("%s upload: sha256 %s (%v), want %s", c.name, s, err, sum)
 		}
 	}

@@ -3,13 +3,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/user"
@@ -21,6 +16,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // The FTP router: the classic FTP mark service of Piranha's documentation,
@@ -90,45 +86,6 @@ max_per_ip=0
 // bigSize is the size of the files that cross the router: at least 100 MB.
 const bigSize = 100 << 20
 
-// writeRandom writes n pseudo-random bytes from seed and returns their
-// SHA-256.
-func writeRandom(t *testing.T, path string, seed uint64, n int) string {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var key [32]byte
-	key[0] = byte(seed)
-	r := rand.NewChaCha8(key)
-	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	if _, err := io.CopyN(w, r, int64(n)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // TestFTPThroughRouter runs Debian's vsftpd on two real servers and curl
 // as several simultaneous clients through the proxy plane's FTP helper:
 // passive (EPSV and PASV) and active (EPRT and PORT) downloads and uploads
@@ -171,7 +128,7 @@ func TestFTPThroughRouter(t *testing.T) {
 	// Each client downloads its own names (hard links to one 100 MB file
 	// on both servers), so that the logs tell its transfers apart.
 	big := filepath.Join(base, "big.bin")
-	bigSum := writeRandom(t, big, 1, bigSize)
+	bigSum := testutil.WriteRandom(t, big, 1, bigSize)
 	dirs := make([]string, len(rs))
 	for i, ns := range rs {
 		port := fmt.Sprintf("p%d", i)
@@ -225,7 +182,7 @@ func TestFTPThroughRouter(t *testing.T) {
 	upSums := make([]string, len(clients))
 	upDir := t.TempDir()
 	for c := range clients {
-		upSums[c] = writeRandom(t, filepath.Join(upDir, fmt.Sprintf("up%d.bin", c)), uint64(10+c), bigSize)
+		upSums[c] = testutil.WriteRandom(t, filepath.Join(upDir, fmt.Sprintf("up%d.bin", c)), byte(10+c), bigSize)
 	}
 	outDir := t.TempDir()
 
@@ -250,7 +207,7 @@ func TestFTPThroughRouter(t *testing.T) {
 					errs <- fmt.Errorf("client %s %s download: %v\n%s", src, mode, err, o)
 					return
 				}
-				if sum, err := fileSum(out); err != nil || sum != bigSum {
+				if sum, err := testutil.FileSHA256(out); err != nil || sum != bigSum {
 					errs <- fmt.Errorf("client %s %s download: sha256 %s (%v), want %s", src, mode, sum, err, bigSum)
 				}
 				os.Remove(out)
@@ -278,7 +235,7 @@ func TestFTPThroughRouter(t *testing.T) {
 			name := fmt.Sprintf("c%d-%s.bin", c, mode)
 			found := -1
 			for i, dir := range dirs {
-				sum, err := fileSum(filepath.Join(dir, "root/upload", name))
+				sum, err := testutil.FileSHA256(filepath.Join(dir, "root/upload", name))
 				if err != nil {
 					continue
 				}

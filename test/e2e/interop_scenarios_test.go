@@ -3,9 +3,12 @@
 package e2e
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // interopCase is one scenario between a govs router g and a keepalived
@@ -163,22 +166,21 @@ func (l *lan) startBoth(a, b *node) *node {
 	a.prio, b.prio = 150, 100
 	a.start()
 	b.start()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var master *node
+	testutil.Eventually(l.t, 5*time.Second, func() error {
 		ra, rb := a.role(), b.role()
 		switch {
 		case ra == "master" && rb == "backup":
-			l.prime(a)
-			return a
+			master = a
 		case rb == "master" && ra == "backup":
-			l.prime(b)
-			return b
+			master = b
+		default:
+			return fmt.Errorf("after starting both: %v is %s, %v is %s", a, ra, b, rb)
 		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("after starting both: %v is %s, %v is %s", a, ra, b, rb)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	l.prime(master)
+	return master
 }
 
 // waitRole waits, boundedly, for n to have one of the roles ("a|b").

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // The failover pair for many clients: IPv6, so that a thousand clients
@@ -104,9 +105,9 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 		return out
 	}
 	govsRouters[0] = startRouter(t, []string{"ip", "netns", "exec", routers[0].Name}, cfg)
-	waitFor(t, "r1 active", 5*time.Second, func() bool { return strings.Contains(role(0), "active") })
+	testutil.WaitFor(t, 5*time.Second, "r1 active", func() bool { return strings.Contains(role(0), "active") })
 	govsRouters[1] = startRouter(t, []string{"ip", "netns", "exec", routers[1].Name}, cfg)
-	waitFor(t, "r2 backup", 5*time.Second, func() bool { return strings.Contains(role(1), "backup") })
+	testutil.WaitFor(t, 5*time.Second, "r2 backup", func() bool { return strings.Contains(role(1), "backup") })
 
 	n := persistClients()
 	var srcs []string
@@ -120,7 +121,7 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 			t.Fatalf("client %s could not connect before the failover", s)
 		}
 	}
-	waitFor(t, "every template on the backup", 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, "every template on the backup", func() bool {
 		out, _, _ := govs(t, "list", "-c", "--socket", govsRouters[1].socket)
 		return strings.Count(out, "2001:db8:c::") >= n
 	})
@@ -130,7 +131,7 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 	load.Env = append(os.Environ(), "GOVS_E2E_ROLE=clients", "GOVS_E2E_TARGET="+url, "GOVS_E2E_LOOP=1",
 		"GOVS_E2E_PARALLEL=16")
 	stdin, _ := load.StdinPipe()
-	var loadOut syncBuffer
+	var loadOut testutil.Buffer
 	load.Stdout, load.Stderr = &loadOut, &loadOut
 	if err := load.Start(); err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 	routers[0].Run("ip", "link", "set", "r0", "down")
 	_ = govsRouters[0].cmd.Process.Signal(syscall.SIGKILL)
 	crashed := time.Now()
-	waitFor(t, "r2 active", 5*time.Second, func() bool { return strings.Contains(role(1), "active") })
+	testutil.WaitFor(t, 5*time.Second, "r2 active", func() bool { return strings.Contains(role(1), "active") })
 	took := time.Since(crashed)
 	time.Sleep(2 * time.Second)
 	fmt.Fprintln(stdin, "stop")

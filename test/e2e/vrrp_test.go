@@ -17,6 +17,7 @@ import (
 
 	"github.com/govs/govs/control"
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // The pair's configuration: r1 is primary (192.0.2.1), r2 backup
@@ -242,7 +243,7 @@ func TestVRRPFailoverOnKill(t *testing.T) {
 		t.Fatalf("client's neighbour entry for the VIP: %q, want r1's %q", got, want)
 	}
 	// The backup learns the templates.
-	waitFor(t, "templates on the backup", 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "templates on the backup", func() bool {
 		out, _, _ := govs(t, "list", "-c", "--socket", p.running[1].socket)
 		return strings.Count(out, "192.0.2.") >= 2*len(pairClients)
 	})
@@ -279,11 +280,11 @@ func TestVRRPFailoverOnKill(t *testing.T) {
 	if !p.hasVIP(1) {
 		t.Error("r2 is active without the VIP")
 	}
-	waitFor(t, "r2's active_cmd", 2*time.Second, func() bool {
+	testutil.WaitFor(t, 2*time.Second, "r2's active_cmd", func() bool {
 		_, err := os.Stat(filepath.Join(p.cmds, "active"))
 		return err == nil
 	})
-	waitFor(t, "client's neighbour entry moving to r2", 2*time.Second, func() bool { return p.neighMAC() == p.mac(1) })
+	testutil.WaitFor(t, 2*time.Second, "client's neighbour entry moving to r2", func() bool { return p.neighMAC() == p.mac(1) })
 	rev := slices.Clone(pairClients)
 	slices.Reverse(rev)
 	after := p.owners(ctx, rev)
