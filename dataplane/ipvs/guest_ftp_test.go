@@ -19,36 +19,13 @@ import (
 	"github.com/govs/govs/model"
 )
 
-// guestVsftpd is a real server's vsftpd for the kernel FTP tests, after
+// guestVsftpd is a real server's vsftpd for the kernel FTP tests, with
 // the test's own listen lines. It listens on port 2121, leaving the
 // suite's port-21 echo server alone.
-const guestVsftpd = `listen=YES
-listen_ipv6=NO
-listen_port=2121
-connect_from_port_20=YES
-background=NO
-anonymous_enable=YES
-local_enable=NO
-no_anon_password=YES
-anon_root=%[1]s/root
-write_enable=YES
-anon_upload_enable=YES
-anon_other_write_enable=YES
-anon_umask=022
-pasv_enable=YES
-pasv_min_port=10000
-pasv_max_port=10100
-port_enable=YES
-vsftpd_log_file=%[1]s/vsftpd.log
-xferlog_enable=YES
-dual_log_enable=YES
-xferlog_file=%[1]s/xferlog
-log_ftp_protocol=YES
-secure_chroot_dir=%[1]s/empty
-isolate=NO
-isolate_network=NO
-seccomp_sandbox=NO
-`
+func guestVsftpd(dir string, listen ...string) string {
+	return testutil.VsftpdConf(dir, append(listen, "listen=YES", "listen_ipv6=NO", "listen_port=2121",
+		"connect_from_port_20=YES", "pasv_min_port=10000", "pasv_max_port=10100")...)
+}
 
 // TestGuestFTP runs Debian's vsftpd on two real servers and curl as the
 // client, through the kernel. The client cannot reach the real servers'
@@ -103,14 +80,7 @@ func guestFTP(t *testing.T, direct bool) {
 	for i := range dirs {
 		dir := filepath.Join(base, fmt.Sprintf("rs%d", i+1))
 		dirs[i] = dir
-		for _, d := range []string{dir, dir + "/root", dir + "/root/upload", dir + "/empty"} {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(dir+"/root/upload", 100, 100); err != nil {
-			t.Fatal(err)
-		}
+		testutil.VsftpdDir(t, dir, 100, 100)
 		if err := os.Link(big, dir+"/root/big.bin"); err != nil {
 			t.Fatal(err)
 		}
@@ -118,12 +88,12 @@ func guestFTP(t *testing.T, direct bool) {
 			t.Fatal(err)
 		}
 		conf := filepath.Join(dir, "vsftpd.conf")
-		listen := fmt.Sprintf("listen_address=%s\nftp_data_port=2120\n", gRS[i])
+		listen := []string{"listen_address=" + gRS[i].String(), "ftp_data_port=2120"}
 		if direct {
 			// Any address: the control connection arrives for the VIP.
-			listen = "ftp_data_port=20\n"
+			listen = []string{"ftp_data_port=20"}
 		}
-		if err := os.WriteFile(conf, []byte(listen+fmt.Sprintf(guestVsftpd, dir)), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(guestVsftpd(dir, listen...)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command("ip", "netns", "exec", fmt.Sprintf("rs%d", i+1), vsftpd, conf)

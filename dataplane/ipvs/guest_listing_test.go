@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/listing"
 	"github.com/govs/govs/model"
-	"github.com/govs/govs/internal/testutil"
 )
 
 // govs list -n and --stats read alike on both planes for the same

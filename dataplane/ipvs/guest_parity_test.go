@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/govs/govs/dataplane/proxy"
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
-	"github.com/govs/govs/internal/testutil"
 )
 
 // The cross-plane parity suite: every scenario runs on the kernel plane

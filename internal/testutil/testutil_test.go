@@ -267,3 +267,19 @@ func TestRandomFile(t *testing.T) {
 		t.Error("one seed, two files")
 	}
 }
+
+func TestVsftpd(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rs1")
+	VsftpdDir(t, dir, os.Getuid(), os.Getgid())
+	for _, d := range []string{"root", "root/upload", "empty"} {
+		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	conf := VsftpdConf(dir, "listen=YES", "listen_port=2121")
+	for _, want := range []string{"listen=YES\nlisten_port=2121\n", "\nanon_root=" + dir + "/root\n", "\nvsftpd_log_file=" + dir + "/vsftpd.log\n"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("configuration without %q:\n%s", want, conf)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,69 +20,47 @@ import (
 	"github.com/govs/govs/internal/testutil"
 )
 
-// The FTP router: the classic FTP mark service of Piranha's documentation,
-// bundling the control port and the real servers' passive range under one
-// persistent firewall mark, with the FTP helper on.
-const ftpCfg = `serial_no = 1
+// ftpHeader begins the FTP routers' lvs.cf: a NAT router on the proxy
+// plane, its client side on r0.
+const ftpHeader = `serial_no = 1
 primary = 203.0.113.1
 service = lvs
 network = nat
 dataplane = proxy
 
-virtual ftp {
+`
+
+// ftpMarkService is the classic FTP mark service of Piranha's
+// documentation on vip: the control port and the real servers' passive
+// range under one persistent firewall mark, with the FTP helper on.
+func ftpMarkService(name, vip string, servers ...string) string {
+	return fmt.Sprintf(`virtual %s {
     active = 1
-    address = 203.0.113.100 r0
+    address = %s r0
     port = 21
     fwmark = 21
     fwmark_ports = 21,10000-20000
     persistent = 300
     ftp = 1
     scheduler = rr
-    server rs1 {
-        address = 198.51.100.11
-        active = 1
-    }
-    server rs2 {
-        address = 198.51.100.12
-        active = 1
-    }
+%s}
+`, name, vip, lvsServers(servers...))
 }
-`
 
-// vsftpdConf is a real server's vsftpd: anonymous only, rooted in a
-// read-only directory with a writable upload/ (vsftpd refuses a writable
-// anonymous root), in the foreground, logging every command and transfer
-// with the session's pid so that a control session and its data transfers
-// can be matched.
-const vsftpdConf = `listen=YES
-listen_ipv6=NO
-listen_address=%[1]s
-background=NO
-anonymous_enable=YES
-local_enable=NO
-no_anon_password=YES
-anon_root=%[2]s/root
-write_enable=YES
-anon_upload_enable=YES
-anon_other_write_enable=YES
-anon_umask=022
-pasv_enable=YES
-pasv_min_port=10000
-pasv_max_port=20000
-port_enable=YES
-connect_from_port_20=NO
-xferlog_enable=YES
-xferlog_file=%[2]s/xferlog
-vsftpd_log_file=%[2]s/vsftpd.log
-dual_log_enable=YES
-log_ftp_protocol=YES
-secure_chroot_dir=%[2]s/empty
-isolate=NO
-isolate_network=NO
-seccomp_sandbox=NO
-max_clients=0
-max_per_ip=0
-`
+// The FTP router: the FTP mark service over two real servers.
+var ftpCfg = ftpHeader + ftpMarkService("ftp", "203.0.113.100", "198.51.100.11", "198.51.100.12")
+
+// vsftpdConf is a real server's vsftpd listening on addr, IPv4 or IPv6
+// (vsftpd's listen= and listen_ipv6= exclude each other), with its passive
+// ports in [pasvMin, pasvMax].
+func vsftpdConf(dir, addr string, pasvMin, pasvMax int) string {
+	listen := []string{"listen=YES", "listen_ipv6=NO", "listen_address=" + addr}
+	if strings.Contains(addr, ":") {
+		listen = []string{"listen=NO", "listen_ipv6=YES", "listen_address6=" + addr}
+	}
+	return testutil.VsftpdConf(dir, append(listen, fmt.Sprintf("pasv_min_port=%d", pasvMin), fmt.Sprintf("pasv_max_port=%d", pasvMax),
+		"connect_from_port_20=NO", "max_clients=0", "max_per_ip=0")...)
+}
 
 // bigSize is the size of the files that cross the router: at least 100 MB.
 const bigSize = 100 << 20
@@ -139,14 +118,7 @@ func TestFTPThroughRouter(t *testing.T) {
 
 		dir := filepath.Join(base, fmt.Sprintf("rs%d", i+1))
 		dirs[i] = dir
-		for _, d := range []string{dir, dir + "/root", dir + "/root/upload", dir + "/empty"} {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(dir+"/root/upload", uid, gid); err != nil {
-			t.Fatal(err)
-		}
+		testutil.VsftpdDir(t, dir, uid, gid)
 		for c := range clients {
 			for _, mode := range []string{"epsv", "pasv", "eprt", "port"} {
 				if err := os.Link(big, fmt.Sprintf("%s/root/c%d-%s.bin", dir, c, mode)); err != nil {
@@ -155,7 +127,7 @@ func TestFTPThroughRouter(t *testing.T) {
 			}
 		}
 		conf := filepath.Join(dir, "vsftpd.conf")
-		writeFile(t, conf, fmt.Sprintf(vsftpdConf, addr, dir))
+		writeFile(t, conf, vsftpdConf(dir, addr, 10000, 20000))
 		ns.Start(nil, vsftpd, conf)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -102,9 +102,19 @@ func handler(name string) http.Handler {
 }
 
 func serveHTTP(name string, addrs []string) {
+	serveAll(addrs, func(a string) (func(), error) {
+		ln, err := net.Listen("tcp", a)
+		return func() { _ = http.Serve(ln, handler(name)) }, err
+	})
+}
+
+// serveAll is a helper process's serving: it listens on every address
+// (a failure ends the process), tells the test it is ready, and serves
+// each listener on a goroutine of its own until it is killed.
+func serveAll(addrs []string, listen func(addr string) (serve func(), err error)) {
 	var wg sync.WaitGroup
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a)
+		serve, err := listen(a)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -112,7 +122,7 @@ func serveHTTP(name string, addrs []string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = http.Serve(ln, handler(name))
+			serve()
 		}()
 	}
 	ready()
@@ -141,16 +151,9 @@ func waitReady(t *testing.T, files ...string) {
 }
 
 func serveUDP(name string, addrs []string) {
-	var wg sync.WaitGroup
-	for _, a := range addrs {
+	serveAll(addrs, func(a string) (func(), error) {
 		pc, err := net.ListenPacket("udp", a)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		return func() {
 			buf := make([]byte, 2048)
 			for {
 				n, from, err := pc.ReadFrom(buf)
@@ -159,10 +162,8 @@ func serveUDP(name string, addrs []string) {
 				}
 				_, _ = pc.WriteTo([]byte(name+" "+string(buf[:n])), from)
 			}
-		}()
-	}
-	ready()
-	wg.Wait()
+		}, err
+	})
 }
 
 func udpAsk(target, source string) int {
@@ -314,6 +315,16 @@ func get(ctx context.Context, url, local string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// lvsServers is the server blocks of a virtual service in lvs.cf: rs1,
+// rs2, ... at the given addresses, active, on the service's port.
+func lvsServers(addrs ...string) string {
+	var b strings.Builder
+	for i, a := range addrs {
+		fmt.Fprintf(&b, "    server rs%d {\n        address = %s\n        active = 1\n    }\n", i+1, a)
+	}
+	return b.String()
 }
 
 func writeFile(t *testing.T, path, text string) {

@@ -84,8 +84,7 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 		routers[i] = r
 	}
 	self, _ := os.Executable()
-	var servers strings.Builder
-	var ready []string
+	var servers, ready []string
 	for i := range 4 {
 		rs := newNS(fmt.Sprintf("rs%d", i+1))
 		addr := fmt.Sprintf("2001:db8:b::%d", 11+i)
@@ -94,11 +93,11 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 		ready = append(ready, f)
 		rs.Start([]string{"GOVS_E2E_ROLE=http", fmt.Sprintf("GOVS_E2E_NAME=rs%d", i+1), "GOVS_E2E_READY=" + f,
 			"GOVS_E2E_LISTEN=[::]:80"}, self)
-		fmt.Fprintf(&servers, "    server rs%d {\n        address = %s\n        active = 1\n    }\n", i+1, addr)
+		servers = append(servers, addr)
 	}
 	waitReady(t, ready...)
 	cfg := filepath.Join(t.TempDir(), "lvs.cf")
-	writeFile(t, cfg, fmt.Sprintf(persistPairCfg, servers.String()))
+	writeFile(t, cfg, fmt.Sprintf(persistPairCfg, lvsServers(servers...)))
 	var govsRouters [2]*router
 	role := func(i int) string {
 		out, _, _ := govs(t, "status", "--socket", govsRouters[i].socket)

@@ -23,7 +23,7 @@ import (
 // The pair's configuration: r1 is primary (192.0.2.1), r2 backup
 // (192.0.2.11), the VIP 192.0.2.100 on r0, a persistent service over two
 // real servers behind the routers on 198.51.100.0/24.
-const pairCfg = `serial_no = 1
+var pairCfg = `serial_no = 1
 primary = 192.0.2.1
 backup = 192.0.2.11
 backup_active = 1
@@ -42,16 +42,7 @@ virtual web {
     port = 80
     persistent = 300
     scheduler = rr
-    server rs1 {
-        address = 198.51.100.11
-        active = 1
-    }
-    server rs2 {
-        address = 198.51.100.12
-        active = 1
-    }
-}
-`
+` + lvsServers("198.51.100.11", "198.51.100.12") + "}\n"
 
 // pair is a client and two routers on one bridge, with two real servers
 // on a second bridge behind the routers.
