@@ -99,14 +99,7 @@ func TestSocketBudgetTCP(t *testing.T) {
 			tport, rport := testutil.FreePort(t, vip), startTCP(t, "t1", rip, 0).port
 			e.mustApply(&model.Config{Services: []model.Service{{Name: "web", Active: true, Proto: model.ProtoTCP,
 				VIP: vip, Port: tport, Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, rport, 1)}}}})
-			var held []*client
-			for range 3 {
-				c, name, _ := hello(t, ip("127.1.19.5"), ap(vip, tport))
-				if name != "t1" {
-					t.Fatalf("answered by %q", name)
-				}
-				held = append(held, c)
-			}
+			held := holdN(t, 3, "t1", ip("127.1.19.5"), ap(vip, tport))
 			// The reset may come before connect returns.
 			if c, err := dialFrom(ip("127.1.19.5"), ap(vip, tport)); err == nil {
 				line, err := c.line()
@@ -169,14 +162,7 @@ func TestMaxConns(t *testing.T) {
 		_, err = c.line()
 		return err != nil
 	}
-	var held []*client
-	for range 2 {
-		c, name, _ := hello(t, ip("127.1.19.6"), ap(vip, tport))
-		if name != "t1" {
-			t.Fatalf("answered by %q", name)
-		}
-		held = append(held, c)
-	}
+	held := holdN(t, 2, "t1", ip("127.1.19.6"), ap(vip, tport))
 	if !refusedTCP(tport) {
 		t.Fatal("a third connection to a service of max_conns 2 was served")
 	}

@@ -74,7 +74,8 @@ func TestPipesReturned(t *testing.T) {
 		t.Skip("TCP is served by goroutines (GOVS_PROXY_GOROUTINES=1)")
 	}
 	vip := ip("127.0.24.2")
-	port := e.single(t, "p", vip, ip("127.0.24.12"))
+	svc, _ := e.single(t, model.Global{}, "p", vip, ip("127.0.24.12"))
+	port := svc.Port
 	const conns, size = 8, 4 << 20
 	for range conns {
 		c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))

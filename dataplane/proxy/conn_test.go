@@ -25,7 +25,8 @@ func TestManyConnections(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newEnv(t, mode.opt)
 			vip := ip("127.0.22.1")
-			port := e.single(t, "m", vip, ip("127.0.22.11"))
+			svc, _ := e.single(t, model.Global{}, "m", vip, ip("127.0.22.11"))
+			port := svc.Port
 
 			const conns = 64
 			sizes := []int{1, 100, 1500, 70000, 300000, 1 << 20}
@@ -102,7 +103,8 @@ func TestSlowReader(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newEnv(t, mode.opt)
 			vip := ip("127.0.22.2")
-			port := e.single(t, "s", vip, ip("127.0.22.12"))
+			svc, _ := e.single(t, model.Global{}, "s", vip, ip("127.0.22.12"))
+			port := svc.Port
 			c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(20 * time.Second))

@@ -72,6 +72,22 @@ func rangePorts(t *testing.T, lo, hi uint16, addrs ...netip.Addr) (func() uint16
 	}, chosen
 }
 
+// ftpSamePassivePort starts a plane and an FTP real server on port 21 of
+// each of rips, all announcing the one passive port it returns: a port of
+// the bundle's range free on vip and on the real servers. It skips the
+// test unless it may listen on port 21 of vip.
+func ftpSamePassivePort(t *testing.T, vip netip.Addr, rips ...netip.Addr) (*env, uint16) {
+	t.Helper()
+	needPort21(t, vip)
+	e := newEnv(t, Options{})
+	pick, _ := rangePorts(t, 10000, 20000, append([]netip.Addr{vip}, rips...)...)
+	port := pick()
+	for i, r := range rips {
+		ftpServerPasv(t, fmt.Sprint("rs", i+1), r, 21, func() uint16 { return port })
+	}
+	return e, port
+}
+
 // tcpListeners lists the plane's TCP listeners.
 func tcpListeners(p *Plane) []string {
 	p.mu.Lock()
@@ -250,14 +266,7 @@ func TestFTPPassiveRangeOnDemand(t *testing.T) {
 func TestFTPPassivePortCollision(t *testing.T) {
 	vip := ip("127.0.22.1")
 	rips := []netip.Addr{ip("127.0.22.11"), ip("127.0.22.12")}
-	needPort21(t, vip)
-	e := newEnv(t, Options{})
-	pick, _ := rangePorts(t, 10000, 20000, append([]netip.Addr{vip}, rips...)...)
-	port := pick()
-	same := func() uint16 { return port }
-	for i, r := range rips {
-		ftpServerPasv(t, fmt.Sprint("rs", i+1), r, 21, same)
-	}
+	e, port := ftpSamePassivePort(t, vip, rips...)
 	e.mustApply(&model.Config{Services: []model.Service{
 		ftpMark("ftp", vip, ftpBundle, rs(rips[0], 0, 1), rs(rips[1], 0, 1)),
 	}})
@@ -283,13 +292,7 @@ func TestFTPPassivePortCollision(t *testing.T) {
 func TestFTPPassiveListedPort(t *testing.T) {
 	vip := ip("127.0.23.1")
 	rips := []netip.Addr{ip("127.0.23.11"), ip("127.0.23.12")}
-	needPort21(t, vip)
-	e := newEnv(t, Options{})
-	pick, _ := rangePorts(t, 10000, 20000, append([]netip.Addr{vip}, rips...)...)
-	port := pick()
-	for i, r := range rips {
-		ftpServerPasv(t, fmt.Sprint("rs", i+1), r, 21, func() uint16 { return port })
-	}
+	e, port := ftpSamePassivePort(t, vip, rips...)
 	e.mustApply(&model.Config{Services: []model.Service{
 		ftpMark("ftp", vip, model.PortRanges{{First: 21, Last: 21}, {First: port, Last: port}},
 			rs(rips[0], 0, 1), rs(rips[1], 0, 1)),

@@ -364,6 +364,21 @@ func ident(t *testing.T, src netip.Addr, dst netip.AddrPort) (string, int) {
 	return name, port
 }
 
+// holdN opens n connections from src to dst, each greeted by the real
+// server want, and returns them open.
+func holdN(t *testing.T, n int, want string, src netip.Addr, dst netip.AddrPort) []*client {
+	t.Helper()
+	var held []*client
+	for range n {
+		c, name, _ := hello(t, src, dst)
+		if name != want {
+			t.Fatalf("answered by %q, want %s", name, want)
+		}
+		held = append(held, c)
+	}
+	return held
+}
+
 // echo sends a line and expects it back.
 func (c *client) echo(s string) error {
 	if _, err := c.Write([]byte(s + "\n")); err != nil {
@@ -411,14 +426,15 @@ var copyModes = []struct {
 	opt  Options
 }{{"splice", Options{}}, {"buffered", Options{NoSplice: true}}}
 
-// single serves one TCP service on vip, round robin over one real server on
-// rip, and returns its port.
-func (e *env) single(t *testing.T, name string, vip, rip netip.Addr) uint16 {
+// single serves one TCP service named name on vip, round robin over one
+// real server, rs1, on rip at the same port, under the global settings g,
+// and returns the service and its real server.
+func (e *env) single(t *testing.T, g model.Global, name string, vip, rip netip.Addr) (model.Service, *tcpServer) {
 	t.Helper()
 	port := testutil.FreePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
+	srv := startTCP(t, "rs1", rip, port)
 	svc := model.Service{Name: name, Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
 		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
-	return port
+	e.mustApply(&model.Config{Global: g, Services: []model.Service{svc}})
+	return svc, srv
 }

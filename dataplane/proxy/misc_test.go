@@ -61,11 +61,8 @@ func TestCounters(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newEnv(t, mode.opt)
 			vip, rip := ip("127.0.21.1"), ip("127.0.21.11")
-			port := testutil.FreePort(t, vip, rip)
-			startTCP(t, "rs1", rip, port)
-			svc := model.Service{Name: "c", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-				RealServers: []model.RealServer{rs(rip, port, 1)}}
-			e.mustApply(&model.Config{Services: []model.Service{svc}})
+			svc, _ := e.single(t, model.Global{}, "c", vip, rip)
+			port := svc.Port
 			d := e.svc(svc.Key()).Dests()[0]
 
 			c, name, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
@@ -113,11 +110,8 @@ func TestCounters(t *testing.T) {
 func TestCloseDrains(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.22.1"), ip("127.0.22.11")
-	port := testutil.FreePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "d", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	svc, _ := e.single(t, model.Global{}, "d", vip, rip)
+	port := svc.Port
 	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 	defer c.Close()
 
@@ -202,12 +196,9 @@ func TestCloseForces(t *testing.T) {
 func TestExpiryFollowsTraffic(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.21.2"), ip("127.0.21.12")
-	port := testutil.FreePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "x", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
 	const timeout = 30 * time.Second
-	e.mustApply(&model.Config{Global: model.Global{TCPTimeout: timeout}, Services: []model.Service{svc}})
+	svc, _ := e.single(t, model.Global{TCPTimeout: timeout}, "x", vip, rip)
+	port := svc.Port
 	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 	defer c.Close()
 	// 30 drops 50 ms apart: traffic for longer than the touch interval.

@@ -157,11 +157,8 @@ func TestQuiesce(t *testing.T) {
 func TestHalfClose(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.15.1"), ip("127.0.15.11")
-	port := testutil.FreePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "h", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	svc, _ := e.single(t, model.Global{}, "h", vip, rip)
+	port := svc.Port
 	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 	defer c.Close()
 	payload := strings.Repeat("x", 100000)
@@ -195,13 +192,10 @@ func TestHalfClose(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.16.1"), ip("127.0.16.11")
-	port := testutil.FreePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
 	// Generous against a loaded machine: a starved drip server would look idle.
 	const timeout = 500 * time.Millisecond
-	svc := model.Service{Name: "i", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Global: model.Global{TCPTimeout: timeout}, Services: []model.Service{svc}})
+	svc, _ := e.single(t, model.Global{TCPTimeout: timeout}, "i", vip, rip)
+	port := svc.Port
 
 	// The idle connection's last byte, its greeting, passes after start.
 	start := time.Now()
@@ -255,11 +249,8 @@ func TestIdleTimeout(t *testing.T) {
 func TestResetPassesThrough(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.16.1"), ip("127.0.16.11")
-	port := testutil.FreePort(t, vip, rip)
-	srv := startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "r", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	svc, srv := e.single(t, model.Global{}, "r", vip, rip)
+	port := svc.Port
 
 	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 	if _, err := c.Write([]byte("reset 1000\n")); err != nil {
