@@ -141,10 +141,10 @@ func guestFTP(t *testing.T, direct bool) {
 		loaded = append(loaded, name)
 		return LoadModule(name)
 	}})
-	svc := gService("ftp", model.ProtoTCP, gVIPFTP, 21, model.SchedRR, gServer(0, 2121, 1, 0), gServer(1, 2121, 1, 0))
+	svc := gService("ftp", model.ProtoTCP, vipFTP, 21, model.SchedRR, gServer(0, 2121, 1, 0), gServer(1, 2121, 1, 0))
 	url := "ftp://192.0.2.41/"
 	if direct {
-		svc = gService("ftp", model.ProtoTCP, gVIPDR, 2121, model.SchedRR,
+		svc = gService("ftp", model.ProtoTCP, vipDR, 2121, model.SchedRR,
 			gServer(0, 0, 1, model.ForwardDR), gServer(1, 0, 1, model.ForwardDR))
 		svc.FWMark = 21
 		svc.MarkPorts = model.PortRanges{{First: 2121, Last: 2121}, {First: 10000, Last: 10100}}

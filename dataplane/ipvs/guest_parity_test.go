@@ -18,6 +18,7 @@ import (
 
 	"github.com/govs/govs/dataplane/proxy"
 	"github.com/govs/govs/internal/testutil"
+	"github.com/govs/govs/internal/testutil/reload"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -70,7 +71,7 @@ func (r *parityRun) apply() {
 	}
 }
 
-func (r *parityRun) addr() string { return hostPort(gVIPNAT, r.port) }
+func (r *parityRun) addr() string { return hostPort(vipNAT, r.port) }
 
 func (r *parityRun) svc() *table.Service { return r.p.tb.Service(r.cfg.Services[0].Key()) }
 
@@ -141,7 +142,7 @@ func (r *parityRun) shortTo(src string, sport int, dport uint16) {
 // udp sends a datagram from a fresh socket at src and records who
 // answered.
 func (r *parityRun) udp(src string) {
-	n, err := udpNameFrom(src, hostPort(gVIPNAT, r.port))
+	n, err := udpNameFrom(src, hostPort(vipNAT, r.port))
 	if err != nil {
 		n = "-"
 	}
@@ -285,7 +286,7 @@ func svc3(sched model.Scheduler, weights ...int) func(uint16) model.Service {
 		for i, w := range weights {
 			rs = append(rs, gServer(i, 80, w, 0))
 		}
-		return gService("parity", model.ProtoTCP, gVIPNAT, port, sched, rs...)
+		return gService("parity", model.ProtoTCP, vipNAT, port, sched, rs...)
 	}
 }
 
@@ -450,7 +451,7 @@ var parityCases = []parityCase{
 	}},
 	drainCase("persistent, drained, expire_quiescent_template = 1", true),
 	{"udp rr", func(port uint16) model.Service {
-		s := gService("parity", model.ProtoUDP, gVIPNAT, port, model.SchedRR,
+		s := gService("parity", model.ProtoUDP, vipNAT, port, model.SchedRR,
 			gServer(0, 53, 1, 0), gServer(1, 53, 1, 0), gServer(2, 53, 1, 0))
 		return s
 	}, func(r *parityRun) {
@@ -461,9 +462,9 @@ var parityCases = []parityCase{
 	{"persistent port bundle", func(port uint16) model.Service {
 		// Ports 80 and 443 of a VIP of each plane's own (rr hashes no
 		// address), kept towards the real servers, which listen on both.
-		vip := gVIPMark
+		vip := vipMark
 		if port >= 30000 {
-			vip = gVIPFTP
+			vip = vipFTP
 		}
 		s := gService("parity", model.ProtoTCP, vip, 80, model.SchedRR,
 			gServer(0, 0, 1, 0), gServer(1, 0, 1, 0), gServer(2, 0, 1, 0))
@@ -517,15 +518,7 @@ func newParityProxy(t *testing.T, base uint16) *parityPlane {
 		_ = pp.Close(ctx)
 	})
 	return &parityPlane{name: "proxy", tb: ptb, proxied: true, base: base, apply: func(cfg *model.Config) error {
-		tx, err := pp.Prepare(context.Background(), cfg)
-		if err != nil {
-			return err
-		}
-		if _, err := ptb.Apply(cfg); err != nil {
-			tx.Abort()
-			return err
-		}
-		return tx.Commit()
+		return reload.Apply(pp, ptb, cfg)
 	}}
 }
 

@@ -55,21 +55,21 @@ func names(t *testing.T, addr string, n int) []string {
 func TestGuestForwardingMethods(t *testing.T) {
 	topology(t)
 	g := newGuestPlane(t, Options{})
-	nat := gService("nat", model.ProtoTCP, gVIPNAT, 80, model.SchedRR,
+	nat := gService("nat", model.ProtoTCP, vipNAT, 80, model.SchedRR,
 		gServer(0, 8080, 1, 0), gServer(1, 8080, 1, 0))
-	web := gService("http", model.ProtoTCP, gVIPNAT, 8000, model.SchedRR,
+	web := gService("http", model.ProtoTCP, vipNAT, 8000, model.SchedRR,
 		gServer(0, 8000, 1, 0), gServer(2, 8000, 1, 0))
-	dns := gService("dns", model.ProtoUDP, gVIPNAT, 53, model.SchedRR, gServer(0, 53, 1, 0), gServer(1, 53, 1, 0))
+	dns := gService("dns", model.ProtoUDP, vipNAT, 53, model.SchedRR, gServer(0, 53, 1, 0), gServer(1, 53, 1, 0))
 	// One-packet scheduling keeps no connection to translate replies by, so
 	// it goes with direct routing.
-	ops := gService("ops", model.ProtoUDP, gVIPDR, 53, model.SchedRR,
+	ops := gService("ops", model.ProtoUDP, vipDR, 53, model.SchedRR,
 		gServer(1, 53, 1, model.ForwardDR), gServer(2, 53, 1, model.ForwardDR))
 	ops.OnePacket = true
-	dr := gService("dr", model.ProtoTCP, gVIPDR, 80, model.SchedRR,
+	dr := gService("dr", model.ProtoTCP, vipDR, 80, model.SchedRR,
 		gServer(0, 80, 1, model.ForwardDR), gServer(1, 80, 1, model.ForwardDR))
-	tun := gService("tun", model.ProtoTCP, gVIPTUN, 80, model.SchedRR,
+	tun := gService("tun", model.ProtoTCP, vipTUN, 80, model.SchedRR,
 		gServer(1, 80, 1, model.ForwardTUN), gServer(2, 80, 1, model.ForwardTUN))
-	v6 := gService("v6", model.ProtoTCP, gVIP6, 80, model.SchedRR,
+	v6 := gService("v6", model.ProtoTCP, vip6, 80, model.SchedRR,
 		model.RealServer{Name: "rs1", Addr: gRS6[0], Port: 8080, Weight: 1, Active: true},
 		model.RealServer{Name: "rs3", Addr: gRS6[2], Port: 8080, Weight: 1, Active: true})
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT},
@@ -79,10 +79,10 @@ func TestGuestForwardingMethods(t *testing.T) {
 		what, addr string
 		want       []string
 	}{
-		{"NAT", hostPort(gVIPNAT, 80), []string{"rs1", "rs2"}},
-		{"direct routing", hostPort(gVIPDR, 80), []string{"rs1", "rs2"}},
-		{"tunnel", hostPort(gVIPTUN, 80), []string{"rs2", "rs3"}},
-		{"IPv6 NAT", hostPort(gVIP6, 80), []string{"rs1", "rs3"}},
+		{"NAT", hostPort(vipNAT, 80), []string{"rs1", "rs2"}},
+		{"direct routing", hostPort(vipDR, 80), []string{"rs1", "rs2"}},
+		{"tunnel", hostPort(vipTUN, 80), []string{"rs2", "rs3"}},
+		{"IPv6 NAT", hostPort(vip6, 80), []string{"rs1", "rs3"}},
 	} {
 		if got := names(t, tc.addr, 4); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: reached %v, want %v", tc.what, got, tc.want)
@@ -90,7 +90,7 @@ func TestGuestForwardingMethods(t *testing.T) {
 	}
 	httpSeen := map[string]bool{}
 	for range 4 {
-		n, err := httpName("http://" + hostPort(gVIPNAT, 8000) + "/")
+		n, err := httpName("http://" + hostPort(vipNAT, 8000) + "/")
 		if err != nil {
 			t.Fatalf("HTTP through NAT: %v", err)
 		}
@@ -103,8 +103,8 @@ func TestGuestForwardingMethods(t *testing.T) {
 		what, addr string
 		want       []string
 	}{
-		{"UDP NAT", hostPort(gVIPNAT, 53), []string{"rs1", "rs2"}},
-		{"one-packet UDP, direct routing", hostPort(gVIPDR, 53), []string{"rs2", "rs3"}},
+		{"UDP NAT", hostPort(vipNAT, 53), []string{"rs1", "rs2"}},
+		{"one-packet UDP, direct routing", hostPort(vipDR, 53), []string{"rs2", "rs3"}},
 	} {
 		seen := map[string]bool{}
 		for range 4 {
@@ -148,14 +148,14 @@ func hasDest(list, addr, fwd string) bool {
 func TestGuestMarkBundle(t *testing.T) {
 	topology(t)
 	g := newGuestPlane(t, Options{})
-	bundle := gService("bundle", model.ProtoTCP, gVIPMark, 80, model.SchedRR,
+	bundle := gService("bundle", model.ProtoTCP, vipMark, 80, model.SchedRR,
 		gServer(0, 0, 1, 0), gServer(1, 0, 1, 0), gServer(2, 0, 1, 0))
 	bundle.FWMark = 80
 	bundle.MarkPorts = model.PortRanges{{First: 80, Last: 80}, {First: 443, Last: 443}}
 	bundle.Persistence = model.Persistence{Timeout: 300 * time.Second}
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT}, Services: []model.Service{bundle}})
 
-	first, err := name(hostPort(gVIPMark, 80))
+	first, err := name(hostPort(vipMark, 80))
 	if err != nil {
 		t.Fatalf("marked port 80: %v", err)
 	}
@@ -164,7 +164,7 @@ func TestGuestMarkBundle(t *testing.T) {
 		if i%2 == 0 {
 			port = 443
 		}
-		n, err := name(hostPort(gVIPMark, port))
+		n, err := name(hostPort(vipMark, port))
 		if err != nil {
 			t.Fatalf("marked port %d: %v", port, err)
 		}
@@ -172,18 +172,18 @@ func TestGuestMarkBundle(t *testing.T) {
 			t.Fatalf("port %d went to %s, port 80 to %s: persistence does not span the bundle", port, n, first)
 		}
 	}
-	if _, err := name(hostPort(gVIPMark, 8080)); err == nil {
+	if _, err := name(hostPort(vipMark, 8080)); err == nil {
 		t.Fatal("an unmarked port of the VIP answered: the test proves nothing about marks")
 	}
 	// Without govs's rules the service is unreachable: the marks are real.
 	mustRun(t, "nft", "delete", "table", "inet", "govs")
-	if _, err := name(hostPort(gVIPMark, 80)); err == nil {
+	if _, err := name(hostPort(vipMark, 80)); err == nil {
 		t.Fatal("port 80 answered with govs's mark rules deleted")
 	}
 	if err := g.p.Reconcile(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := name(hostPort(gVIPMark, 443)); err != nil {
+	if _, err := name(hostPort(vipMark, 443)); err != nil {
 		t.Fatalf("after repair: %v", err)
 	}
 }
@@ -200,11 +200,11 @@ func TestGuestMarkRulesMatchNft(t *testing.T) {
 	}
 	pr := func(a, b uint16) model.PortRange { return model.PortRange{First: a, Last: b} }
 	svcs := []model.Service{
-		mk("web", model.ProtoTCP, gVIPMark, 80, pr(80, 80), pr(443, 443)),
-		mk("ftp", model.ProtoTCP, gVIPFTP, 21, pr(21, 21), pr(10000, 20000)),
-		mk("one", model.ProtoTCP, gVIPNAT, 7, pr(8443, 8443)),
-		mk("range", model.ProtoUDP, gVIPNAT, 8, pr(5000, 5100)),
-		mk("dns6", model.ProtoUDP, gVIP6, 53, pr(53, 53), pr(5353, 5353)),
+		mk("web", model.ProtoTCP, vipMark, 80, pr(80, 80), pr(443, 443)),
+		mk("ftp", model.ProtoTCP, vipFTP, 21, pr(21, 21), pr(10000, 20000)),
+		mk("one", model.ProtoTCP, vipNAT, 7, pr(8443, 8443)),
+		mk("range", model.ProtoUDP, vipNAT, 8, pr(5000, 5100)),
+		mk("dns6", model.ProtoUDP, vip6, 53, pr(53, 53), pr(5353, 5353)),
 	}
 	svcs[4].RealServers = []model.RealServer{{Name: "rs1", Addr: gRS6[0], Weight: 1, Active: true}}
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT}, Services: svcs})
@@ -245,8 +245,8 @@ func TestGuestReloadUnderLoad(t *testing.T) {
 	topology(t)
 	g := newGuestPlane(t, Options{})
 	base := func(variant int) *model.Config {
-		s := gService("nat", model.ProtoTCP, gVIPNAT, 80, model.SchedWLC, gServer(0, 8080, 1, 0), gServer(1, 8080, 2, 0))
-		other := gService("other", model.ProtoTCP, gVIPNAT, 443, model.SchedRR, gServer(2, 443, 1, 0))
+		s := gService("nat", model.ProtoTCP, vipNAT, 80, model.SchedWLC, gServer(0, 8080, 1, 0), gServer(1, 8080, 2, 0))
+		other := gService("other", model.ProtoTCP, vipNAT, 443, model.SchedRR, gServer(2, 443, 1, 0))
 		cfg := &model.Config{Global: model.Global{Network: model.ForwardNAT}, Services: []model.Service{s}}
 		switch variant % 4 {
 		case 1:
@@ -278,7 +278,7 @@ func TestGuestReloadUnderLoad(t *testing.T) {
 						return nil
 					default:
 					}
-					c, err := net.DialTimeout("tcp", hostPort(gVIPNAT, 80), 3*time.Second)
+					c, err := net.DialTimeout("tcp", hostPort(vipNAT, 80), 3*time.Second)
 					if err == nil {
 						_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 						buf := make([]byte, 4)
@@ -327,7 +327,7 @@ func TestGuestDriftRepair(t *testing.T) {
 	topology(t)
 	g := newGuestPlane(t, Options{RepairInterval: 300 * time.Millisecond})
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT}, Services: []model.Service{
-		gService("nat", model.ProtoTCP, gVIPNAT, 80, model.SchedRR, gServer(0, 8080, 1, 0), gServer(1, 8080, 1, 0))}})
+		gService("nat", model.ProtoTCP, vipNAT, 80, model.SchedRR, gServer(0, 8080, 1, 0), gServer(1, 8080, 1, 0))}})
 	want := ipvsadmList(t)
 	t.Cleanup(func() { _, _ = run("ipvsadm", "-D", "-t", "192.0.2.99:80") })
 	mustRun(t, "ipvsadm", "-d", "-t", "192.0.2.10:80", "-r", "198.51.100.11:8080")
@@ -361,9 +361,9 @@ func TestGuestHealthAndQuiesce(t *testing.T) {
 	topology(t)
 	g := newGuestPlane(t, Options{StatsInterval: 300 * time.Millisecond})
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT}, Services: []model.Service{
-		gService("nat", model.ProtoTCP, gVIPNAT, 80, model.SchedRR, gServer(0, 80, 1, 0), gServer(1, 80, 1, 0))}})
-	svc := g.tb.Service(model.TCPKey(netip.AddrPortFrom(gVIPNAT, 80)))
-	first, conn, err := greet(hostPort(gVIPNAT, 80))
+		gService("nat", model.ProtoTCP, vipNAT, 80, model.SchedRR, gServer(0, 80, 1, 0), gServer(1, 80, 1, 0))}})
+	svc := g.tb.Service(model.TCPKey(netip.AddrPortFrom(vipNAT, 80)))
+	first, conn, err := greet(hostPort(vipNAT, 80))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestGuestHealthAndQuiesce(t *testing.T) {
 		t.Fatalf("established connection to the quiesced server: %v", err)
 	}
 	for range 4 {
-		n, err := name(hostPort(gVIPNAT, 80))
+		n, err := name(hostPort(vipNAT, 80))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -413,7 +413,7 @@ func TestGuestSyncDaemon(t *testing.T) {
 	})
 	g := newGuestPlane(t, Options{})
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT, SyncDaemon: true, SyncdIface: "rc", SyncdID: 7},
-		Services: []model.Service{gService("nat", model.ProtoTCP, gVIPNAT, 80, model.SchedRR, gServer(0, 80, 1, 0))}})
+		Services: []model.Service{gService("nat", model.ProtoTCP, vipNAT, 80, model.SchedRR, gServer(0, 80, 1, 0))}})
 	out := mustRun(t, "ipvsadm", "-L", "--daemon")
 	if !strings.Contains(out, "master sync daemon (mcast=rc, syncid=7") {
 		t.Fatalf("ipvsadm -L --daemon:\n%s", out)
@@ -429,7 +429,7 @@ func TestGuestSyncDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT, SyncDaemon: true, SyncdIface: "rc", SyncdID: 7},
-		Services: []model.Service{gService("nat", model.ProtoTCP, gVIPNAT, 80, model.SchedRR, gServer(0, 80, 1, 0))}})
+		Services: []model.Service{gService("nat", model.ProtoTCP, vipNAT, 80, model.SchedRR, gServer(0, 80, 1, 0))}})
 }
 
 // dropService removes one service and its real servers from an ipvsadm
@@ -456,32 +456,32 @@ func dropService(list, header string) string {
 func TestGuestListingMatchesIpvsadm(t *testing.T) {
 	topology(t)
 	g := newGuestPlane(t, Options{})
-	web := gService("web", model.ProtoTCP, gVIPNAT, 80, model.SchedWLC, gServer(0, 8080, 1, 0), gServer(1, 8080, 2, 0))
+	web := gService("web", model.ProtoTCP, vipNAT, 80, model.SchedWLC, gServer(0, 8080, 1, 0), gServer(1, 8080, 2, 0))
 	// Thresholds well above what earlier tests leave: the kernel revives a
 	// deleted real server with the counts of its connections still in
 	// TIME_WAIT, and a reached threshold would make it refuse the test's.
 	web.RealServers[0].UpperThreshold, web.RealServers[0].LowerThreshold = 60000, 50000
-	dns := gService("dns", model.ProtoUDP, gVIPNAT, 53, model.SchedRR, gServer(0, 53, 1, 0))
-	ops := gService("ops", model.ProtoUDP, gVIPDR, 53, model.SchedRR, gServer(1, 53, 1, model.ForwardDR))
+	dns := gService("dns", model.ProtoUDP, vipNAT, 53, model.SchedRR, gServer(0, 53, 1, 0))
+	ops := gService("ops", model.ProtoUDP, vipDR, 53, model.SchedRR, gServer(1, 53, 1, model.ForwardDR))
 	ops.OnePacket = true
-	sh := gService("sh", model.ProtoTCP, gVIPDR, 80, model.SchedSH, gServer(0, 80, 1, model.ForwardDR), gServer(2, 80, 4, model.ForwardDR))
+	sh := gService("sh", model.ProtoTCP, vipDR, 80, model.SchedSH, gServer(0, 80, 1, model.ForwardDR), gServer(2, 80, 4, model.ForwardDR))
 	sh.SchedFlags = model.FlagFallback | model.FlagPort
-	tun := gService("tun", model.ProtoTCP, gVIPTUN, 80, model.SchedWRR, gServer(1, 80, 3, model.ForwardTUN), gServer(2, 80, 1, model.ForwardTUN))
+	tun := gService("tun", model.ProtoTCP, vipTUN, 80, model.SchedWRR, gServer(1, 80, 3, model.ForwardTUN), gServer(2, 80, 1, model.ForwardTUN))
 	tun.Persistence = model.Persistence{Timeout: 300 * time.Second, PrefixLen: 24}
-	mark := gService("bundle", model.ProtoTCP, gVIPMark, 80, model.SchedLC, gServer(0, 0, 1, 0), gServer(2, 0, 1, 0))
+	mark := gService("bundle", model.ProtoTCP, vipMark, 80, model.SchedLC, gServer(0, 0, 1, 0), gServer(2, 0, 1, 0))
 	mark.FWMark, mark.MarkPorts = 80, model.PortRanges{{First: 80, Last: 80}, {First: 443, Last: 443}}
 	mark.Persistence = model.Persistence{Timeout: 600 * time.Second}
-	v6 := gService("v6", model.ProtoTCP, gVIP6, 443, model.SchedMH,
+	v6 := gService("v6", model.ProtoTCP, vip6, 443, model.SchedMH,
 		model.RealServer{Name: "rs1", Addr: gRS6[0], Port: 443, Weight: 1, Active: true},
 		model.RealServer{Name: "rs2", Addr: gRS6[1], Port: 443, Weight: 2, Active: true})
 	v6.Persistence = model.Persistence{Timeout: 60 * time.Second, PrefixLen: 64}
 	g.apply(&model.Config{Global: model.Global{Network: model.ForwardNAT},
 		Services: []model.Service{web, dns, ops, sh, tun, mark, v6}})
-	g.tb.Service(model.TCPKey(netip.AddrPortFrom(gVIPNAT, 80))).SetState(
+	g.tb.Service(model.TCPKey(netip.AddrPortFrom(vipNAT, 80))).SetState(
 		model.DestKey{Addr: gRS[1], Port: 8080}, table.StateQuiesced, "test")
 	// One connection, so that the counts mirrored from the kernel are not
 	// all zero.
-	if _, err := name(hostPort(gVIPNAT, 80)); err != nil {
+	if _, err := name(hostPort(vipNAT, 80)); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.p.mirrorStats(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/testutil"
+	"github.com/govs/govs/internal/testutil/reload"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -83,15 +84,7 @@ func newRig(t *testing.T, k *fakeKernel, state string) *rig {
 // apply follows the router's path: Prepare, table.Apply, Commit.
 func (r *rig) apply(cfg *model.Config) {
 	r.t.Helper()
-	tx, err := r.p.Prepare(context.Background(), cfg)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if _, err := r.tb.Apply(cfg); err != nil {
-		tx.Abort()
-		r.t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := reload.Apply(r.p, r.tb, cfg); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -441,13 +434,8 @@ func TestRemovedDrains(t *testing.T) {
 // (written, so a value left by someone else does not linger), on from the
 // global keyword or from a persistent service's expire_quiescent.
 func TestExpireQuiescentSysctl(t *testing.T) {
-	r := newRig(t, nil, "")
-	cfg := unitConfig()
-	sysctl := func() string {
-		r.k.mu.Lock()
-		defer r.k.mu.Unlock()
-		return r.k.sysctls["expire_quiescent_template"]
-	}
+	r, cfg := newRig(t, nil, ""), unitConfig()
+	sysctl := func() string { return r.k.sysctl("expire_quiescent_template") }
 	r.apply(cfg)
 	if got := sysctl(); got != "0" {
 		t.Errorf("by default: %q, want 0", got)
@@ -512,13 +500,8 @@ func TestRemovedServerMirrored(t *testing.T) {
 // the file while it has connections leaves the kernel at once, as ipvsadm
 // -d would: the kernel then expires its connections.
 func TestExpireNodestConn(t *testing.T) {
-	r := newRig(t, nil, "")
-	cfg := unitConfig()
-	sysctl := func() string {
-		r.k.mu.Lock()
-		defer r.k.mu.Unlock()
-		return r.k.sysctls["expire_nodest_conn"]
-	}
+	r, cfg := newRig(t, nil, ""), unitConfig()
+	sysctl := func() string { return r.k.sysctl("expire_nodest_conn") }
 	r.apply(cfg)
 	if got := sysctl(); got != "0" {
 		t.Errorf("by default: %q, want 0", got)

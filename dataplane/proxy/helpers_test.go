@@ -19,6 +19,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/govs/govs/internal/testutil"
+	"github.com/govs/govs/internal/testutil/reload"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -163,17 +164,7 @@ func newEnv(t testing.TB, o Options) *env {
 }
 
 // apply reloads cfg the way the router does: prepare, apply, commit.
-func (e *env) apply(cfg *model.Config) error {
-	tx, err := e.pl.Prepare(context.Background(), cfg)
-	if err != nil {
-		return err
-	}
-	if _, err := e.tbl.Apply(cfg); err != nil {
-		tx.Abort()
-		return err
-	}
-	return tx.Commit()
-}
+func (e *env) apply(cfg *model.Config) error { return reload.Apply(e.pl, e.tbl, cfg) }
 
 func (e *env) mustApply(cfg *model.Config) {
 	e.t.Helper()
