@@ -31,29 +31,25 @@ func (v VIP) nlAddr() *netlink.Addr {
 // AddAddrs adds the VIPs to their base interfaces. One that is already
 // there is fine.
 func AddAddrs(vips []VIP) error {
-	var errs []error
-	for _, v := range vips {
-		l, err := netlink.LinkByName(BaseDevice(v.Device))
-		if err == nil {
-			err = netlink.AddrReplace(l, v.nlAddr())
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("adding %s on %s: %w", v.Prefix, v.Device, err))
-		}
-	}
-	return errors.Join(errs...)
+	return eachAddr(vips, netlink.AddrReplace, nil, "adding %s on %s: %w")
 }
 
 // RemoveAddrs removes the VIPs; one that is already gone is fine.
 func RemoveAddrs(vips []VIP) error {
+	return eachAddr(vips, netlink.AddrDel, unix.EADDRNOTAVAIL, "removing %s from %s: %w")
+}
+
+// eachAddr applies op to every VIP on its base interface and returns the
+// errors but ignored, each as format says (VIP, device, error).
+func eachAddr(vips []VIP, op func(netlink.Link, *netlink.Addr) error, ignored error, format string) error {
 	var errs []error
 	for _, v := range vips {
 		l, err := netlink.LinkByName(BaseDevice(v.Device))
 		if err == nil {
-			err = netlink.AddrDel(l, v.nlAddr())
+			err = op(l, v.nlAddr())
 		}
-		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			errs = append(errs, fmt.Errorf("removing %s from %s: %w", v.Prefix, v.Device, err))
+		if err != nil && !errors.Is(err, ignored) {
+			errs = append(errs, fmt.Errorf(format, v.Prefix, v.Device, err))
 		}
 	}
 	return errors.Join(errs...)

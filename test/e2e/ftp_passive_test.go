@@ -92,15 +92,7 @@ func TestFTPPassiveRange(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for _, url := range []string{"ftp://198.51.100.11/", "ftp://[2001:db8:1::11]/"} {
-		for try := 0; ; try++ {
-			if _, err := rs.Try(ctx, "curl", "-sS", "-g", "--max-time", "2", url); err == nil {
-				break
-			}
-			if try == 50 {
-				t.Fatalf("vsftpd on %s did not answer", url)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitFTP(t, ctx, rs, url)
 	}
 
 	cfgPath := filepath.Join(t.TempDir(), "lvs.cf")

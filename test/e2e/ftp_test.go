@@ -62,6 +62,18 @@ func vsftpdConf(dir, addr string, pasvMin, pasvMax int) string {
 		"connect_from_port_20=NO", "max_clients=0", "max_per_ip=0")...)
 }
 
+// waitFTP waits, boundedly, until curl in ns gets an answer from the FTP
+// server at url.
+func waitFTP(t *testing.T, ctx context.Context, ns *netnstest.NS, url string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if out, err := ns.Try(ctx, "curl", "-sS", "-g", "--max-time", "2", url); err != nil {
+			return fmt.Errorf("vsftpd on %s does not answer: %v %s", url, err, out)
+		}
+		return nil
+	})
+}
+
 // bigSize is the size of the files that cross the router: at least 100 MB.
 const bigSize = 100 << 20
 
@@ -134,16 +146,7 @@ func TestFTPThroughRouter(t *testing.T) {
 	defer cancel()
 	// The router checks real servers at once: they must be listening.
 	for i, ns := range rs {
-		url := fmt.Sprintf("ftp://198.51.100.%d/", 11+i)
-		for try := 0; ; try++ {
-			if _, err := ns.Try(ctx, "curl", "-sS", "--max-time", "2", url); err == nil {
-				break
-			}
-			if try == 50 {
-				t.Fatalf("vsftpd on %s did not answer", url)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitFTP(t, ctx, ns, fmt.Sprintf("ftp://198.51.100.%d/", 11+i))
 	}
 
 	cfgPath := filepath.Join(t.TempDir(), "lvs.cf")

@@ -132,6 +132,19 @@ func fetchVia(t *testing.T, port int) string {
 	return body
 }
 
+// reached fetches through each of the mark service's two ports n times
+// and returns the real servers that answered.
+func (w *webRouter) reached(t *testing.T, n int) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	for range n {
+		for _, p := range []int{w.p1, w.p2} {
+			seen[strings.Fields(fetchVia(t, p))[0]] = true
+		}
+	}
+	return seen
+}
+
 // historyFiles lists the revisions kept beside cfg (lvs.cf.N, not their
 // descriptions).
 func historyFiles(t *testing.T, cfg string) []string {
