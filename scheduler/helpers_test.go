@@ -56,6 +56,14 @@ func overloaded(last byte, weight int) *table.Dest {
 	return d
 }
 
+// setCounters gives every destination of ds active and inactive
+// connections.
+func setCounters(ds []*table.Dest, active, inactive int) {
+	for _, d := range ds {
+		d.SetCounters(active, inactive, 0)
+	}
+}
+
 // newSched builds a scheduler or fails the test.
 func newSched(t testing.TB, name model.Scheduler, flags model.SchedFlags, opts ...Option) table.Scheduler {
 	t.Helper()
@@ -63,6 +71,14 @@ func newSched(t testing.TB, name model.Scheduler, flags model.SchedFlags, opts .
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// newUpdated builds a scheduler, or fails the test, and gives it ds.
+func newUpdated(t testing.TB, name model.Scheduler, flags model.SchedFlags, ds []*table.Dest) table.Scheduler {
+	t.Helper()
+	s := newSched(t, name, flags)
+	s.Update(ds)
 	return s
 }
 
