@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -45,9 +46,7 @@ func TestDH(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The destination address decides; the source does not.
 			for _, src := range []string{"198.51.100.7", "203.0.113.9"} {
-				if got := label(s.Schedule(pkt(src, 1234, tc.dst))); got != tc.want {
-					t.Errorf("from %s: picked %s, want %s", src, got, tc.want)
-				}
+				wantPick(t, s, pkt(src, 1234, tc.dst), tc.want, fmt.Sprintf("from %s", src))
 			}
 		})
 	}
@@ -58,9 +57,7 @@ func TestDH(t *testing.T) {
 		ds := []*table.Dest{mkDest(1, 0, 0), overloaded(2, 1), mkDest(3, 1, 0)}
 		s := newUpdated(t, model.SchedDH, model.FlagFallback, ds)
 		for dst, want := range map[string]string{"192.0.2.1": "-", "192.0.2.3": "-", "192.0.2.2": "C"} {
-			if got := label(s.Schedule(pkt("198.51.100.7", 1, dst))); got != want {
-				t.Errorf("%s: picked %s, want %s", dst, got, want)
-			}
+			wantPick(t, s, pkt("198.51.100.7", 1, dst), want, dst)
 		}
 	})
 
@@ -69,9 +66,7 @@ func TestDH(t *testing.T) {
 		s := newUpdated(t, model.SchedDH, 0, ds)
 		s.Update([]*table.Dest{ds[0], ds[2]})
 		// Bucket 177 now holds dest 177 mod 2 = 1 of [A C].
-		if got := label(s.Schedule(pkt("198.51.100.7", 1, "192.0.2.1"))); got != "C" {
-			t.Errorf("picked %s, want C", got)
-		}
+		wantPick(t, s, pkt("198.51.100.7", 1, "192.0.2.1"), "C", "")
 	})
 }
 
@@ -119,9 +114,7 @@ func TestSH(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newUpdated(t, model.SchedSH, tc.flags, mkDests(2, 1, 1))
-			if got := label(s.Schedule(tc.p)); got != tc.want {
-				t.Errorf("picked %s, want %s", got, tc.want)
-			}
+			wantPick(t, s, tc.p, tc.want, "")
 		})
 	}
 
@@ -131,9 +124,7 @@ func TestSH(t *testing.T) {
 		// 192.0.2.2 (bucket 148, 148 mod 3 = 1) lands on B and gets
 		// nothing without fallback.
 		s := newUpdated(t, model.SchedSH, 0, mkDests(1, 0, 1))
-		if got := label(s.Schedule(pkt("192.0.2.2", 9, "198.51.100.1"))); got != "-" {
-			t.Errorf("picked %s, want -", got)
-		}
+		wantPick(t, s, pkt("192.0.2.2", 9, "198.51.100.1"), "-", "")
 	})
 
 	t.Run("fallback probes", func(t *testing.T) {
@@ -151,15 +142,11 @@ func TestSH(t *testing.T) {
 		}
 		for _, c := range cases {
 			s := newUpdated(t, model.SchedSH, model.FlagFallback, mkDests(c.weights...))
-			if got := label(s.Schedule(pkt("192.0.2.2", 9, "198.51.100.1"))); got != c.want {
-				t.Errorf("weights %v: picked %s, want %s", c.weights, got, c.want)
-			}
+			wantPick(t, s, pkt("192.0.2.2", 9, "198.51.100.1"), c.want, fmt.Sprintf("weights %v", c.weights))
 		}
 		// An overloaded owner is unavailable too.
 		s := newUpdated(t, model.SchedSH, model.FlagFallback, []*table.Dest{mkDest(1, 1, 0), overloaded(2, 1), mkDest(3, 1, 0)})
-		if got := label(s.Schedule(pkt("192.0.2.2", 9, "198.51.100.1"))); got != "C" {
-			t.Errorf("overloaded owner: picked %s, want C", got)
-		}
+		wantPick(t, s, pkt("192.0.2.2", 9, "198.51.100.1"), "C", "overloaded owner")
 	})
 
 	t.Run("weight beyond table", func(t *testing.T) {
@@ -178,17 +165,13 @@ func TestSH(t *testing.T) {
 		s := newUpdated(t, model.SchedSH, 0, ds)
 		// Without B: A A C repeating, bucket 50 mod 3 = 2 -> C.
 		s.Update([]*table.Dest{ds[0], ds[2]})
-		if got := label(s.Schedule(pkt("192.0.2.1", 9, "198.51.100.1"))); got != "C" {
-			t.Errorf("after removal picked %s, want C", got)
-		}
+		wantPick(t, s, pkt("192.0.2.1", 9, "198.51.100.1"), "C", "after removal")
 		// Weight change: C to 2 gives A A C C, bucket 50 mod 4 = 2 -> C,
 		// bucket 148 mod 4 = 0 -> A, bucket 246 mod 4 = 2 -> C.
 		ds[2].SetWeight(2)
 		s.Update([]*table.Dest{ds[0], ds[2]})
 		for src, want := range map[string]string{"192.0.2.1": "C", "192.0.2.2": "A", "192.0.2.3": "C"} {
-			if got := label(s.Schedule(pkt(src, 9, "198.51.100.1"))); got != want {
-				t.Errorf("after reweight %s picked %s, want %s", src, got, want)
-			}
+			wantPick(t, s, pkt(src, 9, "198.51.100.1"), want, fmt.Sprintf("after reweight %s", src))
 		}
 	})
 }

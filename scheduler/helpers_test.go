@@ -82,6 +82,18 @@ func newUpdated(t testing.TB, name model.Scheduler, flags model.SchedFlags, ds [
 	return s
 }
 
+// wantPick checks that s picks the destination labelled want for p; what,
+// if set, says when in the failure message.
+func wantPick(t testing.TB, s table.Scheduler, p *table.Packet, want, what string) {
+	t.Helper()
+	if got := label(s.Schedule(p)); got != want {
+		if what != "" {
+			what += ": "
+		}
+		t.Errorf("%spicked %s, want %s", what, got, want)
+	}
+}
+
 // seq runs n picks with packet p (nil allowed) and returns their labels.
 func seq(s table.Scheduler, n int, p *table.Packet) string {
 	var b strings.Builder

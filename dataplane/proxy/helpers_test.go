@@ -411,11 +411,22 @@ func pattern(n int) []byte {
 	return b
 }
 
-// copyModes are the two ways the proxy copies TCP bytes.
-var copyModes = []struct {
-	name string
-	opt  Options
-}{{"splice", Options{}}, {"buffered", Options{NoSplice: true}}}
+// eachCopyMode runs f as a subtest for each of the two ways the proxy
+// copies TCP bytes, splice and buffered, each with a plane of its own
+// serving the one TCP service of single on vip and rip; f gets the
+// service's port.
+func eachCopyMode(t *testing.T, name string, vip, rip netip.Addr, f func(t *testing.T, e *env, port uint16)) {
+	for _, mode := range []struct {
+		name string
+		opt  Options
+	}{{"splice", Options{}}, {"buffered", Options{NoSplice: true}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e := newEnv(t, mode.opt)
+			svc, _ := e.single(t, model.Global{}, name, vip, rip)
+			f(t, e, svc.Port)
+		})
+	}
+}
 
 // single serves one TCP service named name on vip, round robin over one
 // real server, rs1, on rip at the same port, under the global settings g,
