@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/persistence"
 	"github.com/govs/govs/table"
@@ -104,18 +105,14 @@ func TestSyncBetweenTables(t *testing.T) {
 		want[src.Addr().String()] = c.Dest().Key()
 		c.Close()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		n := 0
 		backup.Templates(func(*persistence.Template[*table.Dest]) bool { n++; return true })
-		if n == len(want) {
-			break
+		if n != len(want) {
+			return fmt.Errorf("backup has %d templates of %d", n, len(want))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backup has %d templates of %d", n, len(want))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	// Scheduling on the backup in another order still follows the
 	// templates.
 	for i := 5; i >= 1; i-- {
