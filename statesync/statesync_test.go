@@ -85,14 +85,17 @@ func TestEncodeDecode(t *testing.T) {
 func TestSyncBetweenTables(t *testing.T) {
 	active, backup := newTable(t), newTable(t)
 	a, b := netip.MustParseAddr("127.0.0.21"), netip.MustParseAddr("127.0.0.22")
+	// Both routers bind the one port the protocol uses, which Run binds
+	// itself: FreePort, not a listener of the test's.
+	port := testutil.FreePort(t, a, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 2)
 	go func() {
-		done <- Run(ctx, Options{Table: active, Local: a, Peer: b, Port: 18849, Active: func() bool { return true }})
+		done <- Run(ctx, Options{Table: active, Local: a, Peer: b, Port: port, Active: func() bool { return true }})
 	}()
 	go func() {
-		done <- Run(ctx, Options{Table: backup, Local: b, Peer: a, Port: 18849, Active: func() bool { return false }})
+		done <- Run(ctx, Options{Table: backup, Local: b, Peer: a, Port: port, Active: func() bool { return false }})
 	}()
 	key := model.TCPKey(netip.AddrPortFrom(vip, 80))
 	want := map[string]model.DestKey{}
