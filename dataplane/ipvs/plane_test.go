@@ -81,6 +81,15 @@ func newRig(t *testing.T, k *fakeKernel, state string) *rig {
 	return r
 }
 
+// wantSysctl checks the value the plane last set the kernel's sysctl name
+// to; when says in which configuration.
+func (r *rig) wantSysctl(name, want, when string) {
+	r.t.Helper()
+	if got := r.k.sysctl(name); got != want {
+		r.t.Errorf("%s: %s = %q, want %s", when, name, got, want)
+	}
+}
+
 // apply follows the router's path: Prepare, table.Apply, Commit.
 func (r *rig) apply(cfg *model.Config) {
 	r.t.Helper()
@@ -435,24 +444,17 @@ func TestRemovedDrains(t *testing.T) {
 // global keyword or from a persistent service's expire_quiescent.
 func TestExpireQuiescentSysctl(t *testing.T) {
 	r, cfg := newRig(t, nil, ""), unitConfig()
-	sysctl := func() string { return r.k.sysctl("expire_quiescent_template") }
 	r.apply(cfg)
-	if got := sysctl(); got != "0" {
-		t.Errorf("by default: %q, want 0", got)
-	}
+	r.wantSysctl("expire_quiescent_template", "0", "by default")
 	cfg.Global.ExpireQuiescentTemplate = true
 	r.apply(cfg)
-	if got := sysctl(); got != "1" {
-		t.Errorf("with expire_quiescent_template = 1: %q, want 1", got)
-	}
+	r.wantSysctl("expire_quiescent_template", "1", "with expire_quiescent_template = 1")
 	cfg.Global.ExpireQuiescentTemplate = false
 	for i := range cfg.Services {
 		cfg.Services[i].Persistence = model.Persistence{Timeout: 300 * time.Second, ExpireQuiescent: i == 0}
 	}
 	r.apply(cfg)
-	if got := sysctl(); got != "1" {
-		t.Errorf("with one service's expire_quiescent: %q, want 1", got)
-	}
+	r.wantSysctl("expire_quiescent_template", "1", "with one service's expire_quiescent")
 }
 
 // A real server removed while it has connections stays listed, removed,
@@ -501,11 +503,8 @@ func TestRemovedServerMirrored(t *testing.T) {
 // -d would: the kernel then expires its connections.
 func TestExpireNodestConn(t *testing.T) {
 	r, cfg := newRig(t, nil, ""), unitConfig()
-	sysctl := func() string { return r.k.sysctl("expire_nodest_conn") }
 	r.apply(cfg)
-	if got := sysctl(); got != "0" {
-		t.Errorf("by default: %q, want 0", got)
-	}
+	r.wantSysctl("expire_nodest_conn", "0", "by default")
 	web := tcp(vipNAT, 80)
 	inKernel := func() bool {
 		r.k.mu.Lock()
@@ -530,9 +529,7 @@ func TestExpireNodestConn(t *testing.T) {
 	cfg.Global.ExpireNodestConn = true
 	cfg.Services[0].RealServers = cfg.Services[0].RealServers[:1]
 	r.apply(cfg)
-	if got := sysctl(); got != "1" {
-		t.Errorf("with expire_nodest_conn = 1: %q, want 1", got)
-	}
+	r.wantSysctl("expire_nodest_conn", "1", "with expire_nodest_conn = 1")
 	if inKernel() {
 		t.Error("a removed real server with connections stays in the kernel despite expire_nodest_conn")
 	}
