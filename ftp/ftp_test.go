@@ -32,12 +32,9 @@ func TestParseReply(t *testing.T) {
 		if m.Kind == PASV && m.Addr.String() != c.addr || m.Kind == EPSV && m.Addr.Port() != netip.MustParseAddrPort("0.0.0.0"+c.addr).Port() {
 			t.Errorf("%q: address %v, want %s", c.in, m.Addr, c.addr)
 		}
-		out, ok := m.Replace(vip)
-		if !ok || string(out) != c.want {
-			t.Errorf("%q rewritten to %q, want %q", c.in, out, c.want)
-		}
+		wantRewritten(t, c.in, m, vip, c.want)
 	}
-	for _, in := range []string{
+	wantUnrecognised(t, ParseReply,
 		"227-Entering Passive Mode (198,51,100,11,39,16)\r\n",
 		"227 Entering Passive Mode (198,51,100,11,39)\r\n",
 		"227 Entering Passive Mode (198,51,100,256,39,16)\r\n",
@@ -46,9 +43,23 @@ func TestParseReply(t *testing.T) {
 		"229 Entering Extended Passive Mode (|||70000|)\r\n",
 		"229 Entering Extended Passive Mode (|||10007)\r\n",
 		"230 Login successful.\r\n",
-		"22",
-	} {
-		if m, ok := ParseReply([]byte(in)); ok {
+		"22")
+}
+
+// wantRewritten checks that m, parsed from in, is rewritten to want for
+// the address to.
+func wantRewritten(t *testing.T, in string, m Match, to netip.AddrPort, want string) {
+	t.Helper()
+	if out, ok := m.Replace(to); !ok || string(out) != want {
+		t.Errorf("%q rewritten to %q, want %q", in, out, want)
+	}
+}
+
+// wantUnrecognised checks that parse recognises none of ins.
+func wantUnrecognised(t *testing.T, parse func([]byte) (Match, bool), ins ...string) {
+	t.Helper()
+	for _, in := range ins {
+		if m, ok := parse([]byte(in)); ok {
 			t.Errorf("%q recognised as %v %v", in, m.Kind, m.Addr)
 		}
 	}
@@ -71,12 +82,9 @@ func TestParseCommand(t *testing.T) {
 			t.Errorf("%q: %v %v %v", c.in, m.Kind, m.Addr, ok)
 			continue
 		}
-		out, ok := m.Replace(c.to)
-		if !ok || string(out) != c.want {
-			t.Errorf("%q rewritten to %q, want %q", c.in, out, c.want)
-		}
+		wantRewritten(t, c.in, m, c.to, c.want)
 	}
-	for _, in := range []string{
+	wantUnrecognised(t, ParseCommand,
 		"PORT 203,0,113,2,200\r\n",
 		"PORT 203,0,113,2,200,10 x\r\n",
 		"PORTS 203,0,113,2,200,10\r\n",
@@ -85,12 +93,7 @@ func TestParseCommand(t *testing.T) {
 		"EPRT |2|203.0.113.2|51210|\r\n",
 		"EPRT |1|203.0.113.2|99999|\r\n",
 		"EPRT |1|203.0.113.2|51210\r\n",
-		"RETR PORT 1,2,3,4,5,6\r\n",
-	} {
-		if m, ok := ParseCommand([]byte(in)); ok {
-			t.Errorf("%q recognised as %v %v", in, m.Kind, m.Addr)
-		}
-	}
+		"RETR PORT 1,2,3,4,5,6\r\n")
 	// PASV and PORT carry IPv4 only.
 	m, _ := ParseCommand([]byte("PORT 203,0,113,2,200,10\r\n"))
 	if _, ok := m.Replace(netip.MustParseAddrPort("[2001:db8::1]:1")); ok {

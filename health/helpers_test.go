@@ -1,9 +1,7 @@
 package health
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,10 +9,10 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -26,18 +24,6 @@ import (
 const tick = 100 * time.Millisecond
 
 var vip = netip.MustParseAddr("192.0.2.10")
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // holds asserts that cond stays true for d.
 func holds(t testing.TB, d time.Duration, what string, cond func() bool) {
@@ -51,30 +37,12 @@ func holds(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// logBuf collects log output for assertions.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // rig is a real table with real schedulers and a running Manager.
 type rig struct {
 	t    *testing.T
 	tbl  *table.Table
 	m    *Manager
-	logs *logBuf
+	logs *testutil.Buffer
 	cfg  *model.Config
 	stop func()
 }
@@ -82,7 +50,7 @@ type rig struct {
 func newRig(t *testing.T, o Options) *rig {
 	t.Helper()
 	tbl := table.New(table.Options{NewScheduler: scheduler.New})
-	logs := &logBuf{}
+	logs := &testutil.Buffer{}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -139,7 +107,7 @@ func (r *rig) state(svc model.ServiceKey, rs model.DestKey) table.State {
 
 func (r *rig) waitState(svc model.ServiceKey, rs model.DestKey, st table.State, within time.Duration) {
 	r.t.Helper()
-	waitFor(r.t, within, fmt.Sprintf("%s in %s to be %s", rs, svc, st), func() bool {
+	testutil.WaitFor(r.t, within, fmt.Sprintf("%s in %s to be %s", rs, svc, st), func() bool {
 		return r.state(svc, rs) == st
 	})
 }
@@ -196,80 +164,50 @@ type server struct {
 	t      testing.TB
 	addr   netip.AddrPort
 	mu     sync.Mutex
-	ln     net.Listener
+	srv    *testutil.Server // nil while down
 	handle func(net.Conn)
-	wg     sync.WaitGroup
-	conns  atomic.Int64
 }
 
-// newServer listens on host (e.g. "127.0.0.2") at a free port.
+// newServer listens on host (e.g. "127.0.0.2") at a port the kernel picks.
 func newServer(t testing.TB, host string, handle func(net.Conn)) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, addr: netip.MustParseAddrPort(ln.Addr().String()), handle: handle}
+	s := &server{t: t, handle: handle}
+	ln := testutil.Listen(t, "tcp", net.JoinHostPort(host, "0"))
+	s.addr = netip.MustParseAddrPort(ln.Addr().String())
 	s.serve(ln)
-	t.Cleanup(s.down)
 	return s
 }
 
 func (s *server) serve(ln net.Listener) {
-	s.mu.Lock()
-	s.ln = ln
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.conns.Add(1)
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer c.Close()
-				s.mu.Lock()
-				h := s.handle
-				s.mu.Unlock()
-				if h != nil {
-					h(c)
-				}
-			}()
+	srv := testutil.Serve(s.t, ln, func(c net.Conn) {
+		s.mu.Lock()
+		h := s.handle
+		s.mu.Unlock()
+		if h != nil {
+			h(c)
 		}
-	}()
+	})
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
 }
 
-// down closes the listener: connections are refused.
+// down closes the listener: connections are refused. Those being served
+// are served to the end.
 func (s *server) down() {
 	s.mu.Lock()
-	ln := s.ln
-	s.ln = nil
+	srv := s.srv
+	s.srv = nil
 	s.mu.Unlock()
-	if ln != nil {
-		ln.Close()
+	if srv != nil {
+		srv.Shutdown()
 	}
-	s.wg.Wait()
 }
 
 // up listens again on the same address.
 func (s *server) up() {
 	s.t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", s.addr.String()); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.serve(ln)
+	s.serve(testutil.Listen(s.t, "tcp", s.addr.String()))
 }
 
 func (s *server) setHandler(h func(net.Conn)) {
@@ -288,15 +226,12 @@ func reply(answer string) func(net.Conn) {
 	}
 }
 
-// refusedAddr returns a loopback address and port with nothing listening.
+// refusedAddr returns an address of host with nothing listening on its
+// port, for TCP or UDP.
 func refusedAddr(t testing.TB, host string) netip.AddrPort {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
-	return ap
+	t.Helper()
+	a := netip.MustParseAddr(host)
+	return netip.AddrPortFrom(a, testutil.FreePort(t, a))
 }
 
 // probeOnce builds the probe of a check for a target and runs it once.
@@ -325,5 +260,3 @@ func wantErr(t testing.TB, err error, substr string) {
 		t.Fatalf("error %q does not contain %q", err, substr)
 	}
 }
-
-var _ = errors.New

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -20,7 +21,7 @@ func TestLocalErrorIsNoVerdict(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
 	sk, k1 := svc.Key(), key(s1.addr)
-	waitFor(t, 2*time.Second, "the first check", func() bool { return r.monitor(k1).State == "up" })
+	testutil.WaitFor(t, 2*time.Second, "the first check", func() bool { return r.monitor(k1).State == "up" })
 
 	// No new descriptor for a few check intervals: with a soft limit of
 	// 0 every open fails with EMFILE, while those open go on working.
@@ -46,7 +47,7 @@ func TestLocalErrorIsNoVerdict(t *testing.T) {
 	}
 	// Checks that run again keep it up.
 	n := st.Checks
-	waitFor(t, 2*time.Second, "checks after the limit is back", func() bool { return r.monitor(k1).Checks > n+1 })
+	testutil.WaitFor(t, 2*time.Second, "checks after the limit is back", func() bool { return r.monitor(k1).Checks > n+1 })
 	if got := r.dest(sk, k1).State(); got != table.StateUp {
 		t.Errorf("after the limit came back: %v", got)
 	}

@@ -1,7 +1,6 @@
 package health
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -27,7 +27,7 @@ func TestDownAndReentry(t *testing.T) {
 	r.run()
 	sk, k1, k2 := svc.Key(), key(s1.addr), key(s2.addr)
 
-	waitFor(t, 2*time.Second, "first checks", func() bool { return r.monitor(k1).Checks > 0 && r.monitor(k2).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first checks", func() bool { return r.monitor(k1).Checks > 0 && r.monitor(k2).Checks > 0 })
 	if got := r.schedule(sk, 10); got[s1.addr] != 5 || got[s2.addr] != 5 {
 		t.Fatalf("both up: scheduled %v", got)
 	}
@@ -97,7 +97,7 @@ func TestQuiesceKeepsFlows(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
 	sk, k1 := svc.Key(), key(s1.addr)
-	waitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k1).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k1).Checks > 0 })
 
 	// Open connections until one lands on s1 and keep it.
 	s := r.tbl.Service(sk)
@@ -147,7 +147,7 @@ func TestSorryServer(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
 	sk := svc.Key()
-	waitFor(t, 2*time.Second, "first checks", func() bool { return r.monitor(key(s2.addr)).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first checks", func() bool { return r.monitor(key(s2.addr)).Checks > 0 })
 	if r.tbl.Service(sk).SorryActive() {
 		t.Fatal("sorry server active while servers are up")
 	}
@@ -156,14 +156,14 @@ func TestSorryServer(t *testing.T) {
 	s2.down()
 	r.waitState(sk, key(s1.addr), table.StateDown, 2*time.Second)
 	r.waitState(sk, key(s2.addr), table.StateDown, 2*time.Second)
-	waitFor(t, time.Second, "sorry server", r.tbl.Service(sk).SorryActive)
+	testutil.WaitFor(t, time.Second, "sorry server", r.tbl.Service(sk).SorryActive)
 	if got := r.schedule(sk, 4); got[sorry] != 4 {
 		t.Fatalf("all down: scheduled %v, want the sorry server", got)
 	}
 
 	s2.up()
 	r.waitState(sk, key(s2.addr), table.StateUp, 2*time.Second)
-	waitFor(t, time.Second, "sorry server to leave", func() bool { return !r.tbl.Service(sk).SorryActive() })
+	testutil.WaitFor(t, time.Second, "sorry server to leave", func() bool { return !r.tbl.Service(sk).SorryActive() })
 	if got := r.schedule(sk, 4); got[s2.addr] != 4 {
 		t.Fatalf("s2 back: scheduled %v", got)
 	}
@@ -222,7 +222,7 @@ func TestSlowAndWrongAnswers(t *testing.T) {
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
 	sk, k := svc.Key(), key(s.addr)
-	waitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k).Checks > 0 })
 	if st := r.state(sk, k); st != table.StateUp {
 		t.Fatalf("state %s: %+v", st, r.monitor(k))
 	}
@@ -241,294 +241,6 @@ func TestSlowAndWrongAnswers(t *testing.T) {
 	}
 }
 
-// Two services naming the same real server with the same check share one
-// monitor; a different check gets its own.
-func TestSharedMonitor(t *testing.T) {
-	s := newServer(t, "127.0.0.12", reply("x"))
-	r := newRig(t, Options{})
-	check := model.Check{Interval: tick, Extra: map[string]string{KeyFall: "2"}}
-	a := service("a", 8081, check, realServer(s.addr, 1))
-	b := service("b", 8082, check, realServer(s.addr, 2))
-	b.Check.Quiesce = true // an action, not part of the check
-	c := service("c", 8083, model.Check{Interval: tick, Expect: "*", Extra: check.Extra}, realServer(s.addr, 1))
-	r.apply(&model.Config{Services: []model.Service{a, b, c}})
-	r.run()
-	st := r.m.Status()
-	if len(st) != 2 {
-		t.Fatalf("%d monitors, want 2: %+v", len(st), st)
-	}
-	var shared MonitorStatus
-	for _, m := range st {
-		if len(m.Servers) == 2 {
-			shared = m
-		}
-	}
-	if shared.Check != "tcp connect" || shared.Servers[0].Service != a.Key() || shared.Servers[1].Service != b.Key() {
-		t.Fatalf("shared monitor: %+v", shared)
-	}
-	waitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(key(s.addr)).Checks > 2 })
-	s.down()
-	r.waitState(a.Key(), key(s.addr), table.StateDown, 2*time.Second)
-	r.waitState(b.Key(), key(s.addr), table.StateQuiesced, 2*time.Second)
-	r.waitState(c.Key(), key(s.addr), table.StateDown, 2*time.Second)
-	if n := strings.Count(r.logs.String(), "msg=\""+s.addr.String()+" down: connect refused (2 checks in a row)\""); n != 2 {
-		t.Errorf("%d down lines, want one per monitor:\n%s", n, r.logs)
-	}
-}
-
-// A reload keeps running monitors with their state and counters, starts
-// monitors for new pairs, stops removed ones, and re-applies health to new
-// services and to weights the reload reset.
-func TestApplyKeepsMonitors(t *testing.T) {
-	s := newServer(t, "127.0.0.13", nil)
-	dead := refusedAddr(t, "127.0.0.13")
-	r := newRig(t, Options{})
-	check := model.Check{Interval: tick}
-	a := service("a", 8081, check, realServer(s.addr, 1), realServer(dead, 1))
-	r.apply(&model.Config{Services: []model.Service{a}})
-	r.run()
-	r.waitState(a.Key(), key(dead), table.StateDown, 2*time.Second)
-	waitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(key(s.addr)).Checks >= 3 })
-	before := r.monitor(key(s.addr))
-	monOf := func(svc *model.Service) *monitor {
-		r.m.mu.Lock()
-		defer r.m.mu.Unlock()
-		def := r.m.defs[*buildSpec(svc, svc.RealServers[0]).probe]
-		if def == nil {
-			return nil
-		}
-		return r.m.monitors[monitorKey{addr: s.addr.Addr(), port: s.addr.Port(), def: def}]
-	}
-	monBefore := monOf(&a)
-
-	// Reload: same service with a new weight, and a new service naming the
-	// dead server.
-	a2 := a
-	a2.RealServers = []model.RealServer{realServer(s.addr, 5), realServer(dead, 3)}
-	b := service("b", 8082, check, realServer(dead, 1))
-	r.apply(&model.Config{Services: []model.Service{a2, b}})
-	if got := r.state(b.Key(), key(dead)); got != table.StateDown {
-		t.Fatalf("new service: dead server %s right after Apply, want down", got)
-	}
-	if got := r.dest(a2.Key(), key(s.addr)).Weight(); got != 5 {
-		t.Fatalf("weight %d after reload, want 5", got)
-	}
-	after := r.monitor(key(s.addr))
-	if after.Checks < before.Checks || after.Since != before.Since {
-		t.Fatalf("monitor restarted: before %+v after %+v", before, after)
-	}
-	if monAfter := monOf(&a2); monAfter != monBefore || monAfter == nil {
-		t.Fatal("monitor replaced by a reload that did not change it")
-	}
-
-	// Reload removing the dead server everywhere: its monitor stops.
-	a3 := a2
-	a3.RealServers = a2.RealServers[:1]
-	r.apply(&model.Config{Services: []model.Service{a3}})
-	if n := len(r.m.Status()); n != 1 {
-		t.Fatalf("%d monitors after removal, want 1", n)
-	}
-	// Changing the check replaces the monitor; the server's state holds
-	// until the new check decides.
-	a4 := a3
-	a4.Check.Expect = "*"
-	s.setHandler(reply("x"))
-	r.apply(&model.Config{Services: []model.Service{a4}})
-	st := r.m.Status()
-	if len(st) != 1 || !strings.Contains(st[0].Check, `expect "*"`) {
-		t.Fatalf("monitors after check change: %+v", st)
-	}
-	waitFor(t, 2*time.Second, "new check", func() bool { return r.monitor(key(s.addr)).Checks > 0 })
-	if got := r.state(a4.Key(), key(s.addr)); got != table.StateUp {
-		t.Fatalf("state %s", got)
-	}
-}
-
-// Operator overrides win over checks, hold across reloads, and apply to
-// new services naming the target.
-func TestOverrides(t *testing.T) {
-	s1 := newServer(t, "127.0.0.14", nil)
-	s2 := newServer(t, "127.0.0.15", nil)
-	r := newRig(t, Options{})
-	check := model.Check{Interval: tick, Extra: map[string]string{KeySlowstart: "0"}}
-	a := service("a", 8081, check, realServer(s1.addr, 1), realServer(s2.addr, 1))
-	cfg := &model.Config{Services: []model.Service{a}}
-	r.apply(cfg)
-	r.run()
-	sk, k1 := a.Key(), key(s1.addr)
-
-	if n, err := r.m.Override(model.DestKey{Addr: s1.addr.Addr()}, nil, Disable); err != nil || n != 1 {
-		t.Fatalf("disable: %d %v", n, err)
-	}
-	if got := r.state(sk, k1); got != table.StateDisabled {
-		t.Fatalf("after disable: %s", got)
-	}
-	if reason := r.dest(sk, k1).Reason(); reason != "disabled by operator" {
-		t.Errorf("reason %q", reason)
-	}
-	if got := r.schedule(sk, 4); got[s1.addr] != 0 {
-		t.Fatalf("disabled server scheduled: %v", got)
-	}
-	// Checks keep passing and a reload happens: still disabled.
-	waitFor(t, 2*time.Second, "checks", func() bool { return r.monitor(k1).Checks >= 3 })
-	b := service("b", 8082, check, realServer(s1.addr, 1))
-	cfg2 := &model.Config{Services: []model.Service{a, b}}
-	r.apply(cfg2)
-	holds(t, 3*tick, "disabled across reload", func() bool {
-		return r.state(sk, k1) == table.StateDisabled && r.state(b.Key(), k1) == table.StateDisabled
-	})
-	if ov := r.m.Overrides(); len(ov) != 1 || ov[0].Action != Disable || ov[0].Matched != 2 || ov[0].Service != nil {
-		t.Fatalf("overrides: %+v", ov)
-	}
-
-	// A service-specific drain beats the all-services disable there.
-	bk := b.Key()
-	if _, err := r.m.Override(k1, &bk, Drain); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.state(bk, k1); got != table.StateDraining {
-		t.Fatalf("drain: %s", got)
-	}
-	if got := r.state(sk, k1); got != table.StateDisabled {
-		t.Fatalf("other service after drain: %s", got)
-	}
-
-	// Enable forces a dead server in.
-	s2.down()
-	r.waitState(sk, key(s2.addr), table.StateDown, 2*time.Second)
-	if _, err := r.m.Override(key(s2.addr), nil, Enable); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.state(sk, key(s2.addr)); got != table.StateUp {
-		t.Fatalf("enable: %s", got)
-	}
-	holds(t, 3*tick, "enabled despite failing checks", func() bool { return r.state(sk, key(s2.addr)) == table.StateUp })
-
-	// Clear returns everything to the checks.
-	if _, err := r.m.Override(model.DestKey{Addr: s1.addr.Addr()}, nil, Clear); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.m.Override(model.DestKey{Addr: s2.addr.Addr()}, nil, Clear); err != nil {
-		t.Fatal(err)
-	}
-	if ov := r.m.Overrides(); len(ov) != 0 {
-		t.Fatalf("overrides left: %+v", ov)
-	}
-	if got, got2 := r.state(sk, k1), r.state(bk, k1); got != table.StateUp || got2 != table.StateUp {
-		t.Fatalf("after clear: %s %s", got, got2)
-	}
-	if reason := r.dest(sk, k1).Reason(); reason != "override cleared" {
-		t.Errorf("reason %q", reason)
-	}
-	r.waitState(sk, key(s2.addr), table.StateDown, 2*time.Second)
-
-	// A typo is an error, not a silent no-op.
-	if _, err := r.m.Override(model.DestKey{Addr: netip.MustParseAddr("127.0.0.99")}, nil, Disable); !errors.Is(err, ErrNoMatch) {
-		t.Fatalf("unknown target: %v", err)
-	}
-	// Clearing one port inside an any-port disable keeps that port on the
-	// checks only.
-	if _, err := r.m.Override(model.DestKey{Addr: s1.addr.Addr()}, nil, Disable); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.m.Override(k1, &bk, Clear); err != nil {
-		t.Fatal(err)
-	}
-	if got, got2 := r.state(sk, k1), r.state(bk, k1); got != table.StateDisabled || got2 != table.StateUp {
-		t.Fatalf("partial clear: %s %s", got, got2)
-	}
-}
-
-// The agent's percentage scales the configured weight; drain, down and
-// ready move the server.
-func TestAgentWeights(t *testing.T) {
-	s := newServer(t, "127.0.0.16", nil)
-	var answer atomic.Value
-	answer.Store("up 50%\n")
-	ag := newServer(t, "127.0.0.16", func(c net.Conn) { io.WriteString(c, answer.Load().(string)) })
-	r := newRig(t, Options{})
-	check := model.Check{Interval: tick, Extra: map[string]string{
-		KeyAgentPort: fmt.Sprint(ag.addr.Port()), KeyAgentInterval: "1", KeySlowstart: "0", KeyFall: "2"}}
-	svc := service("web", 8080, check, realServer(s.addr, 10))
-	r.apply(&model.Config{Services: []model.Service{svc}})
-	// Poll the agent fast: agent_interval counts seconds.
-	for _, a := range r.m.agents {
-		a.spec.interval = tick
-	}
-	r.run()
-	sk, k := svc.Key(), key(s.addr)
-	d := func() *table.Dest { return r.dest(sk, k) }
-	waitFor(t, 2*time.Second, "agent weight 50%", func() bool { return d().State() == table.StateUp && d().Weight() == 5 })
-
-	answer.Store("drain\n")
-	r.waitState(sk, k, table.StateDraining, 2*time.Second)
-	if reason := d().Reason(); reason != "agent: drain 50%" {
-		t.Errorf("reason %q", reason)
-	}
-	answer.Store("ready 100%\n")
-	waitFor(t, 2*time.Second, "agent ready", func() bool { return d().State() == table.StateUp && d().Weight() == 10 })
-	answer.Store("down #disk full\n")
-	r.waitState(sk, k, table.StateDown, 2*time.Second)
-	if reason := d().Reason(); reason != "agent: down 100% (disk full)" {
-		t.Errorf("reason %q", reason)
-	}
-	answer.Store("up 25%\n")
-	waitFor(t, 2*time.Second, "agent up 25%", func() bool { return d().State() == table.StateUp && d().Weight() == 3 })
-	// An agent that goes away changes nothing.
-	ag.down()
-	waitFor(t, 2*time.Second, "agent error", func() bool {
-		as := r.m.Agents()
-		return len(as) == 1 && !as[0].LastOK && as[0].LastError != ""
-	})
-	holds(t, 3*tick, "weight kept without agent", func() bool { return d().State() == table.StateUp && d().Weight() == 3 })
-	// The health check still decides availability.
-	s.down()
-	r.waitState(sk, k, table.StateDown, 2*time.Second)
-}
-
-// A server returning from failure ramps up from weight/32, doubling to its
-// configured weight over slowstart.
-func TestSlowStart(t *testing.T) {
-	s := newServer(t, "127.0.0.17", nil)
-	r := newRig(t, Options{})
-	// fall 3: a check starved by a loaded machine must not restart the ramp.
-	check := model.Check{Interval: tick / 2, Extra: map[string]string{KeySlowstart: "1", KeyFall: "3"}}
-	svc := service("web", 8080, check, realServer(s.addr, 64))
-	r.apply(&model.Config{Services: []model.Service{svc}})
-	r.run()
-	sk, k := svc.Key(), key(s.addr)
-	waitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(k).Checks > 0 })
-	if w := r.dest(sk, k).Weight(); w != 64 {
-		t.Fatalf("weight at start %d: present servers are not slow-started", w)
-	}
-	s.down()
-	r.waitState(sk, k, table.StateDown, 2*time.Second)
-	s.up()
-	r.waitState(sk, k, table.StateUp, 2*time.Second)
-	start := time.Now()
-	seen := []int{}
-	waitFor(t, 3*time.Second, "full weight", func() bool {
-		w := r.dest(sk, k).Weight()
-		if len(seen) == 0 || seen[len(seen)-1] != w {
-			t.Logf("%s %d %s", time.Since(start), w, r.state(sk, k))
-			seen = append(seen, w)
-		}
-		return w == 64
-	})
-	el := time.Since(start)
-	if seen[0] != 2 || len(seen) < 4 {
-		t.Fatalf("ramp %v, want from 2 (64/32) doubling", seen)
-	}
-	for i := 1; i < len(seen); i++ {
-		if seen[i] != 2*seen[i-1] {
-			t.Fatalf("ramp %v does not double", seen)
-		}
-	}
-	if el < 600*time.Millisecond {
-		t.Errorf("ramp took %s, want about slowstart = 1s", el)
-	}
-}
-
 // Monitoring on IPv6 loopback.
 func TestIPv6(t *testing.T) {
 	ln, err := net.Listen("tcp", "[::1]:0")
@@ -542,7 +254,7 @@ func TestIPv6(t *testing.T) {
 	svc.VIP = netip.MustParseAddr("2001:db8::10")
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
-	waitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(key(s.addr)).Checks > 0 })
+	testutil.WaitFor(t, 2*time.Second, "first check", func() bool { return r.monitor(key(s.addr)).Checks > 0 })
 	st := r.monitor(key(s.addr))
 	if st.State != "up" || st.Check != `tcp send "GET / HTTP/1.0\r\n\r\n" expect "HTTP"` {
 		t.Fatalf("%+v", st)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -210,28 +211,17 @@ func TestConnectTimeout(t *testing.T) {
 // UDP: a reply is required; a wrong one or none fails; ICMP unreachable
 // fails at once.
 func TestUDPCheck(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.21:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			switch q := string(buf[:n]); q {
-			case "ping\n":
-				pc.WriteTo([]byte("pong\n"), from)
-			case "":
-				pc.WriteTo([]byte("empty?"), from)
-			case "wrong":
-				pc.WriteTo([]byte("nope"), from)
-			}
+	pc := testutil.ListenPacket(t, "udp", "127.0.0.21:0")
+	testutil.ServePacket(t, pc, func(q []byte, reply func([]byte)) {
+		switch string(q) {
+		case "ping\n":
+			reply([]byte("pong\n"))
+		case "":
+			reply([]byte("empty?"))
+		case "wrong":
+			reply([]byte("nope"))
 		}
-	}()
+	})
 	rs := realServer(netip.MustParseAddrPort(pc.LocalAddr().String()), 1)
 	check := func(c model.Check) error {
 		c.Interval = 300 * time.Millisecond
@@ -245,20 +235,10 @@ func TestUDPCheck(t *testing.T) {
 	wantErr(t, check(model.Check{Send: "silence", Expect: "pong"}), "no reply within 300ms")
 	wantErr(t, check(model.Check{Send: "wrong", Expect: "^no", UseRegex: true}), "")
 	// Nothing listening: the kernel's port unreachable comes back at once.
-	dead := refusedUDP(t, "127.0.0.21")
+	dead := refusedAddr(t, "127.0.0.21")
 	svc := service("u", 5000, model.Check{Interval: 300 * time.Millisecond, Send: "x", Expect: "y"})
 	svc.Proto = model.ProtoUDP
 	wantErr(t, probeOnce(t, svc, realServer(dead, 1), probeEnv{}), "port unreachable")
-}
-
-func refusedUDP(t *testing.T, host string) netip.AddrPort {
-	pc, err := net.ListenPacket("udp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := netip.MustParseAddrPort(pc.LocalAddr().String())
-	pc.Close()
-	return ap
 }
 
 // send_program: split on spaces, %h and %p replaced, no shell, killed on
@@ -322,10 +302,7 @@ func TestHTTPCheck(t *testing.T) {
 		}
 	})
 	ts := httptest.NewUnstartedServer(h)
-	ln, err := net.Listen("tcp", "127.0.0.23:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "tcp", "127.0.0.23:0")
 	ts.Listener = ln
 	ts.Start()
 	t.Cleanup(ts.Close)
@@ -361,10 +338,7 @@ func TestHTTPSCheck(t *testing.T) {
 		mu.Unlock()
 		fmt.Fprint(w, "ok")
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.24:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testutil.Listen(t, "tcp", "127.0.0.24:0")
 	ts.Listener = ln
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // rejected handshakes are the point
 	ts.StartTLS()
@@ -393,50 +367,39 @@ func TestHTTPSCheck(t *testing.T) {
 
 // dnsServer answers every query with rcode.
 func dnsServer(t *testing.T, host string, rcode *rcodeBox) netip.AddrPort {
-	pc, err := net.ListenPacket("udp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var p dnsmessage.Parser
-			h, err := p.Start(buf[:n])
-			if err != nil {
-				continue
-			}
-			q, err := p.Question()
-			if err != nil {
-				continue
-			}
-			rc := rcode.get()
-			if rc < 0 {
-				continue // silent
-			}
-			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true,
-				RCode: dnsmessage.RCode(rc)})
-			b.StartQuestions()
-			b.Question(q)
-			b.StartAnswers()
-			if rc == 0 && q.Type == dnsmessage.TypeA {
-				b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60},
-					dnsmessage.AResource{A: [4]byte{192, 0, 2, 1}})
-			}
-			// A stray reply with another ID first: the check must skip it.
-			stray := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID + 1, Response: true, RCode: dnsmessage.RCodeRefused})
-			if m, err := stray.Finish(); err == nil {
-				pc.WriteTo(m, from)
-			}
-			if m, err := b.Finish(); err == nil {
-				pc.WriteTo(m, from)
-			}
+	pc := testutil.ListenPacket(t, "udp", host+":0")
+	testutil.ServePacket(t, pc, func(query []byte, reply func([]byte)) {
+		var p dnsmessage.Parser
+		h, err := p.Start(query)
+		if err != nil {
+			return
 		}
-	}()
+		q, err := p.Question()
+		if err != nil {
+			return
+		}
+		rc := rcode.get()
+		if rc < 0 {
+			return // silent
+		}
+		b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true,
+			RCode: dnsmessage.RCode(rc)})
+		b.StartQuestions()
+		b.Question(q)
+		b.StartAnswers()
+		if rc == 0 && q.Type == dnsmessage.TypeA {
+			b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60},
+				dnsmessage.AResource{A: [4]byte{192, 0, 2, 1}})
+		}
+		// A stray reply with another ID first: the check must skip it.
+		stray := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID + 1, Response: true, RCode: dnsmessage.RCodeRefused})
+		if m, err := stray.Finish(); err == nil {
+			reply(m)
+		}
+		if m, err := b.Finish(); err == nil {
+			reply(m)
+		}
+	})
 	return netip.MustParseAddrPort(pc.LocalAddr().String())
 }
 
@@ -466,7 +429,7 @@ func TestDNSCheck(t *testing.T) {
 	wantErr(t, check(map[string]string{KeyDNSName: "nothing.example.org", KeyDNSRcode: "NXDOMAIN"}), "")
 	rc.set(-1)
 	wantErr(t, check(map[string]string{KeyDNSName: "www.example.org"}), "no DNS reply within 300ms")
-	dead := refusedUDP(t, "127.0.0.25")
+	dead := refusedAddr(t, "127.0.0.25")
 	svc := service("d", 53, model.Check{Interval: 300 * time.Millisecond, Extra: map[string]string{KeyCheckType: "dns"}})
 	wantErr(t, probeOnce(t, svc, realServer(dead, 1), probeEnv{}), "port unreachable")
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -68,19 +69,7 @@ func TestScaleListeners(t *testing.T) {
 	}
 	raiseNofile(t)
 	for i := range n {
-		ln, err := net.Listen("tcp", scaleAddr(i).String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		testutil.Serve(t, testutil.Listen(t, "tcp", scaleAddr(i).String()), func(net.Conn) {})
 	}
 	fmt.Println("READY")
 	bufio.NewReader(os.Stdin).ReadString('\n')
@@ -265,7 +254,7 @@ func TestScale(t *testing.T) {
 	// Warm up: the start-up burst (every first check at once) and the
 	// random phases settling.
 	start := time.Now()
-	waitFor(t, 60*time.Second, "every first check", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "every first check", func() bool {
 		c, _, _ := totals()
 		return c >= uint64(n)
 	})

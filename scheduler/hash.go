@@ -134,27 +134,42 @@ func (s *shScheduler) Schedule(p *table.Packet) *table.Dest {
 		return nil
 	}
 	sn := s.cur.Load()
-	fold := addrFold(p.Src.Addr())
+	fold, port := sourceKey(p, s.port)
+	ihash := shHashKey(fold, port, 0)
+	return hashedPick(sn.buckets[ihash], s.fallback, ihash, hashTabSize, func(roffset uint32) *table.Dest {
+		return sn.buckets[shHashKey(fold, port, roffset)]
+	})
+}
+
+// sourceKey is what sh and mh hash a client by: its address folded to 32
+// bits and, with sh-port or mh-port, its port (0 without).
+func sourceKey(p *table.Packet, withPort bool) (uint32, uint16) {
 	var port uint16
-	if s.port {
+	if withPort {
 		port = srcPort(p)
 	}
-	ihash := shHashKey(fold, port, 0)
-	d := sn.buckets[ihash]
-	if d == nil {
+	return addrFold(p.Src.Addr()), port
+}
+
+// hashedPick ends ip_vs_sh_schedule and ip_vs_mh_schedule: first, the
+// destination in the client's bucket, if it is eligible; otherwise, with
+// fallback (ip_vs_sh_get_fallback, ip_vs_mh_get_fallback), the first
+// eligible destination probing on around the table of size buckets from
+// the client's hash ihash, bucket giving the destination at each offset,
+// until an empty bucket. Starting from the original hash keeps the choice
+// deterministic for the client.
+func hashedPick(first *table.Dest, fallback bool, ihash, size uint32, bucket func(roffset uint32) *table.Dest) *table.Dest {
+	if first == nil {
 		return nil
 	}
-	if d.Eligible() {
-		return d
+	if first.Eligible() {
+		return first
 	}
-	if !s.fallback {
+	if !fallback {
 		return nil
 	}
-	// Loop around the table starting from the original hash, so that the
-	// choice stays deterministic for the client.
-	for offset := uint32(0); offset < hashTabSize; offset++ {
-		roffset := (offset + ihash) % hashTabSize
-		d = sn.buckets[shHashKey(fold, port, roffset)]
+	for offset := uint32(0); offset < size; offset++ {
+		d := bucket((offset + ihash) % size)
 		if d == nil {
 			break
 		}

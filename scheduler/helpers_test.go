@@ -56,6 +56,14 @@ func overloaded(last byte, weight int) *table.Dest {
 	return d
 }
 
+// setCounters gives every destination of ds active and inactive
+// connections.
+func setCounters(ds []*table.Dest, active, inactive int) {
+	for _, d := range ds {
+		d.SetCounters(active, inactive, 0)
+	}
+}
+
 // newSched builds a scheduler or fails the test.
 func newSched(t testing.TB, name model.Scheduler, flags model.SchedFlags, opts ...Option) table.Scheduler {
 	t.Helper()
@@ -64,6 +72,26 @@ func newSched(t testing.TB, name model.Scheduler, flags model.SchedFlags, opts .
 		t.Fatal(err)
 	}
 	return s
+}
+
+// newUpdated builds a scheduler, or fails the test, and gives it ds.
+func newUpdated(t testing.TB, name model.Scheduler, flags model.SchedFlags, ds []*table.Dest) table.Scheduler {
+	t.Helper()
+	s := newSched(t, name, flags)
+	s.Update(ds)
+	return s
+}
+
+// wantPick checks that s picks the destination labelled want for p; what,
+// if set, says when in the failure message.
+func wantPick(t testing.TB, s table.Scheduler, p *table.Packet, want, what string) {
+	t.Helper()
+	if got := label(s.Schedule(p)); got != want {
+		if what != "" {
+			what += ": "
+		}
+		t.Errorf("%spicked %s, want %s", what, got, want)
+	}
 }
 
 // seq runs n picks with packet p (nil allowed) and returns their labels.

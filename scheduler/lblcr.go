@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/govs/govs/clock"
@@ -15,24 +14,16 @@ import (
 // lblc-overloaded (or none is usable) wlc picks a server from the whole
 // service and it joins the set. A set that has not changed for the
 // expiration loses its most loaded member, one per expiration period.
-type lblcrScheduler struct {
-	cache lcTable
-	cur   atomic.Pointer[lcSnap]
-}
+type lblcrScheduler struct{ lcScheduler }
 
 func newLBLCR(clk clock.Clock, expiration time.Duration) *lblcrScheduler {
 	s := &lblcrScheduler{}
-	s.cache.init(clk, expiration)
-	s.cur.Store(newLCSnap(nil))
+	s.init(clk, expiration)
 	return s
 }
 
 // Name returns "lblcr".
 func (s *lblcrScheduler) Name() model.Scheduler { return model.SchedLBLCR }
-
-// Update publishes the new destination list; sets keep removed members,
-// which are skipped as unavailable, as in the kernel.
-func (s *lblcrScheduler) Update(dests []*table.Dest) { s.cur.Store(newLCSnap(dests)) }
 
 // setMin is ip_vs_dest_set_min: the weighted least-connection member. The
 // starting candidate is the first member that is not overloaded, has weight
@@ -135,14 +126,8 @@ func (s *lblcrScheduler) Schedule(p *table.Packet) *table.Dest {
 	if p == nil {
 		return nil
 	}
-	now := s.cache.now()
-	s.cache.maybeGC(now)
-	sn := s.cur.Load()
-	addr := p.Dst.Addr().Unmap()
-
-	// First look in our cache.
-	if en := s.cache.get(addr); en != nil {
-		en.touch(now)
+	now, sn, addr, en := s.lookup(p)
+	if en != nil {
 		// Get the least loaded destination.
 		set := en.set.Load()
 		d := sn.setMin(set)
@@ -174,26 +159,15 @@ func (s *lblcrScheduler) Schedule(p *table.Packet) *table.Dest {
 		return d
 	}
 
-	// No cache entry, time to schedule.
-	d := pickWLC(sn.dests)
-	if d == nil {
-		return nil
-	}
-	s.cache.mu.Lock()
-	// ip_vs_lblcr_new: join the set of an entry created since the
-	// lookup, otherwise hash a new entry with d as its only member.
-	if en := s.cache.get(addr); en != nil {
+	// No cache entry, time to schedule. ip_vs_lblcr_new: d joins the set
+	// of an entry another pick created since the lookup, or is the only
+	// member of a new one.
+	return s.scheduleNew(sn, addr, now, func(en *lcEntry, d *table.Dest) {
+		if en.set.Load() == nil {
+			en.set.Store(newDestSet([]*table.Dest{d}))
+			en.lastmod.Store(now)
+			return
+		}
 		setInsert(en, d, now)
-	} else {
-		en := &lcEntry{addr: addr}
-		en.lastuse.Store(now)
-		en.set.Store(newDestSet([]*table.Dest{d}))
-		en.lastmod.Store(now)
-		s.cache.insert(en)
-	}
-	s.cache.mu.Unlock()
-	return d
+	})
 }
-
-// Len returns the number of cache entries, for monitoring and tests.
-func (s *lblcrScheduler) Len() int { return s.cache.Len() }

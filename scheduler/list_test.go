@@ -98,8 +98,7 @@ func TestLoadSchedulers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.sched)+"/"+tc.name, func(t *testing.T) {
-			s := newSched(t, tc.sched, 0)
-			s.Update(build(tc.dests...))
+			s := newUpdated(t, tc.sched, 0, build(tc.dests...))
 			if got := seq(s, 1, nil); got != tc.want {
 				t.Errorf("picked %s, want %s", got, tc.want)
 			}

@@ -232,6 +232,64 @@ func (t *lcTable) fullCheck(now int64) {
 // Len returns the number of cache entries.
 func (t *lcTable) Len() int { return int(t.entries.Load()) }
 
+// lcScheduler is what lblcScheduler and lblcrScheduler share: the cache
+// of destination addresses and the published destination list.
+type lcScheduler struct {
+	cache lcTable
+	cur   atomic.Pointer[lcSnap]
+}
+
+func (s *lcScheduler) init(clk clock.Clock, expiration time.Duration) {
+	s.cache.init(clk, expiration)
+	s.cur.Store(newLCSnap(nil))
+}
+
+// Update publishes the new destination list. Like the kernel modules, it
+// leaves the cache alone: an entry's removed destinations are skipped as
+// unavailable on lookup, and rescheduled.
+func (s *lcScheduler) Update(dests []*table.Dest) { s.cur.Store(newLCSnap(dests)) }
+
+// Len returns the number of cache entries, for monitoring and tests.
+func (s *lcScheduler) Len() int { return s.cache.Len() }
+
+// lookup begins a pick for p as both kernel modules do: it runs the
+// periodic checks that are due and returns the time, the destination list
+// and the cache entry of p's destination address, touched, or nil.
+func (s *lcScheduler) lookup(p *table.Packet) (int64, *lcSnap, netip.Addr, *lcEntry) {
+	now := s.cache.now()
+	s.cache.maybeGC(now)
+	sn := s.cur.Load()
+	addr := p.Dst.Addr().Unmap()
+	en := s.cache.get(addr)
+	if en != nil {
+		en.touch(now)
+	}
+	return now, sn, addr, en
+}
+
+// scheduleNew ends a pick the cache could not answer as both kernel
+// modules do: wlc picks from the whole service and, under the cache lock,
+// join records the pick in addr's entry, the one another pick may have
+// created since the lookup or else a new one, which is hashed once join
+// has filled it in.
+func (s *lcScheduler) scheduleNew(sn *lcSnap, addr netip.Addr, now int64, join func(*lcEntry, *table.Dest)) *table.Dest {
+	d := pickWLC(sn.dests)
+	if d == nil {
+		return nil
+	}
+	s.cache.mu.Lock()
+	if en := s.cache.get(addr); en != nil {
+		join(en, d)
+	} else {
+		en := &lcEntry{addr: addr}
+		en.lastuse.Store(now)
+		join(en, d)
+		s.cache.insert(en)
+	}
+	s.cache.mu.Unlock()
+	return d
+}
+
 // lcSnap is the destination list of lblc and lblcr with an index to answer
 // "is this cached destination still in the service" (the kernel's
 // IP_VS_DEST_F_AVAILABLE) without a scan.

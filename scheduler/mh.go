@@ -181,32 +181,9 @@ func (s *mhScheduler) Schedule(p *table.Packet) *table.Dest {
 		return nil
 	}
 	sn := s.cur.Load()
-	fold := addrFold(p.Src.Addr())
-	var port uint16
-	if s.port {
-		port = srcPort(p)
-	}
+	fold, port := sourceKey(p, s.port)
 	ihash := mhHashKey(fold, port, &mhHash1, 0) % mhTabSize
-	d := sn.lookup[ihash]
-	if d == nil {
-		return nil
-	}
-	if d.Eligible() {
-		return d
-	}
-	if !s.fallback {
-		return nil
-	}
-	// Loop around the table starting from ihash to find a new dest.
-	for offset := uint32(0); offset < mhTabSize; offset++ {
-		roffset := (offset + ihash) % mhTabSize
-		d = sn.lookup[mhHashKey(fold, port, &mhHash1, roffset)%mhTabSize]
-		if d == nil {
-			break
-		}
-		if d.Eligible() {
-			return d
-		}
-	}
-	return nil
+	return hashedPick(sn.lookup[ihash], s.fallback, ihash, mhTabSize, func(roffset uint32) *table.Dest {
+		return sn.lookup[mhHashKey(fold, port, &mhHash1, roffset)%mhTabSize]
+	})
 }

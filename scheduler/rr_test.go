@@ -57,16 +57,8 @@ func TestRR(t *testing.T) {
 			},
 			steps: []step{
 				{want: "AB"},
-				{do: func(ds []*table.Dest) {
-					for _, d := range ds {
-						d.SetCounters(1, 1, 0) // 2 conns reach the threshold of 2
-					}
-				}, want: "--"},
-				{do: func(ds []*table.Dest) {
-					for _, d := range ds {
-						d.SetCounters(0, 0, 0) // 0*4 < 2*3 clears OVERLOAD
-					}
-				}, want: "CAB"},
+				{do: func(ds []*table.Dest) { setCounters(ds, 1, 1) }, want: "--"},  // 2 conns reach the threshold of 2
+				{do: func(ds []*table.Dest) { setCounters(ds, 0, 0) }, want: "CAB"}, // 0*4 < 2*3 clears OVERLOAD
 			},
 		},
 		{
@@ -128,8 +120,7 @@ func TestRR(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := tc.dests()
-			s := newSched(t, model.SchedRR, 0)
-			s.Update(ds)
+			s := newUpdated(t, model.SchedRR, 0, ds)
 			for i, st := range tc.steps {
 				if st.update != nil {
 					var l []*table.Dest
@@ -222,16 +213,8 @@ func TestWRR(t *testing.T) {
 			},
 			steps: []step{
 				{want: "B"},
-				{do: func(_ table.Scheduler, ds []*table.Dest) {
-					for _, d := range ds {
-						d.SetCounters(2, 0, 0)
-					}
-				}, want: "-"},
-				{do: func(_ table.Scheduler, ds []*table.Dest) {
-					for _, d := range ds {
-						d.SetCounters(0, 0, 0)
-					}
-				}, want: "BABC"},
+				{do: func(_ table.Scheduler, ds []*table.Dest) { setCounters(ds, 2, 0) }, want: "-"},
+				{do: func(_ table.Scheduler, ds []*table.Dest) { setCounters(ds, 0, 0) }, want: "BABC"},
 			},
 		},
 		{
@@ -247,16 +230,8 @@ func TestWRR(t *testing.T) {
 			},
 			steps: []step{
 				{want: "AA"},
-				{do: func(_ table.Scheduler, ds []*table.Dest) {
-					for _, d := range ds {
-						d.SetCounters(1, 0, 0)
-					}
-				}, want: "-"},
-				{do: func(_ table.Scheduler, ds []*table.Dest) {
-					for _, d := range ds {
-						d.SetCounters(0, 0, 0)
-					}
-				}, want: "BAAB"},
+				{do: func(_ table.Scheduler, ds []*table.Dest) { setCounters(ds, 1, 0) }, want: "-"},
+				{do: func(_ table.Scheduler, ds []*table.Dest) { setCounters(ds, 0, 0) }, want: "BAAB"},
 			},
 		},
 		{
@@ -329,8 +304,7 @@ func TestWRR(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := tc.dests()
-			s := newSched(t, model.SchedWRR, 0)
-			s.Update(ds)
+			s := newUpdated(t, model.SchedWRR, 0, ds)
 			for i, st := range tc.steps {
 				if st.do != nil {
 					st.do(s, ds)
@@ -372,8 +346,7 @@ func TestWRRCycleMatchesWeights(t *testing.T) {
 			continue
 		}
 		ds := mkDests(ws...)
-		s := newSched(t, model.SchedWRR, 0)
-		s.Update(ds)
+		s := newUpdated(t, model.SchedWRR, 0, ds)
 		for cycle := range 2 {
 			count := map[*table.Dest]int{}
 			for range total / g {
@@ -408,8 +381,7 @@ func TestRRAndWRRConcurrentExact(t *testing.T) {
 		t.Run(string(name), func(t *testing.T) {
 			ws := []int{5, 3, 2, 1, 4}
 			ds := mkDests(ws...)
-			s := newSched(t, name, 0)
-			s.Update(ds)
+			s := newUpdated(t, name, 0, ds)
 			cycle := 15 // sum of weights; rr picks 3 rounds of 5 per cycle
 			const goroutines, cycles = 8, 400
 			var mu sync.Mutex
@@ -451,8 +423,7 @@ func TestRRAndWRRUpdateRace(t *testing.T) {
 	for _, name := range []model.Scheduler{model.SchedRR, model.SchedWRR} {
 		t.Run(string(name), func(t *testing.T) {
 			ds := mkDests(3, 1, 2, 5, 1, 1)
-			s := newSched(t, name, 0)
-			s.Update(ds)
+			s := newUpdated(t, name, 0, ds)
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			for range 4 {

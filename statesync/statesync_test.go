@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/persistence"
 	"github.com/govs/govs/table"
@@ -84,14 +85,17 @@ func TestEncodeDecode(t *testing.T) {
 func TestSyncBetweenTables(t *testing.T) {
 	active, backup := newTable(t), newTable(t)
 	a, b := netip.MustParseAddr("127.0.0.21"), netip.MustParseAddr("127.0.0.22")
+	// Both routers bind the one port the protocol uses, which Run binds
+	// itself: FreePort, not a listener of the test's.
+	port := testutil.FreePort(t, a, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 2)
 	go func() {
-		done <- Run(ctx, Options{Table: active, Local: a, Peer: b, Port: 18849, Active: func() bool { return true }})
+		done <- Run(ctx, Options{Table: active, Local: a, Peer: b, Port: port, Active: func() bool { return true }})
 	}()
 	go func() {
-		done <- Run(ctx, Options{Table: backup, Local: b, Peer: a, Port: 18849, Active: func() bool { return false }})
+		done <- Run(ctx, Options{Table: backup, Local: b, Peer: a, Port: port, Active: func() bool { return false }})
 	}()
 	key := model.TCPKey(netip.AddrPortFrom(vip, 80))
 	want := map[string]model.DestKey{}
@@ -104,18 +108,14 @@ func TestSyncBetweenTables(t *testing.T) {
 		want[src.Addr().String()] = c.Dest().Key()
 		c.Close()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		n := 0
 		backup.Templates(func(*persistence.Template[*table.Dest]) bool { n++; return true })
-		if n == len(want) {
-			break
+		if n != len(want) {
+			return fmt.Errorf("backup has %d templates of %d", n, len(want))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backup has %d templates of %d", n, len(want))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	// Scheduling on the backup in another order still follows the
 	// templates.
 	for i := 5; i >= 1; i-- {

@@ -284,12 +284,11 @@ func TestReloadRemovesServer(t *testing.T) {
 	// Its last connection lingers in TIME_WAIT, as in the kernel, which
 	// keeps the removed server until then.
 	a.Close()
-	if n := len(tb.Snapshot().Services[0].Dests); n != 3 {
+	if n := listed(tb); n != 3 {
 		t.Fatalf("the removed server left while its connection's entry lingers (%d dests)", n)
 	}
-	c.Advance(table.TimeWaitTimeout)
-	tb.Expire()
-	if n := len(tb.Snapshot().Services[0].Dests); n != 2 {
+	pastTimeWait(c, tb)
+	if n := listed(tb); n != 2 {
 		t.Fatalf("after its last connection the removed server is still listed (%d dests)", n)
 	}
 }
@@ -330,16 +329,14 @@ func TestAccountingAndThresholds(t *testing.T) {
 	if !d.Overloaded() || d.InactiveConns() != 2 {
 		t.Fatalf("closing made the lingering entries stop counting: overloaded %v, %d inactive", d.Overloaded(), d.InactiveConns())
 	}
-	c.Advance(table.TimeWaitTimeout)
-	tb.Expire() // 2 left: not below lthreshold 2
+	pastTimeWait(c, tb) // 2 left: not below lthreshold 2
 	if !d.Overloaded() {
 		t.Fatal("overload cleared at 2 connections with lthreshold 2")
 	}
 	conns[1].AddIn(3, 300)
 	conns[1].AddOut(5, 5000)
 	conns[1].Close()
-	c.Advance(table.TimeWaitTimeout)
-	tb.Expire() // 1 < 2
+	pastTimeWait(c, tb) // 1 < 2
 	if d.Overloaded() {
 		t.Fatal("overload not cleared below lthreshold")
 	}
@@ -354,8 +351,7 @@ func TestAccountingAndThresholds(t *testing.T) {
 	if tb.ConnCount() != 0 || d.InactiveConns() != 1 || tb.EntryCount() != 1 {
 		t.Fatalf("after every close: %d open, %d inactive, %d entries; want 0, 1, 1", tb.ConnCount(), d.InactiveConns(), tb.EntryCount())
 	}
-	c.Advance(table.TimeWaitTimeout)
-	tb.Expire()
+	pastTimeWait(c, tb)
 	if d.ActiveConns() != 0 || d.InactiveConns() != 0 || tb.EntryCount() != 0 {
 		t.Fatal("counts not back to zero after every entry expired")
 	}
@@ -425,8 +421,7 @@ func TestConcurrentScheduleAndApply(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Fatalf("%d of %d schedules failed", failed.Load(), done.Load())
 	}
-	c.Advance(table.TimeWaitTimeout)
-	tb.Expire()
+	pastTimeWait(c, tb)
 	for _, d := range s.Dests() {
 		if d.ActiveConns() != 0 || d.InactiveConns() != 0 {
 			t.Errorf("%v: %d/%d conns left", d.Key(), d.ActiveConns(), d.InactiveConns())
@@ -474,7 +469,7 @@ func TestSorryServer(t *testing.T) {
 	if cn.Target != netip.AddrPortFrom(rs3, 8080) || !s.SorryActive() {
 		t.Fatalf("with no server up the connection went to %v", cn.Target)
 	}
-	if n := len(tb.Snapshot().Services[0].Dests); n != 3 {
+	if n := listed(tb); n != 3 {
 		t.Fatalf("snapshot lists %d servers, want 2 and the sorry server", n)
 	}
 	s.SetState(model.DestKey{Addr: rs1, Port: 80}, table.StateUp, "test")
@@ -485,9 +480,8 @@ func TestSorryServer(t *testing.T) {
 		t.Fatalf("after recovery the connection went to %v", cn2.Target)
 	}
 	cn.Close()
-	c.Advance(table.TimeWaitTimeout)
-	tb.Expire()
-	if n := len(tb.Snapshot().Services[0].Dests); n != 2 {
+	pastTimeWait(c, tb)
+	if n := listed(tb); n != 2 {
 		t.Fatalf("snapshot lists %d servers after the sorry server drained", n)
 	}
 }
@@ -581,3 +575,13 @@ func TestAvailability(t *testing.T) {
 		}
 	}
 }
+
+// pastTimeWait moves the clock past TIME_WAIT and expires what has ended.
+func pastTimeWait(c *clock.Fake, tb *table.Table) {
+	c.Advance(table.TimeWaitTimeout)
+	tb.Expire()
+}
+
+// listed is the number of real servers the snapshot lists in the first
+// service.
+func listed(tb *table.Table) int { return len(tb.Snapshot().Services[0].Dests) }

@@ -26,21 +26,21 @@ func (v VIP) addr() iface.Addr {
 // AddAddrs adds the VIPs to their base interfaces. One that is already
 // there is fine.
 func AddAddrs(vips []VIP) error {
-	var errs []error
-	for _, v := range vips {
-		if err := iface.AddAddr(v.addr()); err != nil {
-			errs = append(errs, fmt.Errorf("adding %s on %s: %w", v.Prefix, v.Device, err))
-		}
-	}
-	return errors.Join(errs...)
+	return eachAddr(vips, iface.AddAddr, "adding %s on %s: %w")
 }
 
 // RemoveAddrs removes the VIPs; one that is already gone is fine.
 func RemoveAddrs(vips []VIP) error {
+	return eachAddr(vips, iface.DelAddr, "removing %s from %s: %w")
+}
+
+// eachAddr applies op to every VIP and returns the errors, each as format
+// says (VIP, device, error).
+func eachAddr(vips []VIP, op func(iface.Addr) error, format string) error {
 	var errs []error
 	for _, v := range vips {
-		if err := iface.DelAddr(v.addr()); err != nil {
-			errs = append(errs, fmt.Errorf("removing %s from %s: %w", v.Prefix, v.Device, err))
+		if err := op(v.addr()); err != nil {
+			errs = append(errs, fmt.Errorf(format, v.Prefix, v.Device, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -2,10 +2,13 @@ package vrrp
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // fakeLink records announcements.
@@ -69,11 +72,12 @@ var (
 // waitCount waits, boundedly, until v was announced n times.
 func waitCount(t *testing.T, f *fakeLink, v VIP, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); f.count(v) < n; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v announced %d times, want %d", v.Prefix, f.count(v), n)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := f.count(v); got < n {
+			return fmt.Errorf("%v announced %d times, want %d", v.Prefix, got, n)
 		}
-	}
+		return nil
+	})
 }
 
 // A burst is Count announcements Spacing apart, then a second burst after

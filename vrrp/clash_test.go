@@ -27,9 +27,7 @@ func TestClashLowerMasterStaysAndReannounces(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSim(t)
-			a := s.add("a", Config{Priority: tc.localPrio, Local: addrOf(tc.local), Interval: 100 * time.Millisecond})
-			s.start(a)
-			s.run(time.Second)
+			a := s.boot("a", Config{Priority: tc.localPrio, Local: addrOf(tc.local), Interval: 100 * time.Millisecond}, time.Second)
 			s.wantMaster("a")
 			sent := len(a.sent)
 			a.m.Receive(s.now, addrOf(tc.other), 255, &Advert{VRID: 51, Priority: tc.otherPrio, Interval: 100 * time.Millisecond})
@@ -54,9 +52,7 @@ func TestClashLowerMasterStaysAndReannounces(t *testing.T) {
 // not ask for announcements.
 func TestClashBetterMasterYields(t *testing.T) {
 	s := newSim(t)
-	a := s.add("a", Config{Priority: 150, Local: addrA, Interval: 100 * time.Millisecond})
-	s.start(a)
-	s.run(time.Second)
+	a := s.boot("a", Config{Priority: 150, Local: addrA, Interval: 100 * time.Millisecond}, time.Second)
 	a.m.Receive(s.now, addrB, 255, &Advert{VRID: 51, Priority: 200, Interval: 300 * time.Millisecond})
 	if a.m.State() != Backup {
 		t.Fatalf("a is %v after a better advert", a.m.State())
@@ -82,19 +78,13 @@ func TestClashBetterMasterYields(t *testing.T) {
 // one, a weaker one it preempts, or nobody at all.
 func TestTakeoverReasons(t *testing.T) {
 	s := newSim(t)
-	b := s.add("b", Config{Priority: 100, Local: addrB, Interval: 100 * time.Millisecond})
-	s.start(b)
-	s.run(time.Second)
+	b := s.boot("b", Config{Priority: 100, Local: addrB, Interval: 100 * time.Millisecond}, time.Second)
 	if got, want := b.whys[len(b.whys)-1], "no advert for 361ms after becoming backup"; got != want {
 		t.Errorf("startup takeover %q, want %q", got, want)
 	}
 
 	s = newSim(t)
-	a := s.add("a", Config{Priority: 150, Local: addrA, Interval: 100 * time.Millisecond})
-	b = s.add("b", Config{Priority: 100, Local: addrB, Interval: 100 * time.Millisecond})
-	s.start(a)
-	s.start(b)
-	s.run(time.Second)
+	a, b := s.bootPair(Config{Priority: 150, Interval: 100 * time.Millisecond}, Config{Priority: 100, Interval: 100 * time.Millisecond}, time.Second)
 	a.m.Shutdown(s.now)
 	s.flush()
 	s.kill(a)
@@ -104,12 +94,8 @@ func TestTakeoverReasons(t *testing.T) {
 	}
 
 	s = newSim(t)
-	a = s.add("a", Config{Priority: 100, Local: addrA, Interval: 100 * time.Millisecond})
-	s.start(a)
-	s.run(time.Second)
-	b = s.add("b", Config{Priority: 150, Local: addrB, Interval: 100 * time.Millisecond, Preempt: true})
-	s.start(b)
-	s.run(time.Second)
+	a = s.boot("a", Config{Priority: 100, Local: addrA, Interval: 100 * time.Millisecond}, time.Second)
+	b = s.boot("b", Config{Priority: 150, Local: addrB, Interval: 100 * time.Millisecond, Preempt: true}, time.Second)
 	s.wantMaster("b")
 	if got, want := b.whys[len(b.whys)-1], "preempting 192.0.2.1 (priority 100 < 150)"; got != want {
 		t.Errorf("preemption %q, want %q", got, want)
@@ -140,9 +126,7 @@ func TestMismatchedIntervalsDoNotFlap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSim(t)
-			a := s.add("a", Config{Priority: 150, Local: addrA, Interval: tc.master})
-			s.start(a)
-			s.run(10 * time.Second)
+			a := s.boot("a", Config{Priority: 150, Local: addrA, Interval: tc.master}, 10*time.Second)
 			b := s.add("b", tc.b)
 			s.start(b)
 			s.run(3 * time.Second)

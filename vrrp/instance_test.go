@@ -2,21 +2,23 @@ package vrrp
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // waitState polls an instance, boundedly, for a state.
 func waitState(t *testing.T, in *Instance, want State, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for in.Status().State != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("state %v, want %v within %v", in.Status().State, want, within)
+	testutil.Eventually(t, within, func() error {
+		if st := in.Status().State; st != want {
+			return fmt.Errorf("state %v, want %v", st, want)
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestInstancesOverFakeNetwork(t *testing.T) {

@@ -71,6 +71,25 @@ func (s *sim) start(n *node) {
 	s.flush()
 }
 
+// boot adds a node, starts it and runs the simulation for d.
+func (s *sim) boot(name string, cfg Config, d time.Duration) *node {
+	n := s.add(name, cfg)
+	s.start(n)
+	s.run(d)
+	return n
+}
+
+// bootPair adds a at addrA and b at addrB, starts them one right after
+// the other, and runs the simulation for d.
+func (s *sim) bootPair(ca, cb Config, d time.Duration) (a, b *node) {
+	ca.Local, cb.Local = addrA, addrB
+	a, b = s.add("a", ca), s.add("b", cb)
+	s.start(a)
+	s.start(b)
+	s.run(d)
+	return a, b
+}
+
 // kill silences a node without a goodbye, as SIGKILL does.
 func (s *sim) kill(n *node) { n.up = false }
 
@@ -145,11 +164,7 @@ var (
 
 func TestSimultaneousStartElectsHigherPriority(t *testing.T) {
 	s := newSim(t)
-	a := s.add("a", Config{Priority: 150, Local: addrA})
-	b := s.add("b", Config{Priority: 100, Local: addrB})
-	s.start(a)
-	s.start(b)
-	s.run(10 * time.Second)
+	a, b := s.bootPair(Config{Priority: 150}, Config{Priority: 100}, 10*time.Second)
 	s.wantMaster("a")
 	// Master_Down_Interval = 3 s + (256-150)/256 s.
 	if got, want := a.became[Master].Sub(t0), 3*time.Second+106*time.Second/256; got != want {
@@ -165,11 +180,7 @@ func TestSimultaneousStartElectsHigherPriority(t *testing.T) {
 
 func TestMasterDownTiming(t *testing.T) {
 	s := newSim(t)
-	a := s.add("a", Config{Priority: 150, Local: addrA, Interval: 100 * time.Millisecond})
-	b := s.add("b", Config{Priority: 100, Local: addrB, Interval: 100 * time.Millisecond})
-	s.start(a)
-	s.start(b)
-	s.run(2 * time.Second)
+	a, b := s.bootPair(Config{Priority: 150, Interval: 100 * time.Millisecond}, Config{Priority: 100, Interval: 100 * time.Millisecond}, 2*time.Second)
 	s.wantMaster("a")
 	lastAdvert, _, _ := b.m.LastAdvert()
 	s.kill(a)
@@ -184,11 +195,7 @@ func TestMasterDownTiming(t *testing.T) {
 
 func TestDeadtimeOverridesDownInterval(t *testing.T) {
 	s := newSim(t)
-	a := s.add("a", Config{Priority: 150, Local: addrA})
-	b := s.add("b", Config{Priority: 100, Local: addrB, DownInterval: 10 * time.Second})
-	s.start(a)
-	s.start(b)
-	s.run(5 * time.Second)
+	a, b := s.bootPair(Config{Priority: 150}, Config{Priority: 100, DownInterval: 10 * time.Second}, 5*time.Second)
 	last, _, _ := b.m.LastAdvert()
 	s.kill(a)
 	s.run(20 * time.Second)
@@ -199,11 +206,7 @@ func TestDeadtimeOverridesDownInterval(t *testing.T) {
 
 func TestShutdownHandsOverAfterSkew(t *testing.T) {
 	s := newSim(t)
-	a := s.add("a", Config{Priority: 150, Local: addrA})
-	b := s.add("b", Config{Priority: 100, Local: addrB})
-	s.start(a)
-	s.start(b)
-	s.run(5 * time.Second)
+	a, b := s.bootPair(Config{Priority: 150}, Config{Priority: 100}, 5*time.Second)
 	stop := s.now
 	a.m.Shutdown(s.now)
 	s.flush()
@@ -222,9 +225,7 @@ func TestPreemption(t *testing.T) {
 	for _, preempt := range []bool{false, true} {
 		s := newSim(t)
 		a := s.add("a", Config{Priority: 150, Local: addrA, Preempt: preempt})
-		b := s.add("b", Config{Priority: 100, Local: addrB, Preempt: preempt})
-		s.start(b)
-		s.run(5 * time.Second)
+		b := s.boot("b", Config{Priority: 100, Local: addrB, Preempt: preempt}, 5*time.Second)
 		s.wantMaster("b")
 		// The higher-priority router returns.
 		s.start(a)
@@ -245,21 +246,14 @@ func TestPreemption(t *testing.T) {
 
 func TestEqualPriorityHigherAddressWins(t *testing.T) {
 	s := newSim(t)
-	a := s.add("a", Config{Priority: 100, Local: addrA})
-	b := s.add("b", Config{Priority: 100, Local: addrB})
 	// Both become master (no adverts yet heard), then settle.
-	s.start(a)
-	s.start(b)
-	s.run(10 * time.Second)
+	s.bootPair(Config{Priority: 100}, Config{Priority: 100}, 10*time.Second)
 	s.wantMaster("b")
-	_ = a
 }
 
 func TestOwnerTakesOverAtOnce(t *testing.T) {
 	s := newSim(t)
-	b := s.add("b", Config{Priority: 100, Local: addrB})
-	s.start(b)
-	s.run(5 * time.Second)
+	b := s.boot("b", Config{Priority: 100, Local: addrB}, 5*time.Second)
 	a := s.add("a", Config{Priority: 255, Local: addrA})
 	s.start(a)
 	if a.m.State() != Master || b.m.State() != Backup {
@@ -292,11 +286,7 @@ func TestPeersFilterAdverts(t *testing.T) {
 func TestTTLCheck(t *testing.T) {
 	s := newSim(t)
 	s.ttl = 254
-	a := s.add("a", Config{Priority: 150, Local: addrA})
-	b := s.add("b", Config{Priority: 100, Local: addrB})
-	s.start(a)
-	s.start(b)
-	s.run(10 * time.Second)
+	a, _ := s.bootPair(Config{Priority: 150}, Config{Priority: 100}, 10*time.Second)
 	// Nothing from off-link counts, so both claim the addresses.
 	if len(s.masters()) != 2 {
 		t.Fatalf("masters %v", s.masters())
@@ -314,11 +304,7 @@ func TestTTLCheck(t *testing.T) {
 
 func TestFaultGivesUpMaster(t *testing.T) {
 	s := newSim(t)
-	a := s.add("a", Config{Priority: 150, Local: addrA})
-	b := s.add("b", Config{Priority: 100, Local: addrB})
-	s.start(a)
-	s.start(b)
-	s.run(5 * time.Second)
+	a, _ := s.bootPair(Config{Priority: 150}, Config{Priority: 100}, 5*time.Second)
 	a.m.SetFault(s.now, true)
 	s.flush()
 	if a.m.State() != Fault {

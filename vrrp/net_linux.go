@@ -30,40 +30,33 @@ func ListenIP(ifname string, local netip.Addr, peers []netip.Addr) (*IPNet, erro
 	}
 	local = local.Unmap()
 	n := &IPNet{ifi: ifi, local: local}
+	network, address, group := "ip6:112", "::", GroupV6
 	if local.Is4() {
-		pc, err := net.ListenPacket("ip4:112", "0.0.0.0")
-		if err != nil {
-			return nil, err
-		}
-		n.raw = pc
-		c := ipv4.NewPacketConn(pc)
-		n.c4 = c
-		err = errors.Join(
-			c.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
-			c.SetTTL(255), c.SetMulticastTTL(255), c.SetMulticastLoopback(false),
-			c.SetMulticastInterface(ifi))
-		if err == nil && len(peers) == 0 {
-			err = c.JoinGroup(ifi, &net.IPAddr{IP: GroupV4.AsSlice()})
-		}
-		if err != nil {
-			pc.Close()
-			return nil, fmt.Errorf("vrrp on %s: %w", ifname, err)
-		}
-		return n, nil
+		network, address, group = "ip4:112", "0.0.0.0", GroupV4
 	}
-	pc, err := net.ListenPacket("ip6:112", "::")
+	pc, err := net.ListenPacket(network, address)
 	if err != nil {
 		return nil, err
 	}
 	n.raw = pc
-	c := ipv6.NewPacketConn(pc)
-	n.c6 = c
-	err = errors.Join(
-		c.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
-		c.SetHopLimit(255), c.SetMulticastHopLimit(255), c.SetMulticastLoopback(false),
-		c.SetMulticastInterface(ifi))
+	var join func(*net.Interface, net.Addr) error
+	if local.Is4() {
+		c := ipv4.NewPacketConn(pc)
+		n.c4, join = c, c.JoinGroup
+		err = errors.Join(
+			c.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
+			c.SetTTL(255), c.SetMulticastTTL(255), c.SetMulticastLoopback(false),
+			c.SetMulticastInterface(ifi))
+	} else {
+		c := ipv6.NewPacketConn(pc)
+		n.c6, join = c, c.JoinGroup
+		err = errors.Join(
+			c.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
+			c.SetHopLimit(255), c.SetMulticastHopLimit(255), c.SetMulticastLoopback(false),
+			c.SetMulticastInterface(ifi))
+	}
 	if err == nil && len(peers) == 0 {
-		err = c.JoinGroup(ifi, &net.IPAddr{IP: GroupV6.AsSlice()})
+		err = join(ifi, &net.IPAddr{IP: group.AsSlice()})
 	}
 	if err != nil {
 		pc.Close()

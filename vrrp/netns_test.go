@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // TestMain doubles the test binary as a VRRP router inside a namespace:
@@ -111,11 +112,7 @@ func TestNamespaceElection(t *testing.T) {
 			state := func(f string) string { b, _ := os.ReadFile(f); return string(b) }
 			wait := func(what string, cond func() bool) {
 				t.Helper()
-				for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatalf("%s: not within 5s", what)
-					}
-				}
+				testutil.WaitFor(t, 5*time.Second, what, cond)
 			}
 			mac := func(i int) string { return ns[i].MAC("eth0") }
 			neigh := func() string { return ns[2].NeighMAC(fam.vip, "eth0") }

@@ -33,6 +33,13 @@ func (f *fakeKernel) SetSysctl(name, value string) error {
 	return nil
 }
 
+// sysctl returns what the plane last set the sysctl name to.
+func (f *fakeKernel) sysctl(name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sysctls[name]
+}
+
 type fakeSvc struct {
 	svc   KService
 	dests []KDest

@@ -4,11 +4,7 @@ package ipvs
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -19,51 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
-// guestVsftpd is a real server's vsftpd for the kernel FTP tests, after
+// guestVsftpd is a real server's vsftpd for the kernel FTP tests, with
 // the test's own listen lines. It listens on port 2121, leaving the
 // suite's port-21 echo server alone.
-const guestVsftpd = `listen=YES
-listen_ipv6=NO
-listen_port=2121
-connect_from_port_20=YES
-background=NO
-anonymous_enable=YES
-local_enable=NO
-no_anon_password=YES
-anon_root=%[1]s/root
-write_enable=YES
-anon_upload_enable=YES
-anon_other_write_enable=YES
-anon_umask=022
-pasv_enable=YES
-pasv_min_port=10000
-pasv_max_port=10100
-port_enable=YES
-vsftpd_log_file=%[1]s/vsftpd.log
-xferlog_enable=YES
-dual_log_enable=YES
-xferlog_file=%[1]s/xferlog
-log_ftp_protocol=YES
-secure_chroot_dir=%[1]s/empty
-isolate=NO
-isolate_network=NO
-seccomp_sandbox=NO
-`
-
-func sha256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+func guestVsftpd(dir string, listen ...string) string {
+	return testutil.VsftpdConf(dir, append(listen, "listen=YES", "listen_ipv6=NO", "listen_port=2121",
+		"connect_from_port_20=YES", "pasv_min_port=10000", "pasv_max_port=10100")...)
 }
 
 // TestGuestFTP runs Debian's vsftpd on two real servers and curl as the
@@ -114,35 +75,12 @@ func guestFTP(t *testing.T, direct bool) {
 		t.Fatal(err)
 	}
 	big := filepath.Join(base, "big.bin")
-	bigSum := func() string {
-		f, err := os.Create(big)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		h := sha256.New()
-		w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-		if _, err := io.CopyN(w, rand.NewChaCha8([32]byte{7}), 100<<20); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		return hex.EncodeToString(h.Sum(nil))
-	}()
-	os.Chmod(big, 0o644)
+	bigSum := testutil.WriteRandom(t, big, 7, 100<<20)
 	dirs := make([]string, 2)
 	for i := range dirs {
 		dir := filepath.Join(base, fmt.Sprintf("rs%d", i+1))
 		dirs[i] = dir
-		for _, d := range []string{dir, dir + "/root", dir + "/root/upload", dir + "/empty"} {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(dir+"/root/upload", 100, 100); err != nil {
-			t.Fatal(err)
-		}
+		testutil.VsftpdDir(t, dir, 100, 100)
 		if err := os.Link(big, dir+"/root/big.bin"); err != nil {
 			t.Fatal(err)
 		}
@@ -150,16 +88,16 @@ func guestFTP(t *testing.T, direct bool) {
 			t.Fatal(err)
 		}
 		conf := filepath.Join(dir, "vsftpd.conf")
-		listen := fmt.Sprintf("listen_address=%s\nftp_data_port=2120\n", gRS[i])
+		listen := []string{"listen_address=" + gRS[i].String(), "ftp_data_port=2120"}
 		if direct {
 			// Any address: the control connection arrives for the VIP.
-			listen = "ftp_data_port=20\n"
+			listen = []string{"ftp_data_port=20"}
 		}
-		if err := os.WriteFile(conf, []byte(listen+fmt.Sprintf(guestVsftpd, dir)), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(guestVsftpd(dir, listen...)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command("ip", "netns", "exec", fmt.Sprintf("rs%d", i+1), vsftpd, conf)
-		var out syncBuffer
+		var out testutil.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -203,10 +141,10 @@ func guestFTP(t *testing.T, direct bool) {
 		loaded = append(loaded, name)
 		return LoadModule(name)
 	}})
-	svc := gService("ftp", model.ProtoTCP, gVIPFTP, 21, model.SchedRR, gServer(0, 2121, 1, 0), gServer(1, 2121, 1, 0))
+	svc := gService("ftp", model.ProtoTCP, vipFTP, 21, model.SchedRR, gServer(0, 2121, 1, 0), gServer(1, 2121, 1, 0))
 	url := "ftp://192.0.2.41/"
 	if direct {
-		svc = gService("ftp", model.ProtoTCP, gVIPDR, 2121, model.SchedRR,
+		svc = gService("ftp", model.ProtoTCP, vipDR, 2121, model.SchedRR,
 			gServer(0, 0, 1, model.ForwardDR), gServer(1, 0, 1, model.ForwardDR))
 		svc.FWMark = 21
 		svc.MarkPorts = model.PortRanges{{First: 2121, Last: 2121}, {First: 10000, Last: 10100}}
@@ -247,7 +185,7 @@ func guestFTP(t *testing.T, direct bool) {
 		if err := curl(clients[0], mode, "-o", out, url+"big.bin"); err != nil {
 			t.Fatalf("%s download: %v", mode, err)
 		}
-		if sum, err := sha256File(out); err != nil || sum != bigSum {
+		if sum, err := testutil.FileSHA256(out); err != nil || sum != bigSum {
 			t.Fatalf("%s download: sha256 %s (%v), want %s", mode, sum, err, bigSum)
 		}
 		os.Remove(out)
@@ -258,7 +196,7 @@ func guestFTP(t *testing.T, direct bool) {
 		found := 0
 		for i, dir := range dirs {
 			p := filepath.Join(dir, "root/upload", name)
-			if sum, err := sha256File(p); err == nil {
+			if sum, err := testutil.FileSHA256(p); err == nil {
 				found++
 				if sum != bigSum {
 					t.Errorf("%s upload on rs%d: sha256 %s, want %s", mode, i+1, sum, bigSum)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // govsBinary is the static govs binary run.sh puts in the guest's image.
@@ -106,7 +108,7 @@ func TestGuestGovsBinary(t *testing.T) {
 	write(1, "")
 
 	// 1. govs run, dataplane auto (no dataplane line), as root.
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	cmd := exec.Command(govsBinary, "run", "-c", cfg, "--drain-timeout", "500ms")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -124,7 +126,7 @@ func TestGuestGovsBinary(t *testing.T) {
 			t.Logf("govs run log:\n%s", log.String())
 		}
 	})
-	eventually(t, 20*time.Second, "govs run serving", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "govs run serving", func() bool {
 		return strings.Contains(log.String(), "control socket ready")
 	})
 	if !strings.Contains(log.String(), "dataplane auto: using the kernel IPVS plane") {
@@ -156,19 +158,13 @@ func TestGuestGovsBinary(t *testing.T) {
 	// 2 s, and govs mirrors them every 2 s.
 	statsMatch := func(minConns int) {
 		t.Helper()
-		var got, want string
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			want = kernelStats()
-			got = dropFirstLine(mustRun(t, govsBinary, "list", "--stats"))
-			if got == want && serviceConns(want) >= minConns {
-				break
+		testutil.Eventually(t, 10*time.Second, func() error {
+			want := kernelStats()
+			if got := dropFirstLine(mustRun(t, govsBinary, "list", "--stats")); got != want || serviceConns(want) < minConns {
+				return fmt.Errorf("govs list --stats (want at least %d connections):\n%s\nipvsadm -L -n --stats:\n%s", minConns, got, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("govs list --stats (want at least %d connections):\n%s\nipvsadm -L -n --stats:\n%s", minConns, got, want)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	// Before any traffic, both show zeros.
 	statsMatch(0)
@@ -198,18 +194,15 @@ func TestGuestGovsBinary(t *testing.T) {
 		t.Errorf("govs list title %q", title)
 	}
 	// The connection counts are the kernel's, mirrored every 2 s.
-	var got, want string
-	for deadline := time.Now().Add(8 * time.Second); ; {
-		got, want = stripStateColumn(dropFirstLine(list)), ipvsadmList(t)
-		if got == want {
-			break
+	var got string
+	testutil.Eventually(t, 8*time.Second, func() error {
+		got = stripStateColumn(dropFirstLine(list))
+		if want := ipvsadmList(t); got != want {
+			list = mustRun(t, govsBinary, "list", "-n")
+			return fmt.Errorf("govs list -n:\n%s\nipvsadm -L -n:\n%s", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("govs list -n:\n%s\nipvsadm -L -n:\n%s", got, want)
-		}
-		time.Sleep(200 * time.Millisecond)
-		list = mustRun(t, govsBinary, "list", "-n")
-	}
+		return nil
+	})
 	t.Logf("govs list -n, as ipvsadm -L -n:\n%s", got)
 
 	// 3. A reload changes one weight without a flush: a connection open

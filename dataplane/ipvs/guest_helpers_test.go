@@ -4,7 +4,6 @@ package ipvs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,8 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
+	"github.com/govs/govs/internal/testutil"
+	"github.com/govs/govs/internal/testutil/reload"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -46,15 +47,12 @@ const (
 	guestEnv  = "GOVS_IPVS_GUEST"
 )
 
+// The guest's addresses besides the unit tests' (plane_test.go).
 var (
-	gVIPNAT  = netip.MustParseAddr("192.0.2.10")
-	gVIPDR   = netip.MustParseAddr("192.0.2.20")
-	gVIPTUN  = netip.MustParseAddr("192.0.2.30")
-	gVIPMark = netip.MustParseAddr("192.0.2.40")
-	gVIPFTP  = netip.MustParseAddr("192.0.2.41")
-	gVIP6    = netip.MustParseAddr("2001:db8::10")
-	gRS      = []netip.Addr{netip.MustParseAddr("198.51.100.11"), netip.MustParseAddr("198.51.100.12"), netip.MustParseAddr("198.51.100.13")}
-	gRS6     = []netip.Addr{netip.MustParseAddr("2001:db8:1::11"), netip.MustParseAddr("2001:db8:1::12"), netip.MustParseAddr("2001:db8:1::13")}
+	vipTUN = netip.MustParseAddr("192.0.2.30")
+	vipFTP = netip.MustParseAddr("192.0.2.41")
+	gRS    = []netip.Addr{rs1, rs2, rs3}
+	gRS6   = []netip.Addr{rs6, netip.MustParseAddr("2001:db8:1::12"), netip.MustParseAddr("2001:db8:1::13")}
 )
 
 // TestMain serves the helper roles the suite re-executes this binary for
@@ -286,10 +284,10 @@ func buildTopology() error {
 		{"ip", "addr", "add", "2001:db8:1::1/64", "dev", "brs", "nodad"},
 		{"ip", "link", "set", "brs", "up"},
 	}
-	for _, v := range []netip.Addr{gVIPNAT, gVIPDR, gVIPTUN, gVIPMark, gVIPFTP} {
+	for _, v := range []netip.Addr{vipNAT, vipDR, vipTUN, vipMark, vipFTP} {
 		cmds = append(cmds, []string{"ip", "addr", "add", v.String() + "/32", "dev", "lo"})
 	}
-	cmds = append(cmds, []string{"ip", "addr", "add", gVIP6.String() + "/128", "dev", "lo"})
+	cmds = append(cmds, []string{"ip", "addr", "add", vip6.String() + "/128", "dev", "lo"})
 	for i := range gRS {
 		ns, ifn := fmt.Sprintf("rs%d", i+1), fmt.Sprintf("r%d", i+1)
 		cmds = append(cmds,
@@ -335,7 +333,7 @@ func buildTopology() error {
 		for _, s := range []struct {
 			mode string
 			vip  netip.Addr
-		}{{"direct", gVIPDR}, {"tunnel", gVIPTUN}} {
+		}{{"direct", vipDR}, {"tunnel", vipTUN}} {
 			cmd, line, err := startIn(ns, helperEnv+"=setup", "GOVS_IPVS_MODE="+s.mode, "GOVS_IPVS_VIP="+s.vip.String())
 			if err != nil {
 				return err
@@ -463,35 +461,17 @@ func httpName(url string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// syncBuffer collects the plane's log for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // guestPlane is a plane on the guest's kernel with its table.
 type guestPlane struct {
 	t   *testing.T
 	tb  *table.Table
 	p   *Plane
-	log *syncBuffer
+	log *testutil.Buffer // the plane's log
 }
 
 func newGuestPlane(t *testing.T, o Options) *guestPlane {
 	t.Helper()
-	g := &guestPlane{t: t, tb: table.New(table.Options{NewScheduler: scheduler.New}), log: &syncBuffer{}}
+	g := &guestPlane{t: t, tb: table.New(table.Options{NewScheduler: scheduler.New}), log: &testutil.Buffer{}}
 	o.Logger = slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.StateFile == "" {
 		o.StateFile = t.TempDir() + "/state.json"
@@ -527,17 +507,7 @@ func (g *guestPlane) apply(cfg *model.Config) {
 	}
 }
 
-func (g *guestPlane) tryApply(cfg *model.Config) error {
-	tx, err := g.p.Prepare(context.Background(), cfg)
-	if err != nil {
-		return err
-	}
-	if _, err := g.tb.Apply(cfg); err != nil {
-		tx.Abort()
-		return err
-	}
-	return tx.Commit()
-}
+func (g *guestPlane) tryApply(cfg *model.Config) error { return reload.Apply(g.p, g.tb, cfg) }
 
 // ipvsadmList is `ipvsadm -L -n` without its title line.
 func ipvsadmList(t *testing.T) string {
@@ -547,16 +517,4 @@ func ipvsadmList(t *testing.T) string {
 		return out[i+1:]
 	}
 	return out
-}
-
-// eventually polls cond for up to d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
+	"github.com/govs/govs/internal/testutil/reload"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -79,18 +81,19 @@ func newRig(t *testing.T, k *fakeKernel, state string) *rig {
 	return r
 }
 
+// wantSysctl checks the value the plane last set the kernel's sysctl name
+// to; when says in which configuration.
+func (r *rig) wantSysctl(name, want, when string) {
+	r.t.Helper()
+	if got := r.k.sysctl(name); got != want {
+		r.t.Errorf("%s: %s = %q, want %s", when, name, got, want)
+	}
+}
+
 // apply follows the router's path: Prepare, table.Apply, Commit.
 func (r *rig) apply(cfg *model.Config) {
 	r.t.Helper()
-	tx, err := r.p.Prepare(context.Background(), cfg)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if _, err := r.tb.Apply(cfg); err != nil {
-		tx.Abort()
-		r.t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := reload.Apply(r.p, r.tb, cfg); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -199,30 +202,19 @@ func TestStatesFollowTable(t *testing.T) {
 	s := r.tb.Service(tcp(vipNAT, 80))
 	k1, k2 := model.DestKey{Addr: rs1, Port: 8080}, model.DestKey{Addr: rs2, Port: 8080}
 	s.SetState(k1, table.StateDown, "test")
-	waitFor(t, func() bool { return len(r.svc(tcp(vipNAT, 80)).dests) == 1 })
+	testutil.WaitFor(t, 5*time.Second, "rs1 down to leave the kernel", func() bool { return len(r.svc(tcp(vipNAT, 80)).dests) == 1 })
 	s.SetState(k2, table.StateQuiesced, "test")
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "rs2 quiesced at weight 0, the sorry server in", func() bool {
 		ds := r.svc(tcp(vipNAT, 80)).dests
 		return len(ds) == 2 && ds[0].Weight == 0 && ds[1].Key() == model.DestKey{Addr: rs3, Port: 8080} && ds[1].Weight == 1
 	})
 	s.SetState(k1, table.StateUp, "test")
-	waitFor(t, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "rs1 up again in place of the sorry server", func() bool {
 		ds := r.svc(tcp(vipNAT, 80)).dests
 		return len(ds) == 2 && ds[0].Key() == k2 && ds[1].Key() == k1 && ds[1].Weight == 1
 	})
 	s.SetState(k2, table.StateDisabled, "test")
-	waitFor(t, func() bool { return len(r.svc(tcp(vipNAT, 80)).dests) == 1 })
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "rs2 disabled to leave the kernel", func() bool { return len(r.svc(tcp(vipNAT, 80)).dests) == 1 })
 }
 
 // Services govs did not create stay, through reloads, repairs and Close.
@@ -451,30 +443,18 @@ func TestRemovedDrains(t *testing.T) {
 // (written, so a value left by someone else does not linger), on from the
 // global keyword or from a persistent service's expire_quiescent.
 func TestExpireQuiescentSysctl(t *testing.T) {
-	r := newRig(t, nil, "")
-	cfg := unitConfig()
-	sysctl := func() string {
-		r.k.mu.Lock()
-		defer r.k.mu.Unlock()
-		return r.k.sysctls["expire_quiescent_template"]
-	}
+	r, cfg := newRig(t, nil, ""), unitConfig()
 	r.apply(cfg)
-	if got := sysctl(); got != "0" {
-		t.Errorf("by default: %q, want 0", got)
-	}
+	r.wantSysctl("expire_quiescent_template", "0", "by default")
 	cfg.Global.ExpireQuiescentTemplate = true
 	r.apply(cfg)
-	if got := sysctl(); got != "1" {
-		t.Errorf("with expire_quiescent_template = 1: %q, want 1", got)
-	}
+	r.wantSysctl("expire_quiescent_template", "1", "with expire_quiescent_template = 1")
 	cfg.Global.ExpireQuiescentTemplate = false
 	for i := range cfg.Services {
 		cfg.Services[i].Persistence = model.Persistence{Timeout: 300 * time.Second, ExpireQuiescent: i == 0}
 	}
 	r.apply(cfg)
-	if got := sysctl(); got != "1" {
-		t.Errorf("with one service's expire_quiescent: %q, want 1", got)
-	}
+	r.wantSysctl("expire_quiescent_template", "1", "with one service's expire_quiescent")
 }
 
 // A real server removed while it has connections stays listed, removed,
@@ -522,17 +502,9 @@ func TestRemovedServerMirrored(t *testing.T) {
 // the file while it has connections leaves the kernel at once, as ipvsadm
 // -d would: the kernel then expires its connections.
 func TestExpireNodestConn(t *testing.T) {
-	r := newRig(t, nil, "")
-	cfg := unitConfig()
-	sysctl := func() string {
-		r.k.mu.Lock()
-		defer r.k.mu.Unlock()
-		return r.k.sysctls["expire_nodest_conn"]
-	}
+	r, cfg := newRig(t, nil, ""), unitConfig()
 	r.apply(cfg)
-	if got := sysctl(); got != "0" {
-		t.Errorf("by default: %q, want 0", got)
-	}
+	r.wantSysctl("expire_nodest_conn", "0", "by default")
 	web := tcp(vipNAT, 80)
 	inKernel := func() bool {
 		r.k.mu.Lock()
@@ -557,9 +529,7 @@ func TestExpireNodestConn(t *testing.T) {
 	cfg.Global.ExpireNodestConn = true
 	cfg.Services[0].RealServers = cfg.Services[0].RealServers[:1]
 	r.apply(cfg)
-	if got := sysctl(); got != "1" {
-		t.Errorf("with expire_nodest_conn = 1: %q, want 1", got)
-	}
+	r.wantSysctl("expire_nodest_conn", "1", "with expire_nodest_conn = 1")
 	if inKernel() {
 		t.Error("a removed real server with connections stays in the kernel despite expire_nodest_conn")
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -19,7 +20,7 @@ func benchTargets(b *testing.B) []struct {
 } {
 	e := newEnv(b, Options{NoSplice: os.Getenv("NOSPLICE") != ""})
 	vip, rip := ip("127.0.26.1"), ip("127.0.26.11")
-	port := freePort(b, vip, rip)
+	port := testutil.FreePort(b, vip, rip)
 	startTCP(b, "rs1", rip, port)
 	e.mustApply(&model.Config{Services: []model.Service{{Name: "bench", Active: true, Proto: model.ProtoTCP, VIP: vip,
 		Port: port, Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, port, 1)}}}})

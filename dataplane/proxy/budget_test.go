@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -21,8 +22,8 @@ func TestSocketBudget(t *testing.T) {
 			const budget = 40 // UDP may take 30 of it, TCP 30 (15 connections)
 			e := newEnv(t, Options{Sockets: budget, Goroutines: goroutines})
 			vip, rip := ip("127.0.19.1"), ip("127.0.19.11")
-			uport, tport := freePort(t, vip), freePort(t, vip)
-			rport := freePort(t, rip)
+			uport, tport := testutil.FreePort(t, vip), testutil.FreePort(t, vip)
+			rport := testutil.FreePort(t, rip)
 			startUDP(t, "u1", ap(rip, rport))
 			startTCP(t, "t1", rip, rport)
 			cfg := &model.Config{Global: model.Global{UDPTimeout: 700 * time.Millisecond}, Services: []model.Service{
@@ -55,7 +56,7 @@ func TestSocketBudget(t *testing.T) {
 				}
 				flood[i] = c
 			}
-			waitFor(t, 5*time.Second, "the flood to be taken or refused", func() bool {
+			testutil.WaitFor(t, 5*time.Second, "the flood to be taken or refused", func() bool {
 				s := e.pl.Sockets()
 				return s.UDP+int(s.RefusedUDP) >= 201
 			})
@@ -76,7 +77,7 @@ func TestSocketBudget(t *testing.T) {
 				}
 			}
 			// The flood's flows expire; new flows are taken again.
-			waitFor(t, 5*time.Second, "the flood's flows to expire", func() bool { return e.pl.Sockets().UDP == 0 })
+			testutil.WaitFor(t, 5*time.Second, "the flood's flows to expire", func() bool { return e.pl.Sockets().UDP == 0 })
 			late := newUDPClient(t, ip("127.1.19.4"), ap(vip, uport))
 			if late.ask("after") != "u1" {
 				t.Fatal("no answer after the flood")
@@ -95,18 +96,10 @@ func TestSocketBudgetTCP(t *testing.T) {
 		t.Run(fmt.Sprintf("goroutines=%v", goroutines), func(t *testing.T) {
 			e := newEnv(t, Options{Sockets: 8, Goroutines: goroutines}) // TCP: 6 sockets, 3 connections
 			vip, rip := ip("127.0.19.2"), ip("127.0.19.12")
-			tport, rport := freePort(t, vip), freePort(t, rip)
-			startTCP(t, "t1", rip, rport)
+			tport, rport := testutil.FreePort(t, vip), startTCP(t, "t1", rip, 0).port
 			e.mustApply(&model.Config{Services: []model.Service{{Name: "web", Active: true, Proto: model.ProtoTCP,
 				VIP: vip, Port: tport, Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, rport, 1)}}}})
-			var held []*client
-			for range 3 {
-				c, name, _ := hello(t, ip("127.1.19.5"), ap(vip, tport))
-				if name != "t1" {
-					t.Fatalf("answered by %q", name)
-				}
-				held = append(held, c)
-			}
+			held := holdN(t, 3, "t1", ip("127.1.19.5"), ap(vip, tport))
 			// The reset may come before connect returns.
 			if c, err := dialFrom(ip("127.1.19.5"), ap(vip, tport)); err == nil {
 				line, err := c.line()
@@ -124,7 +117,7 @@ func TestSocketBudgetTCP(t *testing.T) {
 				t.Fatalf("%+v, want 6 TCP sockets held and one refusal", s)
 			}
 			held[0].Close()
-			waitFor(t, 3*time.Second, "a closed connection to give its sockets back", func() bool {
+			testutil.WaitFor(t, 3*time.Second, "a closed connection to give its sockets back", func() bool {
 				return e.pl.Sockets().TCP == 4
 			})
 			c, name, _ := hello(t, ip("127.1.19.5"), ap(vip, tport))
@@ -135,7 +128,7 @@ func TestSocketBudgetTCP(t *testing.T) {
 			for _, h := range held[1:] {
 				h.Close()
 			}
-			waitFor(t, 3*time.Second, "every socket back", func() bool { return e.pl.Sockets().InUse == 0 })
+			testutil.WaitFor(t, 3*time.Second, "every socket back", func() bool { return e.pl.Sockets().InUse == 0 })
 		})
 	}
 }
@@ -146,8 +139,8 @@ func TestSocketBudgetTCP(t *testing.T) {
 func TestMaxConns(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.19.3"), ip("127.0.19.13")
-	tport, uport, t2port := freePort(t, vip), freePort(t, vip), freePort(t, vip)
-	rport := freePort(t, rip)
+	tport, uport, t2port := testutil.FreePort(t, vip), testutil.FreePort(t, vip), testutil.FreePort(t, vip)
+	rport := testutil.FreePort(t, rip)
 	startTCP(t, "t1", rip, rport)
 	startUDP(t, "u1", ap(rip, rport))
 	web := model.Service{Name: "web", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: tport,
@@ -169,14 +162,7 @@ func TestMaxConns(t *testing.T) {
 		_, err = c.line()
 		return err != nil
 	}
-	var held []*client
-	for range 2 {
-		c, name, _ := hello(t, ip("127.1.19.6"), ap(vip, tport))
-		if name != "t1" {
-			t.Fatalf("answered by %q", name)
-		}
-		held = append(held, c)
-	}
+	held := holdN(t, 2, "t1", ip("127.1.19.6"), ap(vip, tport))
 	if !refusedTCP(tport) {
 		t.Fatal("a third connection to a service of max_conns 2 was served")
 	}
@@ -188,7 +174,7 @@ func TestMaxConns(t *testing.T) {
 		t.Fatalf("another service answered by %q", name)
 	}
 	held[0].Close()
-	waitFor(t, 3*time.Second, "the closed connection's place", func() bool { return e.svc(web.Key()).OpenConns() == 1 })
+	testutil.WaitFor(t, 3*time.Second, "the closed connection's place", func() bool { return e.svc(web.Key()).OpenConns() == 1 })
 	c, _, _ := hello(t, ip("127.1.19.6"), ap(vip, tport))
 	held[0] = c
 

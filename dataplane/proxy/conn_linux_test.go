@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -19,7 +20,7 @@ func TestDialTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	e := newEnv(t, Options{DialTimeout: timeout})
 	vip, rip := ip("127.0.24.1"), ip("127.0.24.11")
-	port := freePort(t, vip, rip)
+	port := testutil.FreePort(t, vip, rip)
 
 	// A listener with a backlog of 0 holds one connection it never
 	// accepts; fill it.
@@ -62,7 +63,7 @@ func TestDialTimeout(t *testing.T) {
 	if took < timeout {
 		t.Fatalf("reset after %v, before the dial timeout %v", took, timeout)
 	}
-	waitFor(t, 2*time.Second, "no table entries", func() bool { return e.tbl.ConnCount() == 0 })
+	testutil.WaitFor(t, 2*time.Second, "no table entries", func() bool { return e.tbl.ConnCount() == 0 })
 }
 
 // A bulk direction borrows a pipe to splice through and gives it back once
@@ -73,7 +74,8 @@ func TestPipesReturned(t *testing.T) {
 		t.Skip("TCP is served by goroutines (GOVS_PROXY_GOROUTINES=1)")
 	}
 	vip := ip("127.0.24.2")
-	port := e.single(t, "p", vip, ip("127.0.24.12"))
+	svc, _ := e.single(t, model.Global{}, "p", vip, ip("127.0.24.12"))
+	port := svc.Port
 	const conns, size = 8, 4 << 20
 	for range conns {
 		c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
@@ -104,7 +106,7 @@ func TestPipesReturned(t *testing.T) {
 			})
 		}
 	}
-	waitFor(t, 5*time.Second, "bulk transfers drained", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "bulk transfers drained", func() bool {
 		spliced = 0
 		count()
 		return held == 0

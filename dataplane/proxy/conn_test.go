@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -20,34 +21,29 @@ import (
 // copy path: every byte arrives, in order, on the connection it was sent on,
 // and every connection is released afterwards.
 func TestManyConnections(t *testing.T) {
-	for _, mode := range copyModes {
-		t.Run(mode.name, func(t *testing.T) {
-			e := newEnv(t, mode.opt)
-			vip := ip("127.0.22.1")
-			port := e.single(t, "m", vip, ip("127.0.22.11"))
-
-			const conns = 64
-			sizes := []int{1, 100, 1500, 70000, 300000, 1 << 20}
-			var wg sync.WaitGroup
-			errs := make(chan error, conns)
-			for i := range conns {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					size := sizes[i%len(sizes)]
-					if err := echoCheck(vip, port, size, uint64(i)); err != nil {
-						errs <- fmt.Errorf("connection %d (%d bytes): %w", i, size, err)
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-			waitFor(t, 5*time.Second, "connections released", func() bool { return e.tbl.ConnCount() == 0 })
-		})
-	}
+	vip := ip("127.0.22.1")
+	eachCopyMode(t, "m", vip, ip("127.0.22.11"), func(t *testing.T, e *env, port uint16) {
+		const conns = 64
+		sizes := []int{1, 100, 1500, 70000, 300000, 1 << 20}
+		var wg sync.WaitGroup
+		errs := make(chan error, conns)
+		for i := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				size := sizes[i%len(sizes)]
+				if err := echoCheck(vip, port, size, uint64(i)); err != nil {
+					errs <- fmt.Errorf("connection %d (%d bytes): %w", i, size, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		testutil.WaitFor(t, 5*time.Second, "connections released", func() bool { return e.tbl.ConnCount() == 0 })
+	})
 }
 
 // echoCheck sends size random bytes through the echo server and checks
@@ -97,36 +93,32 @@ func echoCheck(vip netip.Addr, port uint16, size int, seed uint64) error {
 // A client that reads slowly makes the proxy meet a full socket again and
 // again: what it could not write waits, in order, and nothing is lost.
 func TestSlowReader(t *testing.T) {
-	for _, mode := range copyModes {
-		t.Run(mode.name, func(t *testing.T) {
-			e := newEnv(t, mode.opt)
-			vip := ip("127.0.22.2")
-			port := e.single(t, "s", vip, ip("127.0.22.12"))
-			c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			const size = 8 << 20
-			if _, err := fmt.Fprintf(c, "pattern %d\n", size); err != nil {
-				t.Fatal(err)
+	vip := ip("127.0.22.2")
+	eachCopyMode(t, "s", vip, ip("127.0.22.12"), func(t *testing.T, _ *env, port uint16) {
+		c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		const size = 8 << 20
+		if _, err := fmt.Fprintf(c, "pattern %d\n", size); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 0, size)
+		buf := make([]byte, 16<<10)
+		for len(got) < size {
+			n, err := c.r.Read(buf[:min(len(buf), size-len(got))])
+			got = append(got, buf[:n]...)
+			if err != nil {
+				t.Fatalf("after %d of %d bytes: %v", len(got), size, err)
 			}
-			got := make([]byte, 0, size)
-			buf := make([]byte, 16<<10)
-			for len(got) < size {
-				n, err := c.r.Read(buf[:min(len(buf), size-len(got))])
-				got = append(got, buf[:n]...)
-				if err != nil {
-					t.Fatalf("after %d of %d bytes: %v", len(got), size, err)
-				}
-				time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond)
+		}
+		want := pattern(size)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("byte %d differs", i)
 			}
-			want := pattern(size)
-			for i := range want {
-				if got[i] != want[i] {
-					t.Fatalf("byte %d differs", i)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // A connection no real server takes is reset, as is one whose real server
@@ -134,7 +126,7 @@ func TestSlowReader(t *testing.T) {
 func TestRefusedIsReset(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.23.1"), ip("127.0.23.11")
-	port, dead := freePort(t, vip, rip), freePort(t, rip)
+	port, dead := testutil.FreePort(t, vip, rip), testutil.FreePort(t, rip)
 	empty := model.Service{Name: "empty", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR}
 	refusing := model.Service{Name: "refusing", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: dead, Scheduler: model.SchedRR,
 		RealServers: []model.RealServer{rs(rip, dead, 1)}}
@@ -154,5 +146,5 @@ func TestRefusedIsReset(t *testing.T) {
 			t.Errorf("port %d: read %d bytes, error %v; want a reset", p, n, err)
 		}
 	}
-	waitFor(t, 2*time.Second, "no table entries", func() bool { return e.tbl.ConnCount() == 0 })
+	testutil.WaitFor(t, 2*time.Second, "no table entries", func() bool { return e.tbl.ConnCount() == 0 })
 }

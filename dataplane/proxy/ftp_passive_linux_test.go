@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/ftp"
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -61,16 +62,7 @@ func rangePorts(t *testing.T, lo, hi uint16, addrs ...netip.Addr) (func() uint16
 	return func() uint16 {
 		for range 100 {
 			p := lo + uint16(rand.IntN(int(hi-lo)+1))
-			free := true
-			for _, a := range addrs {
-				l, err := net.Listen("tcp", ap(a, p).String())
-				if err != nil {
-					free = false
-					break
-				}
-				l.Close()
-			}
-			if free {
+			if testutil.PortFree(p, addrs...) {
 				chosen <- p
 				return p
 			}
@@ -78,6 +70,22 @@ func rangePorts(t *testing.T, lo, hi uint16, addrs ...netip.Addr) (func() uint16
 		chosen <- 0
 		return 0
 	}, chosen
+}
+
+// ftpSamePassivePort starts a plane and an FTP real server on port 21 of
+// each of rips, all announcing the one passive port it returns: a port of
+// the bundle's range free on vip and on the real servers. It skips the
+// test unless it may listen on port 21 of vip.
+func ftpSamePassivePort(t *testing.T, vip netip.Addr, rips ...netip.Addr) (*env, uint16) {
+	t.Helper()
+	needPort21(t, vip)
+	e := newEnv(t, Options{})
+	pick, _ := rangePorts(t, 10000, 20000, append([]netip.Addr{vip}, rips...)...)
+	port := pick()
+	for i, r := range rips {
+		ftpServerPasv(t, fmt.Sprint("rs", i+1), r, 21, func() uint16 { return port })
+	}
+	return e, port
 }
 
 // tcpListeners lists the plane's TCP listeners.
@@ -188,7 +196,7 @@ func TestFTPPassiveRangeOnDemand(t *testing.T) {
 	for i, r := range rips {
 		ftpServerPasv(t, fmt.Sprint("rs", i+1), r, 21, pasv)
 	}
-	port6 := freePort(t, v6)
+	port6 := testutil.FreePort(t, v6)
 	pasv6, chosen6 := rangePorts(t, 10000, 20000, v6)
 	ftpServerPasv(t, "rs6", v6, port6, pasv6)
 	// ::1 is both the VIP and the real server, which therefore listens
@@ -236,7 +244,7 @@ func TestFTPPassiveRangeOnDemand(t *testing.T) {
 	fmt.Fprintf(c, "QUIT\r\n")
 	c.expect("221 bye")
 	c.Close()
-	waitFor(t, 5*time.Second, "the pending data port to close with its session", func() bool { return refused(at) })
+	testutil.WaitFor(t, 5*time.Second, "the pending data port to close with its session", func() bool { return refused(at) })
 
 	c6 := ftpLogin(t, v6, ap(v6, 21))
 	at = c6.passive("EPSV", v6)
@@ -249,7 +257,7 @@ func TestFTPPassiveRangeOnDemand(t *testing.T) {
 	fmt.Fprintf(c6, "QUIT\r\n")
 	c6.expect("221 bye")
 	c6.Close()
-	waitFor(t, 5*time.Second, "the sockets to be given back", func() bool { return e.pl.Sockets().InUse == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the sockets to be given back", func() bool { return e.pl.Sockets().InUse == 0 })
 }
 
 // Two sessions whose real servers announce the same passive port: the
@@ -258,14 +266,7 @@ func TestFTPPassiveRangeOnDemand(t *testing.T) {
 func TestFTPPassivePortCollision(t *testing.T) {
 	vip := ip("127.0.22.1")
 	rips := []netip.Addr{ip("127.0.22.11"), ip("127.0.22.12")}
-	needPort21(t, vip)
-	e := newEnv(t, Options{})
-	pick, _ := rangePorts(t, 10000, 20000, append([]netip.Addr{vip}, rips...)...)
-	port := pick()
-	same := func() uint16 { return port }
-	for i, r := range rips {
-		ftpServerPasv(t, fmt.Sprint("rs", i+1), r, 21, same)
-	}
+	e, port := ftpSamePassivePort(t, vip, rips...)
 	e.mustApply(&model.Config{Services: []model.Service{
 		ftpMark("ftp", vip, ftpBundle, rs(rips[0], 0, 1), rs(rips[1], 0, 1)),
 	}})
@@ -291,13 +292,7 @@ func TestFTPPassivePortCollision(t *testing.T) {
 func TestFTPPassiveListedPort(t *testing.T) {
 	vip := ip("127.0.23.1")
 	rips := []netip.Addr{ip("127.0.23.11"), ip("127.0.23.12")}
-	needPort21(t, vip)
-	e := newEnv(t, Options{})
-	pick, _ := rangePorts(t, 10000, 20000, append([]netip.Addr{vip}, rips...)...)
-	port := pick()
-	for i, r := range rips {
-		ftpServerPasv(t, fmt.Sprint("rs", i+1), r, 21, func() uint16 { return port })
-	}
+	e, port := ftpSamePassivePort(t, vip, rips...)
 	e.mustApply(&model.Config{Services: []model.Service{
 		ftpMark("ftp", vip, model.PortRanges{{First: 21, Last: 21}, {First: port, Last: port}},
 			rs(rips[0], 0, 1), rs(rips[1], 0, 1)),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/ftp"
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -30,20 +31,7 @@ func ftpServer(t *testing.T, name string, a netip.Addr, port uint16) {
 // the kernel.
 func ftpServerPasv(t *testing.T, name string, a netip.Addr, port uint16, pasv func() uint16) {
 	t.Helper()
-	ln, err := net.Listen("tcp", ap(a, port).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go ftpServe(c, name, a, pasv)
-		}
-	}()
+	testutil.Serve(t, testutil.Listen(t, "tcp", ap(a, port).String()), func(c net.Conn) { ftpServe(c, name, a, pasv) })
 }
 
 func ftpServe(c net.Conn, name string, a netip.Addr, pasv func() uint16) {
@@ -146,7 +134,7 @@ func TestFTPHelper(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip := ip("127.0.20.1")
 	rips := []netip.Addr{ip("127.0.20.11"), ip("127.0.20.12")}
-	port := freePort(t, append([]netip.Addr{vip}, rips...)...)
+	port := testutil.FreePort(t, append([]netip.Addr{vip}, rips...)...)
 	var servers []model.RealServer
 	for i, r := range rips {
 		ftpServer(t, fmt.Sprint("rs", i+1), r, port)
@@ -249,7 +237,7 @@ func TestFTPDataBudget(t *testing.T) {
 	// login serves an FTP service on vip and logs in.
 	login := func(e *env, vip netip.Addr) (*client, uint16) {
 		t.Helper()
-		port := freePort(t, vip, rip)
+		port := testutil.FreePort(t, vip, rip)
 		ftpServer(t, "rs1", rip, port)
 		e.mustApply(&model.Config{Services: []model.Service{{Name: "ftp", Active: true, Proto: model.ProtoTCP,
 			VIP: vip, Port: port, FTP: true, Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, 0, 1)}}}})

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"github.com/govs/govs/internal/testutil"
+	"github.com/govs/govs/internal/testutil/reload"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -163,17 +164,7 @@ func newEnv(t testing.TB, o Options) *env {
 }
 
 // apply reloads cfg the way the router does: prepare, apply, commit.
-func (e *env) apply(cfg *model.Config) error {
-	tx, err := e.pl.Prepare(context.Background(), cfg)
-	if err != nil {
-		return err
-	}
-	if _, err := e.tbl.Apply(cfg); err != nil {
-		tx.Abort()
-		return err
-	}
-	return tx.Commit()
-}
+func (e *env) apply(cfg *model.Config) error { return reload.Apply(e.pl, e.tbl, cfg) }
 
 func (e *env) mustApply(cfg *model.Config) {
 	e.t.Helper()
@@ -195,39 +186,6 @@ func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
 
-// freePort returns a port free for TCP and UDP on every address given.
-func freePort(t testing.TB, addrs ...netip.Addr) uint16 {
-	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", ap(addrs[0], 0).String())
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		port := uint16(l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-		ok := true
-		for _, a := range addrs {
-			tl, err := net.Listen("tcp", ap(a, port).String())
-			if err != nil {
-				ok = false
-				break
-			}
-			tl.Close()
-			ul, err := net.ListenPacket("udp", ap(a, port).String())
-			if err != nil {
-				ok = false
-				break
-			}
-			ul.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 func rs(a netip.Addr, port uint16, w int) model.RealServer {
 	return model.RealServer{Name: a.String(), Addr: a, Port: port, Weight: w, Active: true}
 }
@@ -246,10 +204,10 @@ func rs(a netip.Addr, port uint16, w int) model.RealServer {
 type tcpServer struct {
 	name  string
 	proxy bool
-	mu    sync.Mutex
-	lns   []net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	// port is the port it listens on first: the one the kernel picked,
+	// for port 0.
+	port uint16
+	mu   sync.Mutex
 	// held is how the last "hold" ended: the error its read returned.
 	held error
 }
@@ -274,43 +232,14 @@ func startProxyTCP(t testing.TB, name string, a netip.Addr, ports ...uint16) *tc
 
 func startTCPServer(t testing.TB, s *tcpServer, a netip.Addr, ports ...uint16) *tcpServer {
 	t.Helper()
-	name := s.name
-	s.conns = map[net.Conn]struct{}{}
-	for _, port := range ports {
-		l, err := net.Listen("tcp", ap(a, port).String())
-		if err != nil {
-			t.Fatalf("real server %s: %v", name, err)
+	for i, port := range ports {
+		ln := testutil.Listen(t, "tcp", ap(a, port).String())
+		if i == 0 {
+			s.port = uint16(ln.Addr().(*net.TCPAddr).Port)
 		}
-		s.lns = append(s.lns, l)
-		s.wg.Add(1)
-		go s.serve(l)
+		testutil.Serve(t, ln, s.handle)
 	}
-	t.Cleanup(s.close)
 	return s
-}
-
-func (s *tcpServer) serve(l net.Listener) {
-	defer s.wg.Done()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				c.Close()
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-			s.handle(c)
-		}()
-	}
 }
 
 func (s *tcpServer) handle(c net.Conn) {
@@ -374,18 +303,6 @@ func (s *tcpServer) handle(c net.Conn) {
 	}
 }
 
-func (s *tcpServer) close() {
-	s.mu.Lock()
-	for _, l := range s.lns {
-		l.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
 // client is a test client connection.
 type client struct {
 	*net.TCPConn
@@ -438,6 +355,21 @@ func ident(t *testing.T, src netip.Addr, dst netip.AddrPort) (string, int) {
 	return name, port
 }
 
+// holdN opens n connections from src to dst, each greeted by the real
+// server want, and returns them open.
+func holdN(t *testing.T, n int, want string, src netip.Addr, dst netip.AddrPort) []*client {
+	t.Helper()
+	var held []*client
+	for range n {
+		c, name, _ := hello(t, src, dst)
+		if name != want {
+			t.Fatalf("answered by %q, want %s", name, want)
+		}
+		held = append(held, c)
+	}
+	return held
+}
+
 // echo sends a line and expects it back.
 func (c *client) echo(s string) error {
 	if _, err := c.Write([]byte(s + "\n")); err != nil {
@@ -453,48 +385,13 @@ func (c *client) echo(s string) error {
 	return nil
 }
 
-// udpServer answers every datagram with "NAME|payload".
-type udpServer struct {
-	name string
-	c    *net.UDPConn
-	done chan struct{}
-}
-
-func startUDP(t testing.TB, name string, a netip.AddrPort) *udpServer {
+// startUDP starts a UDP real server that answers every datagram with
+// "NAME|payload", and returns its port (the kernel's pick for port 0).
+func startUDP(t testing.TB, name string, a netip.AddrPort) uint16 {
 	t.Helper()
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(a))
-	if err != nil {
-		t.Fatalf("udp real server %s: %v", name, err)
-	}
-	s := &udpServer{name: name, c: c, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				continue
-			}
-			c.WriteToUDPAddrPort(append([]byte(name+"|"), buf[:n]...), from)
-		}
-	}()
-	t.Cleanup(func() { c.Close(); <-s.done })
-	return s
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pc := testutil.ListenPacket(t, "udp", a.String())
+	testutil.ServePacket(t, pc, func(req []byte, reply func([]byte)) { reply(append([]byte(name+"|"), req...)) })
+	return uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 }
 
 var testLogLevel = func() slog.Level {
@@ -514,20 +411,32 @@ func pattern(n int) []byte {
 	return b
 }
 
-// copyModes are the two ways the proxy copies TCP bytes.
-var copyModes = []struct {
-	name string
-	opt  Options
-}{{"splice", Options{}}, {"buffered", Options{NoSplice: true}}}
+// eachCopyMode runs f as a subtest for each of the two ways the proxy
+// copies TCP bytes, splice and buffered, each with a plane of its own
+// serving the one TCP service of single on vip and rip; f gets the
+// service's port.
+func eachCopyMode(t *testing.T, name string, vip, rip netip.Addr, f func(t *testing.T, e *env, port uint16)) {
+	for _, mode := range []struct {
+		name string
+		opt  Options
+	}{{"splice", Options{}}, {"buffered", Options{NoSplice: true}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e := newEnv(t, mode.opt)
+			svc, _ := e.single(t, model.Global{}, name, vip, rip)
+			f(t, e, svc.Port)
+		})
+	}
+}
 
-// single serves one TCP service on vip, round robin over one real server on
-// rip, and returns its port.
-func (e *env) single(t *testing.T, name string, vip, rip netip.Addr) uint16 {
+// single serves one TCP service named name on vip, round robin over one
+// real server, rs1, on rip at the same port, under the global settings g,
+// and returns the service and its real server.
+func (e *env) single(t *testing.T, g model.Global, name string, vip, rip netip.Addr) (model.Service, *tcpServer) {
 	t.Helper()
-	port := freePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
+	port := testutil.FreePort(t, vip, rip)
+	srv := startTCP(t, "rs1", rip, port)
 	svc := model.Service{Name: name, Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
 		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
-	return port
+	e.mustApply(&model.Config{Global: g, Services: []model.Service{svc}})
+	return svc, srv
 }

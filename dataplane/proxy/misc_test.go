@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -18,8 +19,7 @@ import (
 func TestProxyProtocol(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.20.1"), ip("127.0.20.11")
-	p1, p2, rport := freePort(t, vip), freePort(t, vip), freePort(t, rip)
-	startProxyTCP(t, "rs1", rip, rport)
+	p1, p2, rport := testutil.FreePort(t, vip), testutil.FreePort(t, vip), startProxyTCP(t, "rs1", rip, 0).port
 	var svcs []model.Service
 	for v, port := range map[int]uint16{1: p1, 2: p2} {
 		r := rs(rip, rport, 1)
@@ -61,11 +61,8 @@ func TestCounters(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newEnv(t, mode.opt)
 			vip, rip := ip("127.0.21.1"), ip("127.0.21.11")
-			port := freePort(t, vip, rip)
-			startTCP(t, "rs1", rip, port)
-			svc := model.Service{Name: "c", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-				RealServers: []model.RealServer{rs(rip, port, 1)}}
-			e.mustApply(&model.Config{Services: []model.Service{svc}})
+			svc, _ := e.single(t, model.Global{}, "c", vip, rip)
+			port := svc.Port
 			d := e.svc(svc.Key()).Dests()[0]
 
 			c, name, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
@@ -92,7 +89,7 @@ func TestCounters(t *testing.T) {
 			wantIn := uint64(len(fmt.Sprintf("send %d\n", down)) + len("sink\n") + up)
 			wantOut := uint64(greeting + down + len(rest))
 			// Closed, the entry lingers in TIME_WAIT as an inactive one.
-			waitFor(t, 2*time.Second, "connection released", func() bool {
+			testutil.WaitFor(t, 2*time.Second, "connection released", func() bool {
 				return d.ActiveConns() == 0 && d.InactiveConns() == 1 && e.tbl.ConnCount() == 0
 			})
 			for what, ct := range map[string]*table.Counters{"real server": &d.Counters, "service": &e.svc(svc.Key()).Counters} {
@@ -113,11 +110,8 @@ func TestCounters(t *testing.T) {
 func TestCloseDrains(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.22.1"), ip("127.0.22.11")
-	port := freePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "d", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	svc, _ := e.single(t, model.Global{}, "d", vip, rip)
+	port := svc.Port
 	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 	defer c.Close()
 
@@ -128,7 +122,7 @@ func TestCloseDrains(t *testing.T) {
 		e.pl.Close(ctx)
 		closed <- time.Now()
 	}()
-	waitFor(t, 2*time.Second, "listener to close", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "listener to close", func() bool {
 		nc, err := net.DialTimeout("tcp", ap(vip, port).String(), time.Second)
 		if err == nil {
 			nc.Close()
@@ -161,7 +155,7 @@ func TestCloseDrains(t *testing.T) {
 func TestCloseForces(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.23.1"), ip("127.0.23.11")
-	port := freePort(t, vip, rip)
+	port := testutil.FreePort(t, vip, rip)
 	startTCP(t, "rs1", rip, port)
 	startUDP(t, "urs1", ap(rip, port))
 	mk := func(p model.Proto) model.Service {
@@ -202,12 +196,9 @@ func TestCloseForces(t *testing.T) {
 func TestExpiryFollowsTraffic(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.21.2"), ip("127.0.21.12")
-	port := freePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "x", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
 	const timeout = 30 * time.Second
-	e.mustApply(&model.Config{Global: model.Global{TCPTimeout: timeout}, Services: []model.Service{svc}})
+	svc, _ := e.single(t, model.Global{TCPTimeout: timeout}, "x", vip, rip)
+	port := svc.Port
 	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 	defer c.Close()
 	// 30 drops 50 ms apart: traffic for longer than the touch interval.

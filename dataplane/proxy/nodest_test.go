@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -29,8 +30,8 @@ func TestNodestConn(t *testing.T) {
 func testNodest(t *testing.T, expire, goroutines bool) {
 	e := newEnv(t, Options{Goroutines: goroutines})
 	vip, r1, r2 := ip("127.0.21.1"), ip("127.0.21.11"), ip("127.0.21.12")
-	tport, uport := freePort(t, vip), freePort(t, vip)
-	rport := freePort(t, r1, r2)
+	tport, uport := testutil.FreePort(t, vip), testutil.FreePort(t, vip)
+	rport := testutil.FreePort(t, r1, r2)
 	startTCP(t, "a", r1, rport)
 	startTCP(t, "b", r2, rport)
 	startUDP(t, "a", ap(r1, rport))
@@ -64,7 +65,7 @@ func testNodest(t *testing.T, expire, goroutines bool) {
 		if !e.svc(svc.Key()).SetState(key(n), st, "test") {
 			t.Fatalf("no real server %s", n)
 		}
-		waitFor(t, 2*time.Second, "the plane to sweep", func() bool { return e.pl.sweeps.Load() > swept })
+		testutil.WaitFor(t, 2*time.Second, "the plane to sweep", func() bool { return e.pl.sweeps.Load() > swept })
 	}
 	down(web, name, table.StateDown)
 	down(dns, uname, table.StateDown)

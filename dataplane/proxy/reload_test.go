@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -21,7 +22,7 @@ func TestReloadWithoutLoss(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, vipB := ip("127.0.18.1"), ip("127.0.18.2")
 	rips := []netip.Addr{ip("127.0.18.11"), ip("127.0.18.12"), ip("127.0.18.13"), ip("127.0.18.14")}
-	port := freePort(t, append([]netip.Addr{vip, vipB}, rips...)...)
+	port := testutil.FreePort(t, append([]netip.Addr{vip, vipB}, rips...)...)
 	for i, r := range rips {
 		startTCP(t, fmt.Sprintf("rs%d", i+1), r, port)
 		startUDP(t, fmt.Sprintf("urs%d", i+1), ap(r, port))
@@ -96,7 +97,7 @@ func TestReloadWithoutLoss(t *testing.T) {
 		t.Fatalf("only %d connections and %d reloads", ok.Load(), reloads)
 	}
 	// Everything drains: no connection is left open in the table.
-	waitFor(t, 3*time.Second, "connections to drain", func() bool { return e.tbl.ConnCount() == 0 })
+	testutil.WaitFor(t, 3*time.Second, "connections to drain", func() bool { return e.tbl.ConnCount() == 0 })
 }
 
 // roundTrip connects, reads the greeting, echoes a line and closes.
@@ -118,7 +119,7 @@ func TestPrepareFailureChangesNothing(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, taken, other := ip("127.0.19.1"), ip("127.0.19.3"), ip("127.0.19.2")
 	rip := ip("127.0.19.11")
-	port := freePort(t, vip, taken, other, rip)
+	port := testutil.FreePort(t, vip, taken, other, rip)
 	startTCP(t, "rs1", rip, port)
 	mk := func(name string, a netip.Addr) model.Service {
 		return model.Service{Name: name, Active: true, Proto: model.ProtoTCP, VIP: a, Port: port, Scheduler: model.SchedRR,
@@ -186,7 +187,7 @@ func TestFreebind(t *testing.T) {
 func TestRemovalDrains(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, r1, r2 := ip("127.0.24.1"), ip("127.0.24.11"), ip("127.0.24.12")
-	port, other := freePort(t, vip, r1, r2), freePort(t, vip, r1)
+	port, other := testutil.FreePort(t, vip, r1, r2), testutil.FreePort(t, vip, r1)
 	startTCP(t, "rs1", r1, port, other)
 	startTCP(t, "rs2", r2, port)
 	startUDP(t, "urs1", ap(r1, port))
@@ -241,7 +242,7 @@ func TestRemovalDrains(t *testing.T) {
 			t.Fatal("removed UDP service answered a new client")
 		}
 		// Once the flow expires the port is free again.
-		waitFor(t, 3*time.Second, "UDP port release", func() bool {
+		testutil.WaitFor(t, 3*time.Second, "UDP port release", func() bool {
 			uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap(vip, port)))
 			if err == nil {
 				uc.Close()
@@ -261,7 +262,7 @@ func TestRemovalDrains(t *testing.T) {
 func TestRepoint(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, r1, r2 := ip("127.0.25.1"), ip("127.0.25.11"), ip("127.0.25.12")
-	port := freePort(t, vip, r1, r2)
+	port := testutil.FreePort(t, vip, r1, r2)
 	startTCP(t, "rs1", r1, port)
 	startTCP(t, "rs2", r2, port)
 	plain := model.Service{Name: "plain", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -26,7 +27,7 @@ func TestMarkBundlePersistence(t *testing.T) {
 	for _, r := range rips {
 		addrs = append(addrs, ip(r))
 	}
-	p1, p2 := freePort(t, addrs...), freePort(t, addrs...)
+	p1, p2 := testutil.FreePort(t, addrs...), testutil.FreePort(t, addrs...)
 	var servers []model.RealServer
 	for i, r := range rips {
 		startTCP(t, fmt.Sprintf("rs%d", i+1), ip(r), p1, p2)
@@ -101,7 +102,7 @@ func TestWRRShares(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip := ip("127.0.12.1")
 	rips := []netip.Addr{ip("127.0.12.11"), ip("127.0.12.12"), ip("127.0.12.13")}
-	vport, rport := freePort(t, vip), freePort(t, rips...)
+	vport, rport := testutil.FreePort(t, vip), testutil.FreePort(t, rips...)
 	svc := model.Service{Name: "web", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: vport, Scheduler: model.SchedWRR}
 	for i, r := range rips {
 		startTCP(t, fmt.Sprintf("rs%d", i+1), r, rport)
@@ -126,7 +127,7 @@ func TestQuiesce(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip := ip("127.0.14.1")
 	r1, r2 := ip("127.0.14.11"), ip("127.0.14.12")
-	port := freePort(t, vip, r1, r2)
+	port := testutil.FreePort(t, vip, r1, r2)
 	startTCP(t, "rs1", r1, port)
 	startTCP(t, "rs2", r2, port)
 	svc := model.Service{Name: "q", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
@@ -156,11 +157,8 @@ func TestQuiesce(t *testing.T) {
 func TestHalfClose(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.15.1"), ip("127.0.15.11")
-	port := freePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "h", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	svc, _ := e.single(t, model.Global{}, "h", vip, rip)
+	port := svc.Port
 	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 	defer c.Close()
 	payload := strings.Repeat("x", 100000)
@@ -170,7 +168,7 @@ func TestHalfClose(t *testing.T) {
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "FIN_WAIT", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "FIN_WAIT", func() bool {
 		st := table.ConnNone
 		e.tbl.Conns(func(c *table.Conn) bool { st = c.State(); return false })
 		return st == table.ConnFinWait
@@ -184,7 +182,7 @@ func TestHalfClose(t *testing.T) {
 	}
 	d := e.svc(svc.Key()).Dests()[0]
 	// Closed, the entry lingers in TIME_WAIT as an inactive one.
-	waitFor(t, 2*time.Second, "connection released", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "connection released", func() bool {
 		return e.tbl.ConnCount() == 0 && d.ActiveConns() == 0 && d.InactiveConns() == 1
 	})
 }
@@ -194,13 +192,10 @@ func TestHalfClose(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.16.1"), ip("127.0.16.11")
-	port := freePort(t, vip, rip)
-	startTCP(t, "rs1", rip, port)
 	// Generous against a loaded machine: a starved drip server would look idle.
 	const timeout = 500 * time.Millisecond
-	svc := model.Service{Name: "i", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Global: model.Global{TCPTimeout: timeout}, Services: []model.Service{svc}})
+	svc, _ := e.single(t, model.Global{TCPTimeout: timeout}, "i", vip, rip)
+	port := svc.Port
 
 	// The idle connection's last byte, its greeting, passes after start.
 	start := time.Now()
@@ -254,11 +249,8 @@ func TestIdleTimeout(t *testing.T) {
 func TestResetPassesThrough(t *testing.T) {
 	e := newEnv(t, Options{})
 	vip, rip := ip("127.0.16.1"), ip("127.0.16.11")
-	port := freePort(t, vip, rip)
-	srv := startTCP(t, "rs1", rip, port)
-	svc := model.Service{Name: "r", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: port, Scheduler: model.SchedRR,
-		RealServers: []model.RealServer{rs(rip, port, 1)}}
-	e.mustApply(&model.Config{Services: []model.Service{svc}})
+	svc, srv := e.single(t, model.Global{}, "r", vip, rip)
+	port := svc.Port
 
 	c, _, _ := hello(t, ip("127.0.0.1"), ap(vip, port))
 	if _, err := c.Write([]byte("reset 1000\n")); err != nil {
@@ -269,7 +261,7 @@ func TestResetPassesThrough(t *testing.T) {
 	if err == nil || !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("after the real server's reset the client read %d bytes and %v, want a reset", len(got), err)
 	}
-	waitFor(t, 2*time.Second, "the entry in CLOSE", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "the entry in CLOSE", func() bool {
 		for _, cs := range e.tbl.ConnSnapshot() {
 			if cs.State == "CLOSE" {
 				return true
@@ -285,7 +277,7 @@ func TestResetPassesThrough(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	c.SetLinger(0)
 	c.Close()
-	waitFor(t, 2*time.Second, "the real server to see the client's end", func() bool { return srv.heldErr() != nil })
+	testutil.WaitFor(t, 2*time.Second, "the real server to see the client's end", func() bool { return srv.heldErr() != nil })
 	if err := srv.heldErr(); !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("after the client's reset the real server read %v, want a reset", err)
 	}

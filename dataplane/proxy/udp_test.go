@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -62,10 +63,8 @@ func TestUDP(t *testing.T) {
 	} {
 		t.Run(fam.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
-			vport, opsPort := freePort(t, fam.vip), freePort(t, fam.vip)
-			p1, p2 := freePort(t, fam.r1), freePort(t, fam.r2)
-			startUDP(t, "rs1", ap(fam.r1, p1))
-			startUDP(t, "rs2", ap(fam.r2, p2))
+			vport, opsPort := testutil.FreePort(t, fam.vip), testutil.FreePort(t, fam.vip)
+			p1, p2 := startUDP(t, "rs1", ap(fam.r1, 0)), startUDP(t, "rs2", ap(fam.r2, 0))
 			servers := []model.RealServer{rs(fam.r1, p1, 1), rs(fam.r2, p2, 1)}
 			flows := model.Service{Name: "dns", Active: true, Proto: model.ProtoUDP, VIP: fam.vip, Port: vport,
 				Scheduler: model.SchedRR, RealServers: servers}
@@ -101,7 +100,7 @@ func TestUDP(t *testing.T) {
 				out = d[0].Counters.OutPkts.Load() + d[1].Counters.OutPkts.Load()
 				return in >= 6 && out >= 6
 			}
-			waitFor(t, 2*time.Second, "six datagrams each way to be counted", counted)
+			testutil.WaitFor(t, 2*time.Second, "six datagrams each way to be counted", counted)
 			if in != 6 || out != 6 {
 				t.Fatalf("packets in %d out %d, want 6 each", in, out)
 			}
@@ -120,7 +119,7 @@ func TestUDP(t *testing.T) {
 			}
 
 			// Idle flows expire after udp_timeout.
-			waitFor(t, 3*time.Second, "flows to expire", func() bool { return e.tbl.ConnCount() == 0 })
+			testutil.WaitFor(t, 3*time.Second, "flows to expire", func() bool { return e.tbl.ConnCount() == 0 })
 			for _, x := range d {
 				if x.InactiveConns() != 0 || x.ActiveConns() != 0 {
 					t.Fatalf("%s still counts connections", x.Key())

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -19,8 +20,7 @@ func TestUDPFlowsNoGoroutines(t *testing.T) {
 	const flows = 500
 	e := newEnv(t, Options{Sockets: 4 * flows})
 	vip, rip := ip("127.0.31.1"), ip("127.0.31.11")
-	vport, rport := freePort(t, vip), freePort(t, rip)
-	startUDP(t, "rs1", ap(rip, rport))
+	vport, rport := testutil.FreePort(t, vip), startUDP(t, "rs1", ap(rip, 0))
 	e.mustApply(&model.Config{Global: model.Global{UDPTimeout: 2 * time.Second}, Services: []model.Service{{
 		Name: "dns", Active: true, Proto: model.ProtoUDP, VIP: vip, Port: vport, Scheduler: model.SchedRR,
 		RealServers: []model.RealServer{rs(rip, rport, 1)}}}})
@@ -47,7 +47,7 @@ func TestUDPFlowsNoGoroutines(t *testing.T) {
 		t.Fatalf("%d flows added %d goroutines on the event loops", flows, grown)
 	}
 
-	waitFor(t, 10*time.Second, "the flows to expire", func() bool { return e.pl.Sockets().UDP == 0 })
+	testutil.WaitFor(t, 10*time.Second, "the flows to expire", func() bool { return e.pl.Sockets().UDP == 0 })
 	if n := e.tbl.ConnCount(); n != 0 {
 		t.Fatalf("%d connection entries after the flows expired", n)
 	}
@@ -63,8 +63,7 @@ func TestUDPFlowsNoGoroutines(t *testing.T) {
 func BenchmarkUDPFlows(b *testing.B) {
 	e := newEnv(b, Options{})
 	vip, rip := ip("127.0.32.1"), ip("127.0.32.11")
-	vport, rport := freePort(b, vip), freePort(b, rip)
-	startUDP(b, "rs1", ap(rip, rport))
+	vport, rport := testutil.FreePort(b, vip), startUDP(b, "rs1", ap(rip, 0))
 	e.mustApply(&model.Config{Services: []model.Service{{Name: "bench", Active: true, Proto: model.ProtoUDP, VIP: vip,
 		Port: vport, Scheduler: model.SchedRR, RealServers: []model.RealServer{rs(rip, rport, 1)}}}})
 	for _, tc := range []struct {

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/model"
 )
 
@@ -110,7 +111,7 @@ func TestUrgentDataPasses(t *testing.T) {
 	}
 	vip, rip := ip("127.0.17.1"), ip("127.0.17.11")
 	client, server := urgentPair(t, model.Service{Name: "u", Active: true, Proto: model.ProtoTCP, VIP: vip,
-		Port: freePort(t, vip, rip), Scheduler: model.SchedRR}, rip)
+		Port: testutil.FreePort(t, vip, rip), Scheduler: model.SchedRR}, rip)
 	abor(t, client)
 	before, urg, mark, after := readUrgent(t, server)
 	if before != "\xff\xf4\xff" || !mark || urg != 0xf2 || after != "ABOR\r\n" {
@@ -139,7 +140,7 @@ func TestUrgentDataPasses(t *testing.T) {
 func TestUrgentDataPassesFTP(t *testing.T) {
 	vip, rip := ip("127.0.17.2"), ip("127.0.17.12")
 	client, server := urgentPair(t, model.Service{Name: "ftp", Active: true, Proto: model.ProtoTCP, VIP: vip,
-		Port: freePort(t, vip, rip), FTP: true, Scheduler: model.SchedRR}, rip)
+		Port: testutil.FreePort(t, vip, rip), FTP: true, Scheduler: model.SchedRR}, rip)
 	abor(t, client)
 	before, urg, mark, after := readUrgent(t, server)
 	if before != "\xff\xf4\xff" || !mark || urg != 0xf2 || after != "ABOR\r\n" {

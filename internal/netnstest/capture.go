@@ -1,7 +1,6 @@
 package netnstest
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,10 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // Frame is one captured link-layer frame and when it crossed the wire.
@@ -30,16 +30,7 @@ type Capture struct {
 	cmd  *exec.Cmd
 	file string
 	done chan struct{}
-
-	mu  sync.Mutex
-	log bytes.Buffer
-}
-
-// Write collects tcpdump's messages.
-func (c *Capture) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.log.Write(b)
+	log  testutil.Buffer // tcpdump's messages
 }
 
 // Capture starts tcpdump on ifname with a BPF filter and waits until it
@@ -56,31 +47,25 @@ func (n *NS) Capture(ifname, filter string) *Capture {
 	// keeps tcpdump from dropping privileges to a user who cannot write the
 	// test's directory.
 	c.cmd = n.Command("tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode", "-Z", "root", "-s", "256", "-w", c.file, filter)
-	c.cmd.Stdout, c.cmd.Stderr = c, c
+	c.cmd.Stdout, c.cmd.Stderr = &c.log, &c.log
 	if err := c.cmd.Start(); err != nil {
 		n.t.Fatalf("tcpdump: %v", err)
 	}
 	go func() { _ = c.cmd.Wait(); close(c.done) }()
 	n.t.Cleanup(func() { c.stop() })
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if strings.Contains(c.logString(), "listening on") {
+		if strings.Contains(c.log.String(), "listening on") {
 			return c
 		}
 		select {
 		case <-c.done:
-			n.t.Fatalf("tcpdump exited: %s", c.logString())
+			n.t.Fatalf("tcpdump exited: %s", c.log.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("tcpdump did not start: %s", c.logString())
+			n.t.Fatalf("tcpdump did not start: %s", c.log.String())
 		}
 	}
-}
-
-func (c *Capture) logString() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.log.String()
 }
 
 func (c *Capture) stop() {
@@ -103,7 +88,7 @@ func (c *Capture) Stop() []Frame {
 	c.t.Helper()
 	select {
 	case <-c.done:
-		c.t.Errorf("tcpdump had exited before the capture was stopped: %s", c.logString())
+		c.t.Errorf("tcpdump had exited before the capture was stopped: %s", c.log.String())
 	default:
 	}
 	c.stop()

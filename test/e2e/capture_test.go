@@ -42,6 +42,16 @@ func decodeFrames(t *testing.T, frames []netnstest.Frame, vip netip.Addr) []wire
 			continue
 		}
 		ev := wireEvent{at: f.Time, mac: net.HardwareAddr(b[6:12]).String()}
+		// advert records a VRRP advert of either family in ev.
+		advert := func(body []byte, src, dst netip.Addr) bool {
+			a, err := vrrp.Parse(body, src, dst)
+			if err != nil {
+				t.Errorf("a VRRP packet from %s on the wire does not parse: %v", src, err)
+				return false
+			}
+			ev.advert, ev.src = a, src
+			return true
+		}
 		payload := b[14:]
 		switch binary.BigEndian.Uint16(b[12:]) {
 		case 0x0806:
@@ -63,12 +73,9 @@ func decodeFrames(t *testing.T, frames []netnstest.Frame, vip netip.Addr) []wire
 			}
 			src, _ := netip.AddrFromSlice(h.Src.To4())
 			dst, _ := netip.AddrFromSlice(h.Dst.To4())
-			a, err := vrrp.Parse(payload[h.Len:h.TotalLen], src, dst)
-			if err != nil {
-				t.Errorf("a VRRP packet from %s on the wire does not parse: %v", src, err)
+			if !advert(payload[h.Len:h.TotalLen], src, dst) {
 				continue
 			}
-			ev.advert, ev.src = a, src
 		case 0x86dd:
 			h, err := ipv6.ParseHeader(payload)
 			if err != nil || ipv6.HeaderLen+h.PayloadLen > len(payload) {
@@ -79,12 +86,9 @@ func decodeFrames(t *testing.T, frames []netnstest.Frame, vip netip.Addr) []wire
 			dst, _ := netip.AddrFromSlice(h.Dst)
 			switch h.NextHeader {
 			case vrrp.Protocol:
-				a, err := vrrp.Parse(body, src, dst)
-				if err != nil {
-					t.Errorf("a VRRP packet from %s on the wire does not parse: %v", src, err)
+				if !advert(body, src, dst) {
 					continue
 				}
-				ev.advert, ev.src = a, src
 			case 58:
 				m, err := ndp.ParseMessage(body)
 				na, ok := m.(*ndp.NeighborAdvertisement)

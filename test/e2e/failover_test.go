@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // TestFailoverTimes measures failover in one harness for every pairing of
@@ -67,7 +69,7 @@ func (l *lan) failoverOnce() time.Duration {
 	p := l.client.Command(self)
 	p.Env = append(os.Environ(), "GOVS_E2E_ROLE=probe", "GOVS_E2E_TARGET="+l.fam.url(), "GOVS_E2E_WANT="+want,
 		"GOVS_E2E_READY="+ready)
-	var out, errb syncBuffer
+	var out, errb testutil.Buffer
 	p.Stdout, p.Stderr = &out, &errb
 	if err := p.Start(); err != nil {
 		t.Fatal(err)

@@ -16,46 +16,13 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // The classic FTP mark service for IPv4 and for IPv6: 20,002 ports
 // bundled, of which the proxy plane listens on two.
-const ftpRangeCfg = `serial_no = 1
-primary = 203.0.113.1
-service = lvs
-network = nat
-dataplane = proxy
-
-virtual ftp {
-    active = 1
-    address = 203.0.113.100 r0
-    port = 21
-    fwmark = 21
-    fwmark_ports = 21,10000-20000
-    persistent = 300
-    ftp = 1
-    scheduler = rr
-    server rs1 {
-        address = 198.51.100.11
-        active = 1
-    }
-}
-
-virtual ftp6 {
-    active = 1
-    address = 2001:db8::100 r0
-    port = 21
-    fwmark = 21
-    fwmark_ports = 21,10000-20000
-    persistent = 300
-    ftp = 1
-    scheduler = rr
-    server rs1 {
-        address = 2001:db8:1::11
-        active = 1
-    }
-}
-`
+var ftpRangeCfg = ftpHeader + ftpMarkService("ftp", "203.0.113.100", "198.51.100.11") + "\n" +
+	ftpMarkService("ftp6", "2001:db8::100", "2001:db8:1::11")
 
 // The real server's passive ports, inside the bundle's range.
 const pasvMin, pasvMax = 15000, 15099
@@ -110,44 +77,22 @@ func TestFTPPassiveRange(t *testing.T) {
 	}
 	const size = 4 << 20
 	src := filepath.Join(base, "file.bin")
-	sum := writeRandom(t, src, 2, size)
-	// One vsftpd per family: listen= and listen_ipv6= exclude each other.
+	sum := testutil.WriteRandom(t, src, 2, size)
+	// One vsftpd per family.
 	for _, addr := range []string{"198.51.100.11", "2001:db8:1::11"} {
 		dir := filepath.Join(base, "v"+map[bool]string{true: "6", false: "4"}[strings.Contains(addr, ":")])
-		for _, d := range []string{dir, dir + "/root", dir + "/root/upload", dir + "/empty"} {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(dir+"/root/upload", uid, gid); err != nil {
-			t.Fatal(err)
-		}
+		testutil.VsftpdDir(t, dir, uid, gid)
 		if err := os.Link(src, dir+"/root/file.bin"); err != nil {
 			t.Fatal(err)
 		}
-		conf := fmt.Sprintf(vsftpdConf, addr, dir)
-		conf = mustReplace(t, conf, "pasv_min_port=10000\npasv_max_port=20000",
-			fmt.Sprintf("pasv_min_port=%d\npasv_max_port=%d", pasvMin, pasvMax))
-		if strings.Contains(addr, ":") {
-			conf = mustReplace(t, conf, "listen=YES\nlisten_ipv6=NO\nlisten_address=",
-				"listen=NO\nlisten_ipv6=YES\nlisten_address6=")
-		}
 		path := filepath.Join(dir, "vsftpd.conf")
-		writeFile(t, path, conf)
+		writeFile(t, path, vsftpdConf(dir, addr, pasvMin, pasvMax))
 		rs.Start(nil, vsftpd, path)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for _, url := range []string{"ftp://198.51.100.11/", "ftp://[2001:db8:1::11]/"} {
-		for try := 0; ; try++ {
-			if _, err := rs.Try(ctx, "curl", "-sS", "-g", "--max-time", "2", url); err == nil {
-				break
-			}
-			if try == 50 {
-				t.Fatalf("vsftpd on %s did not answer", url)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitFTP(t, ctx, rs, url)
 	}
 
 	cfgPath := filepath.Join(t.TempDir(), "lvs.cf")
@@ -205,12 +150,12 @@ func TestFTPPassiveRange(t *testing.T) {
 	for i, c := range cases {
 		got := filepath.Join(out, fmt.Sprintf("down%d.bin", i))
 		run(c.name+" download", append(c.args, "-o", got, "ftp://"+c.vip+"/file.bin")...)
-		if s, err := fileSum(got); err != nil || s != sum {
+		if s, err := testutil.FileSHA256(got); err != nil || s != sum {
 			t.Errorf("%s download: sha256 %s (%v), want %s", c.name, s, err, sum)
 		}
 		up := fmt.Sprintf("up%d.bin", i)
 		run(c.name+" upload", append(c.args, "-T", src, "ftp://"+c.vip+"/upload/"+up)...)
-		if s, err := fileSum(filepath.Join(base, c.dir, "root/upload", up)); err != nil || s != sum {
+		if s, err := testutil.FileSHA256(filepath.Join(base, c.dir, "root/upload", up)); err != nil || s != sum {
 			t.Errorf("%s upload: sha256 %s (%v), want %s", c.name, s, err, sum)
 		}
 	}
@@ -225,12 +170,4 @@ func TestFTPPassiveRange(t *testing.T) {
 	}
 	t.Logf("under %d descriptors: listening on %v; %d transfers of %d bytes intact, data connections to ports %v",
 		ftpRangeLimit, got, 2*len(cases), size, ports)
-}
-
-func mustReplace(t *testing.T, s, old, new string) string {
-	t.Helper()
-	if !strings.Contains(s, old) {
-		t.Fatalf("%q not in %q", old, s)
-	}
-	return strings.Replace(s, old, new, 1)
 }

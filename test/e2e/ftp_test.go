@@ -3,131 +3,79 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 )
 
-// The FTP router: the classic FTP mark service of Piranha's documentation,
-// bundling the control port and the real servers' passive range under one
-// persistent firewall mark, with the FTP helper on.
-const ftpCfg = `serial_no = 1
+// ftpHeader begins the FTP routers' lvs.cf: a NAT router on the proxy
+// plane, its client side on r0.
+const ftpHeader = `serial_no = 1
 primary = 203.0.113.1
 service = lvs
 network = nat
 dataplane = proxy
 
-virtual ftp {
+`
+
+// ftpMarkService is the classic FTP mark service of Piranha's
+// documentation on vip: the control port and the real servers' passive
+// range under one persistent firewall mark, with the FTP helper on.
+func ftpMarkService(name, vip string, servers ...string) string {
+	return fmt.Sprintf(`virtual %s {
     active = 1
-    address = 203.0.113.100 r0
+    address = %s r0
     port = 21
     fwmark = 21
     fwmark_ports = 21,10000-20000
     persistent = 300
     ftp = 1
     scheduler = rr
-    server rs1 {
-        address = 198.51.100.11
-        active = 1
-    }
-    server rs2 {
-        address = 198.51.100.12
-        active = 1
-    }
+%s}
+`, name, vip, lvsServers(servers...))
 }
-`
 
-// vsftpdConf is a real server's vsftpd: anonymous only, rooted in a
-// read-only directory with a writable upload/ (vsftpd refuses a writable
-// anonymous root), in the foreground, logging every command and transfer
-// with the session's pid so that a control session and its data transfers
-// can be matched.
-const vsftpdConf = `listen=YES
-listen_ipv6=NO
-listen_address=%[1]s
-background=NO
-anonymous_enable=YES
-local_enable=NO
-no_anon_password=YES
-anon_root=%[2]s/root
-write_enable=YES
-anon_upload_enable=YES
-anon_other_write_enable=YES
-anon_umask=022
-pasv_enable=YES
-pasv_min_port=10000
-pasv_max_port=20000
-port_enable=YES
-connect_from_port_20=NO
-xferlog_enable=YES
-xferlog_file=%[2]s/xferlog
-vsftpd_log_file=%[2]s/vsftpd.log
-dual_log_enable=YES
-log_ftp_protocol=YES
-secure_chroot_dir=%[2]s/empty
-isolate=NO
-isolate_network=NO
-seccomp_sandbox=NO
-max_clients=0
-max_per_ip=0
-`
+// The FTP router: the FTP mark service over two real servers.
+var ftpCfg = ftpHeader + ftpMarkService("ftp", "203.0.113.100", "198.51.100.11", "198.51.100.12")
+
+// vsftpdConf is a real server's vsftpd listening on addr, IPv4 or IPv6
+// (vsftpd's listen= and listen_ipv6= exclude each other), with its passive
+// ports in [pasvMin, pasvMax].
+func vsftpdConf(dir, addr string, pasvMin, pasvMax int) string {
+	listen := []string{"listen=YES", "listen_ipv6=NO", "listen_address=" + addr}
+	if strings.Contains(addr, ":") {
+		listen = []string{"listen=NO", "listen_ipv6=YES", "listen_address6=" + addr}
+	}
+	return testutil.VsftpdConf(dir, append(listen, fmt.Sprintf("pasv_min_port=%d", pasvMin), fmt.Sprintf("pasv_max_port=%d", pasvMax),
+		"connect_from_port_20=NO", "max_clients=0", "max_per_ip=0")...)
+}
+
+// waitFTP waits, boundedly, until curl in ns gets an answer from the FTP
+// server at url.
+func waitFTP(t *testing.T, ctx context.Context, ns *netnstest.NS, url string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if out, err := ns.Try(ctx, "curl", "-sS", "-g", "--max-time", "2", url); err != nil {
+			return fmt.Errorf("vsftpd on %s does not answer: %v %s", url, err, out)
+		}
+		return nil
+	})
+}
 
 // bigSize is the size of the files that cross the router: at least 100 MB.
 const bigSize = 100 << 20
-
-// writeRandom writes n pseudo-random bytes from seed and returns their
-// SHA-256.
-func writeRandom(t *testing.T, path string, seed uint64, n int) string {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var key [32]byte
-	key[0] = byte(seed)
-	r := rand.NewChaCha8(key)
-	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	if _, err := io.CopyN(w, r, int64(n)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // TestFTPThroughRouter runs Debian's vsftpd on two real servers and curl
 // as several simultaneous clients through the proxy plane's FTP helper:
@@ -171,7 +119,7 @@ func TestFTPThroughRouter(t *testing.T) {
 	// Each client downloads its own names (hard links to one 100 MB file
 	// on both servers), so that the logs tell its transfers apart.
 	big := filepath.Join(base, "big.bin")
-	bigSum := writeRandom(t, big, 1, bigSize)
+	bigSum := testutil.WriteRandom(t, big, 1, bigSize)
 	dirs := make([]string, len(rs))
 	for i, ns := range rs {
 		port := fmt.Sprintf("p%d", i)
@@ -182,14 +130,7 @@ func TestFTPThroughRouter(t *testing.T) {
 
 		dir := filepath.Join(base, fmt.Sprintf("rs%d", i+1))
 		dirs[i] = dir
-		for _, d := range []string{dir, dir + "/root", dir + "/root/upload", dir + "/empty"} {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(dir+"/root/upload", uid, gid); err != nil {
-			t.Fatal(err)
-		}
+		testutil.VsftpdDir(t, dir, uid, gid)
 		for c := range clients {
 			for _, mode := range []string{"epsv", "pasv", "eprt", "port"} {
 				if err := os.Link(big, fmt.Sprintf("%s/root/c%d-%s.bin", dir, c, mode)); err != nil {
@@ -198,23 +139,14 @@ func TestFTPThroughRouter(t *testing.T) {
 			}
 		}
 		conf := filepath.Join(dir, "vsftpd.conf")
-		writeFile(t, conf, fmt.Sprintf(vsftpdConf, addr, dir))
+		writeFile(t, conf, vsftpdConf(dir, addr, 10000, 20000))
 		ns.Start(nil, vsftpd, conf)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// The router checks real servers at once: they must be listening.
 	for i, ns := range rs {
-		url := fmt.Sprintf("ftp://198.51.100.%d/", 11+i)
-		for try := 0; ; try++ {
-			if _, err := ns.Try(ctx, "curl", "-sS", "--max-time", "2", url); err == nil {
-				break
-			}
-			if try == 50 {
-				t.Fatalf("vsftpd on %s did not answer", url)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitFTP(t, ctx, ns, fmt.Sprintf("ftp://198.51.100.%d/", 11+i))
 	}
 
 	cfgPath := filepath.Join(t.TempDir(), "lvs.cf")
@@ -225,7 +157,7 @@ func TestFTPThroughRouter(t *testing.T) {
 	upSums := make([]string, len(clients))
 	upDir := t.TempDir()
 	for c := range clients {
-		upSums[c] = writeRandom(t, filepath.Join(upDir, fmt.Sprintf("up%d.bin", c)), uint64(10+c), bigSize)
+		upSums[c] = testutil.WriteRandom(t, filepath.Join(upDir, fmt.Sprintf("up%d.bin", c)), byte(10+c), bigSize)
 	}
 	outDir := t.TempDir()
 
@@ -250,7 +182,7 @@ func TestFTPThroughRouter(t *testing.T) {
 					errs <- fmt.Errorf("client %s %s download: %v\n%s", src, mode, err, o)
 					return
 				}
-				if sum, err := fileSum(out); err != nil || sum != bigSum {
+				if sum, err := testutil.FileSHA256(out); err != nil || sum != bigSum {
 					errs <- fmt.Errorf("client %s %s download: sha256 %s (%v), want %s", src, mode, sum, err, bigSum)
 				}
 				os.Remove(out)
@@ -278,7 +210,7 @@ func TestFTPThroughRouter(t *testing.T) {
 			name := fmt.Sprintf("c%d-%s.bin", c, mode)
 			found := -1
 			for i, dir := range dirs {
-				sum, err := fileSum(filepath.Join(dir, "root/upload", name))
+				sum, err := testutil.FileSHA256(filepath.Join(dir, "root/upload", name))
 				if err != nil {
 					continue
 				}

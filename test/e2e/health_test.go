@@ -4,13 +4,14 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 const healthCfg = `primary = 127.0.0.1
@@ -47,34 +48,12 @@ type backend struct {
 
 func (b *backend) start() {
 	b.t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 { // the port may linger briefly after a stop
-		if ln, err = net.Listen("tcp", b.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	ln := testutil.Listen(b.t, "tcp", b.addr) // waits for the port to be free again after a stop
 	b.srv = &http.Server{Handler: handler(b.name)}
 	go func() { _ = b.srv.Serve(ln) }()
 }
 
 func (b *backend) stop() { _ = b.srv.Close() }
-
-// waitFor polls cond until it holds or the time is up.
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // stateOf returns the state in the State column of a real server in govs
 // list (the column may go on with the reason: "down (connect refused)").
@@ -127,7 +106,7 @@ func TestLoopbackHealth(t *testing.T) {
 	// api2 dies: it leaves, with its reason in the listing, and traffic
 	// follows without a failed request.
 	api2.stop()
-	waitFor(t, "api2 marked down", 10*time.Second, func() bool { return stateOf(t, r.socket, "127.79.0.22:19000") == "down" })
+	testutil.WaitFor(t, 10*time.Second, "api2 marked down", func() bool { return stateOf(t, r.socket, "127.79.0.22:19000") == "down" })
 	out, _, _ := govs(t, "list", "--json", "--socket", r.socket)
 	if !strings.Contains(out, `"state": "down"`) || !strings.Contains(out, "connect refused") {
 		t.Errorf("list --json does not show api2 down with its reason:\n%s", out)
@@ -142,7 +121,7 @@ func TestLoopbackHealth(t *testing.T) {
 
 	// It comes back after reentry / timeout = 2 good checks.
 	api2.start()
-	waitFor(t, "api2 back", 15*time.Second, func() bool { return stateOf(t, r.socket, "127.79.0.22:19000") == "up" })
+	testutil.WaitFor(t, 15*time.Second, "api2 back", func() bool { return stateOf(t, r.socket, "127.79.0.22:19000") == "up" })
 
 	// An operator drain holds across a reload, until cleared.
 	if out, errOut, code := govs(t, "realserver", "drain", "127.79.0.21:19000", "--service", "api", "--socket", r.socket); code != 0 {
@@ -169,18 +148,18 @@ func TestLoopbackHealth(t *testing.T) {
 	if _, errOut, code := govs(t, "realserver", "clear", "127.79.0.21:19000", "--socket", r.socket); code != 0 {
 		t.Fatal(errOut)
 	}
-	waitFor(t, "api1 back after clear", 5*time.Second, func() bool { return stateOf(t, r.socket, "127.79.0.21:19000") == "up" })
+	testutil.WaitFor(t, 5*time.Second, "api1 back after clear", func() bool { return stateOf(t, r.socket, "127.79.0.21:19000") == "up" })
 
 	// Everything down: the sorry server answers, and leaves when a real
 	// server returns.
 	api1.stop()
 	api2.stop()
-	waitFor(t, "sorry server", 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "sorry server", func() bool {
 		body, err := get(ctx, "http://127.79.0.100:19000/", "")
 		return err == nil && strings.HasPrefix(body, "sorry")
 	})
 	api1.start()
-	waitFor(t, "api1 back from the outage", 15*time.Second, func() bool {
+	testutil.WaitFor(t, 15*time.Second, "api1 back from the outage", func() bool {
 		body, err := get(ctx, "http://127.79.0.100:19000/", "")
 		return err == nil && strings.HasPrefix(body, "api1")
 	})

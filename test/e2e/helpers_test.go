@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // The test binary doubles as the real servers and clients that run inside
@@ -100,9 +102,19 @@ func handler(name string) http.Handler {
 }
 
 func serveHTTP(name string, addrs []string) {
+	serveAll(addrs, func(a string) (func(), error) {
+		ln, err := net.Listen("tcp", a)
+		return func() { _ = http.Serve(ln, handler(name)) }, err
+	})
+}
+
+// serveAll is a helper process's serving: it listens on every address
+// (a failure ends the process), tells the test it is ready, and serves
+// each listener on a goroutine of its own until it is killed.
+func serveAll(addrs []string, listen func(addr string) (serve func(), err error)) {
 	var wg sync.WaitGroup
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a)
+		serve, err := listen(a)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -110,7 +122,7 @@ func serveHTTP(name string, addrs []string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = http.Serve(ln, handler(name))
+			serve()
 		}()
 	}
 	ready()
@@ -128,31 +140,20 @@ func ready() {
 // waitReady waits, boundedly, for helpers to create their ready files.
 func waitReady(t *testing.T, files ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, f := range files {
-		for {
-			if _, err := os.Stat(f); err == nil {
-				break
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, f := range files {
+			if _, err := os.Stat(f); err != nil {
+				return fmt.Errorf("helper did not get ready (%s)", f)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("helper did not get ready (%s)", f)
-			}
-			time.Sleep(10 * time.Millisecond)
 		}
-	}
+		return nil
+	})
 }
 
 func serveUDP(name string, addrs []string) {
-	var wg sync.WaitGroup
-	for _, a := range addrs {
+	serveAll(addrs, func(a string) (func(), error) {
 		pc, err := net.ListenPacket("udp", a)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		return func() {
 			buf := make([]byte, 2048)
 			for {
 				n, from, err := pc.ReadFrom(buf)
@@ -161,10 +162,8 @@ func serveUDP(name string, addrs []string) {
 				}
 				_, _ = pc.WriteTo([]byte(name+" "+string(buf[:n])), from)
 			}
-		}()
-	}
-	ready()
-	wg.Wait()
+		}, err
+	})
 }
 
 func udpAsk(target, source string) int {
@@ -225,26 +224,9 @@ func govs(t *testing.T, args ...string) (string, string, int) {
 type router struct {
 	cmd    *exec.Cmd
 	socket string
-	log    *syncBuffer
+	log    *testutil.Buffer
 	done   chan struct{}
 	err    error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startRouter starts `govs run` (through prefix, e.g. ip netns exec) and
@@ -260,7 +242,7 @@ func startRouterAt(t *testing.T, prefix []string, cfgPath, socket string, extra 
 	t.Helper()
 	args := append(append([]string{}, prefix...), govsBin, "run", "-c", cfgPath, "--socket", socket, "--drain-timeout", "10s")
 	args = append(args, extra...)
-	r := &router{socket: socket, log: &syncBuffer{}, done: make(chan struct{})}
+	r := &router{socket: socket, log: &testutil.Buffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {
@@ -281,21 +263,18 @@ func startRouterAt(t *testing.T, prefix []string, cfgPath, socket string, extra 
 			t.Logf("govs run log:\n%s", r.log.String())
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		if _, _, code := govs(t, "status", "--socket", socket); code == 0 {
-			return r
+			return nil
 		}
 		select {
 		case <-r.done:
 			t.Fatalf("govs run exited early: %v\n%s", r.err, r.log.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("govs run did not answer on its control socket\n%s", r.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("govs run did not answer on its control socket\n%s", r.log.String())
+	})
+	return r
 }
 
 // stop sends sig and waits for the exit code.
@@ -338,6 +317,16 @@ func get(ctx context.Context, url, local string) (string, error) {
 	return string(b), err
 }
 
+// lvsServers is the server blocks of a virtual service in lvs.cf: rs1,
+// rs2, ... at the given addresses, active, on the service's port.
+func lvsServers(addrs ...string) string {
+	var b strings.Builder
+	for i, a := range addrs {
+		fmt.Fprintf(&b, "    server rs%d {\n        address = %s\n        active = 1\n    }\n", i+1, a)
+	}
+	return b.String()
+}
+
 func writeFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
@@ -349,8 +338,7 @@ func writeFile(t *testing.T, path, text string) {
 // alternatives ("backup|stopped") for every i; "" is not checked.
 func waitRoles(t *testing.T, within time.Duration, role func(int) string, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	testutil.Eventually(t, within, func() error {
 		var got []string
 		ok := true
 		for i, w := range want {
@@ -362,14 +350,22 @@ func waitRoles(t *testing.T, within time.Duration, role func(int) string, want .
 			got = append(got, r)
 			ok = ok && slices.Contains(strings.Split(w, "|"), r)
 		}
-		if ok {
-			return
+		if !ok {
+			return fmt.Errorf("roles %v, want %v", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("roles %v, want %v within %v", got, want, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+}
+
+// serveHTTPBackend serves handler(name) on addr ("127.0.0.1:0" for a
+// port the kernel picks) until the test ends, and returns the address.
+func serveHTTPBackend(t *testing.T, name, addr string) string {
+	t.Helper()
+	ln := testutil.Listen(t, "tcp", addr)
+	srv := &http.Server{Handler: handler(name), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
 }
 
 // backends starts, in this process, an HTTP real server (handler) for each
@@ -378,29 +374,11 @@ func waitRoles(t *testing.T, within time.Duration, role func(int) string, want .
 func backends(t *testing.T, tcp, udp map[string]string) {
 	t.Helper()
 	for name, a := range tcp {
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: handler(name), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		t.Cleanup(func() { _ = srv.Close() })
+		serveHTTPBackend(t, name, a)
 	}
 	for name, a := range udp {
-		pc, err := net.ListenPacket("udp", a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pc.Close() })
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				n, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				_, _ = pc.WriteTo(append([]byte(name+" "), buf[:n]...), from)
-			}
-		}()
+		testutil.ServePacket(t, testutil.ListenPacket(t, "udp", a), func(req []byte, reply func([]byte)) {
+			reply(append([]byte(name+" "), req...))
+		})
 	}
 }

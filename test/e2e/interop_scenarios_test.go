@@ -3,9 +3,13 @@
 package e2e
 
 import (
+	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // interopCase is one scenario between a govs router g and a keepalived
@@ -20,51 +24,30 @@ type interopCase struct {
 // start, a router's death and clean exit, preemption either way, adverts
 // at different intervals, a master that stalls and comes back (a clash of
 // two masters), and unicast adverts, each in both directions.
-var interopCases = []interopCase{
-	{"start/govs first", func(l *lan, g, k *node) *node { return l.startBoth(g, k) }},
-	{"start/keepalived first", func(l *lan, g, k *node) *node { return l.startBoth(k, g) }},
-	{"crash/govs master", func(l *lan, g, k *node) *node {
-		l.pair(g, k)
-		g.crash()
-		return k
-	}},
-	{"crash/keepalived master", func(l *lan, g, k *node) *node {
-		l.pair(k, g)
-		k.crash()
-		return g
-	}},
-	{"sigterm/govs master", func(l *lan, g, k *node) *node {
-		l.pair(g, k)
-		g.signal(syscall.SIGTERM)
-		return k
-	}},
-	{"sigterm/keepalived master", func(l *lan, g, k *node) *node {
-		l.pair(k, g)
-		k.signal(syscall.SIGTERM)
-		return g
-	}},
+var interopCases = slices.Concat(
+	mirrored("start", "first", func(l *lan, a, b *node) *node { return l.startBoth(a, b) }),
+	mirrored("crash", "master", func(l *lan, a, b *node) *node {
+		l.pair(a, b)
+		a.crash()
+		return b
+	}),
+	mirrored("sigterm", "master", func(l *lan, a, b *node) *node {
+		l.pair(a, b)
+		a.signal(syscall.SIGTERM)
+		return b
+	}),
 	// Without preemption a better router that joins stays backup.
-	{"no preempt/govs joins", func(l *lan, g, k *node) *node {
-		l.pair(k, g)
+	mirrored("no preempt", "joins", func(l *lan, a, b *node) *node {
+		l.pair(b, a)
 		l.hold(1500 * time.Millisecond)
-		return k
-	}},
-	{"no preempt/keepalived joins", func(l *lan, g, k *node) *node {
-		l.pair(g, k)
-		l.hold(1500 * time.Millisecond)
-		return g
-	}},
+		return b
+	}),
 	// With it, the better router takes over and the other falls silent.
-	{"preempt/govs joins", func(l *lan, g, k *node) *node {
-		g.preempt, k.preempt = true, true
-		l.pairTakeover(k, g)
-		return g
-	}},
-	{"preempt/keepalived joins", func(l *lan, g, k *node) *node {
-		g.preempt, k.preempt = true, true
-		l.pairTakeover(g, k)
-		return k
-	}},
+	mirrored("preempt", "joins", func(l *lan, a, b *node) *node {
+		a.preempt, b.preempt = true, true
+		l.pairTakeover(b, a)
+		return a
+	}),
 	// A backup that adopts the master's interval neither flaps nor waits
 	// the wrong time once the master dies.
 	// A backup that joins with a shorter interval cannot know the
@@ -73,46 +56,39 @@ var interopCases = []interopCase{
 	// timer from the router's own interval); from then on it must keep
 	// still, and when the master dies, wait three of the master's
 	// intervals.
-	{"intervals/govs master 500 ms", func(l *lan, g, k *node) *node {
-		g.advert = 500 * time.Millisecond
-		l.pair(g, k)
+	mirrored("intervals", "master 500 ms", func(l *lan, a, b *node) *node {
+		a.advert = 500 * time.Millisecond
+		l.pair(a, b)
 		l.hold(2 * time.Second)
-		g.crash()
-		return k
-	}},
-	{"intervals/keepalived master 500 ms", func(l *lan, g, k *node) *node {
-		k.advert = 500 * time.Millisecond
-		l.pair(k, g)
-		l.hold(2 * time.Second)
-		k.crash()
-		return g
-	}},
+		a.crash()
+		return b
+	}),
 	// The master stops for a little longer than the backup's master-down
 	// interval: the backup takes over and announces, the master resumes
 	// and finds another master with a lower priority. It must win the
 	// clash and repair the LAN; the other must yield and fall silent.
-	{"stall/govs master", func(l *lan, g, k *node) *node {
-		l.pair(g, k)
-		l.stall(g, k)
-		return g
-	}},
-	{"stall/keepalived master", func(l *lan, g, k *node) *node {
-		l.pair(k, g)
-		l.stall(k, g)
-		return k
-	}},
-	{"unicast/govs master", func(l *lan, g, k *node) *node {
-		g.unicast, k.unicast = true, true
-		l.pair(g, k)
-		g.crash()
-		return k
-	}},
-	{"unicast/keepalived master", func(l *lan, g, k *node) *node {
-		g.unicast, k.unicast = true, true
-		l.pair(k, g)
-		k.crash()
-		return g
-	}},
+	mirrored("stall", "master", func(l *lan, a, b *node) *node {
+		l.pair(a, b)
+		l.stall(a, b)
+		return a
+	}),
+	mirrored("unicast", "master", func(l *lan, a, b *node) *node {
+		a.unicast, b.unicast = true, true
+		l.pair(a, b)
+		a.crash()
+		return b
+	}),
+)
+
+// mirrored is a scenario told of a router a and the other one, b, as two
+// cases: govs as a ("crash/govs master"), then keepalived as a
+// ("crash/keepalived master"). run returns the router that must end as
+// master.
+func mirrored(what, role string, run func(l *lan, a, b *node) *node) []interopCase {
+	return []interopCase{
+		{what + "/govs " + role, func(l *lan, g, k *node) *node { return run(l, g, k) }},
+		{what + "/keepalived " + role, func(l *lan, g, k *node) *node { return run(l, k, g) }},
+	}
 }
 
 // TestKeepalivedInterop runs every interop case for IPv4 and IPv6, each on a
@@ -163,22 +139,21 @@ func (l *lan) startBoth(a, b *node) *node {
 	a.prio, b.prio = 150, 100
 	a.start()
 	b.start()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var master *node
+	testutil.Eventually(l.t, 5*time.Second, func() error {
 		ra, rb := a.role(), b.role()
 		switch {
 		case ra == "master" && rb == "backup":
-			l.prime(a)
-			return a
+			master = a
 		case rb == "master" && ra == "backup":
-			l.prime(b)
-			return b
+			master = b
+		default:
+			return fmt.Errorf("after starting both: %v is %s, %v is %s", a, ra, b, rb)
 		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("after starting both: %v is %s, %v is %s", a, ra, b, rb)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	l.prime(master)
+	return master
 }
 
 // waitRole waits, boundedly, for n to have one of the roles ("a|b").

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 	govsrouter "github.com/govs/govs/router"
 )
 
@@ -70,7 +71,7 @@ type node struct {
 	unicast   bool
 	g         *router
 	k         *exec.Cmd
-	klog      *syncBuffer
+	klog      *testutil.Buffer
 	kdone     chan struct{}
 	kcfg      string
 	helperTag string // the keepalived node's own server's name
@@ -211,7 +212,7 @@ func (n *node) start() {
 		n.kcfg = cfg
 		writeFile(t, cfg, fmt.Sprintf(keepalivedCfg, n.helperTag, n.prio, fmt.Sprintf("%.2f", n.advert.Seconds()),
 			pre, uni, fam.vip, fam.vipLen))
-		n.klog = &syncBuffer{}
+		n.klog = &testutil.Buffer{}
 		n.kdone = make(chan struct{})
 		n.k = n.ns.Command("keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp",
 			"--use-file", cfg, "--pid", filepath.Join(dir, "k.pid"), "--vrrp_pid", filepath.Join(dir, "v.pid"))

@@ -18,7 +18,7 @@ import (
 // The namespaces' router configuration: a persistent mark service bundling
 // 80 and 443 with a /25 persistence mask, a wrr service, a UDP service, on
 // the VIP 203.0.113.100 (and 2001:db8::100), real servers on 198.51.100.0/24.
-const netnsCfg = `serial_no = 1
+var netnsCfg = `serial_no = 1
 primary = 203.0.113.1
 service = lvs
 network = nat
@@ -32,26 +32,14 @@ virtual web {
     persistent = 300
     pmask = 255.255.255.128
     scheduler = rr
-    server rs1 {
-        address = 198.51.100.11
-        active = 1
-    }
-    server rs2 {
-        address = 198.51.100.12
-        active = 1
-    }
-}
+` + lvsServers("198.51.100.11", "198.51.100.12") + `}
 
 virtual web6 {
     active = 1
     address = 2001:db8::100 r0
     port = 80
     scheduler = rr
-    server rs1 {
-        address = 2001:db8:1::11
-        active = 1
-    }
-}
+` + lvsServers("2001:db8:1::11") + `}
 
 virtual shares {
     active = 1
@@ -78,15 +66,7 @@ virtual dns {
     port = 53
     protocol = udp
     scheduler = rr
-    server rs1 {
-        address = 198.51.100.11
-        active = 1
-    }
-    server rs2 {
-        address = 198.51.100.12
-        active = 1
-    }
-}
+` + lvsServers("198.51.100.11", "198.51.100.12") + `}
 `
 
 // clientAddrs are the client's source addresses: four /25 networks.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 )
 
 // The failover pair for many clients: IPv6, so that a thousand clients
@@ -83,8 +84,7 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 		routers[i] = r
 	}
 	self, _ := os.Executable()
-	var servers strings.Builder
-	var ready []string
+	var servers, ready []string
 	for i := range 4 {
 		rs := newNS(fmt.Sprintf("rs%d", i+1))
 		addr := fmt.Sprintf("2001:db8:b::%d", 11+i)
@@ -93,20 +93,20 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 		ready = append(ready, f)
 		rs.Start([]string{"GOVS_E2E_ROLE=http", fmt.Sprintf("GOVS_E2E_NAME=rs%d", i+1), "GOVS_E2E_READY=" + f,
 			"GOVS_E2E_LISTEN=[::]:80"}, self)
-		fmt.Fprintf(&servers, "    server rs%d {\n        address = %s\n        active = 1\n    }\n", i+1, addr)
+		servers = append(servers, addr)
 	}
 	waitReady(t, ready...)
 	cfg := filepath.Join(t.TempDir(), "lvs.cf")
-	writeFile(t, cfg, fmt.Sprintf(persistPairCfg, servers.String()))
+	writeFile(t, cfg, fmt.Sprintf(persistPairCfg, lvsServers(servers...)))
 	var govsRouters [2]*router
 	role := func(i int) string {
 		out, _, _ := govs(t, "status", "--socket", govsRouters[i].socket)
 		return out
 	}
 	govsRouters[0] = startRouter(t, []string{"ip", "netns", "exec", routers[0].Name}, cfg)
-	waitFor(t, "r1 active", 5*time.Second, func() bool { return strings.Contains(role(0), "active") })
+	testutil.WaitFor(t, 5*time.Second, "r1 active", func() bool { return strings.Contains(role(0), "active") })
 	govsRouters[1] = startRouter(t, []string{"ip", "netns", "exec", routers[1].Name}, cfg)
-	waitFor(t, "r2 backup", 5*time.Second, func() bool { return strings.Contains(role(1), "backup") })
+	testutil.WaitFor(t, 5*time.Second, "r2 backup", func() bool { return strings.Contains(role(1), "backup") })
 
 	n := persistClients()
 	var srcs []string
@@ -120,7 +120,7 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 			t.Fatalf("client %s could not connect before the failover", s)
 		}
 	}
-	waitFor(t, "every template on the backup", 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, "every template on the backup", func() bool {
 		out, _, _ := govs(t, "list", "-c", "--socket", govsRouters[1].socket)
 		return strings.Count(out, "2001:db8:c::") >= n
 	})
@@ -130,7 +130,7 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 	load.Env = append(os.Environ(), "GOVS_E2E_ROLE=clients", "GOVS_E2E_TARGET="+url, "GOVS_E2E_LOOP=1",
 		"GOVS_E2E_PARALLEL=16")
 	stdin, _ := load.StdinPipe()
-	var loadOut syncBuffer
+	var loadOut testutil.Buffer
 	load.Stdout, load.Stderr = &loadOut, &loadOut
 	if err := load.Start(); err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestPersistenceAcrossFailover(t *testing.T) {
 	routers[0].Run("ip", "link", "set", "r0", "down")
 	_ = govsRouters[0].cmd.Process.Signal(syscall.SIGKILL)
 	crashed := time.Now()
-	waitFor(t, "r2 active", 5*time.Second, func() bool { return strings.Contains(role(1), "active") })
+	testutil.WaitFor(t, 5*time.Second, "r2 active", func() bool { return strings.Contains(role(1), "active") })
 	took := time.Since(crashed)
 	time.Sleep(2 * time.Second)
 	fmt.Fprintln(stdin, "stop")

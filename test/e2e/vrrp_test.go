@@ -16,13 +16,14 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/testutil"
 	govsrouter "github.com/govs/govs/router"
 )
 
 // The pair's configuration: r1 is primary (192.0.2.1), r2 backup
 // (192.0.2.11), the VIP 192.0.2.100 on r0, a persistent service over two
 // real servers behind the routers on 198.51.100.0/24.
-const pairCfg = `serial_no = 1
+var pairCfg = `serial_no = 1
 primary = 192.0.2.1
 backup = 192.0.2.11
 backup_active = 1
@@ -41,16 +42,7 @@ virtual web {
     port = 80
     persistent = 300
     scheduler = rr
-    server rs1 {
-        address = 198.51.100.11
-        active = 1
-    }
-    server rs2 {
-        address = 198.51.100.12
-        active = 1
-    }
-}
-`
+` + lvsServers("198.51.100.11", "198.51.100.12") + "}\n"
 
 // pair is a client and two routers on one bridge, with two real servers
 // on a second bridge behind the routers.
@@ -242,7 +234,7 @@ func TestVRRPFailoverOnKill(t *testing.T) {
 		t.Fatalf("client's neighbour entry for the VIP: %q, want r1's %q", got, want)
 	}
 	// The backup learns the templates.
-	waitFor(t, "templates on the backup", 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, "templates on the backup", func() bool {
 		out, _, _ := govs(t, "list", "-c", "--socket", p.running[1].socket)
 		return strings.Count(out, "192.0.2.") >= 2*len(pairClients)
 	})
@@ -279,11 +271,11 @@ func TestVRRPFailoverOnKill(t *testing.T) {
 	if !p.hasVIP(1) {
 		t.Error("r2 is active without the VIP")
 	}
-	waitFor(t, "r2's active_cmd", 2*time.Second, func() bool {
+	testutil.WaitFor(t, 2*time.Second, "r2's active_cmd", func() bool {
 		_, err := os.Stat(filepath.Join(p.cmds, "active"))
 		return err == nil
 	})
-	waitFor(t, "client's neighbour entry moving to r2", 2*time.Second, func() bool { return p.neighMAC() == p.mac(1) })
+	testutil.WaitFor(t, 2*time.Second, "client's neighbour entry moving to r2", func() bool { return p.neighMAC() == p.mac(1) })
 	rev := slices.Clone(pairClients)
 	slices.Reverse(rev)
 	after := p.owners(ctx, rev)

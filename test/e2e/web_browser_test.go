@@ -170,13 +170,7 @@ func TestWebToolInChromium(t *testing.T) {
 	screenshot(t, ctx, shots, "03-real-servers")
 
 	// Traffic through both ports, then the live table shows it.
-	seen := map[string]bool{}
-	for i := 0; i < 5; i++ {
-		for _, p := range []int{w.p1, w.p2} {
-			seen[strings.Fields(fetchVia(t, p))[0]] = true
-		}
-	}
-	if !seen["rs1"] || !seen["rs2"] {
+	if seen := w.reached(t, 5); !seen["rs1"] || !seen["rs2"] {
 		t.Errorf("traffic reached %v", seen)
 	}
 	run(t, ctx, "control page", chromedp.Navigate(w.url+"/"),

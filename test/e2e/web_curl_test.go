@@ -80,13 +80,7 @@ func TestWebAPIWithCurl(t *testing.T) {
 	if !strings.Contains(string(w.file(t)), "serial_no = 4") {
 		t.Errorf("serial_no not 4 after three changes:\n%s", w.file(t))
 	}
-	seen := map[string]bool{}
-	for i := 0; i < 4; i++ {
-		for _, p := range []int{w.p1, w.p2} {
-			seen[strings.Fields(fetchVia(t, p))[0]] = true
-		}
-	}
-	if !seen["rs1"] || !seen["rs2"] {
+	if seen := w.reached(t, 4); !seen["rs1"] || !seen["rs2"] {
 		t.Errorf("traffic reached %v, want both real servers", seen)
 	}
 	code, body = curl(t, "-H", auth, api+"/table")

@@ -6,8 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 // webRouter is a `govs run` with its web tool on loopback, two real
@@ -31,14 +33,12 @@ type webRouter struct {
 	viewerPass string
 }
 
+// freeLoopbackPort is a port of 127.0.0.1 for govs run to bind: the child
+// process binds what its configuration names, so it cannot be handed a
+// listener; testutil.FreePort makes the race as narrow as it can.
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return int(testutil.FreePort(t, netip.MustParseAddr("127.0.0.1")))
 }
 
 // passwd runs govs passwd with the password on stdin and returns the token
@@ -75,14 +75,7 @@ func startWebRouter(t *testing.T) *webRouter {
 		t.Fatal("govs passwd printed no token")
 	}
 	for i, name := range []string{"rs1", "rs2"} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: handler(name), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		t.Cleanup(func() { _ = srv.Close() })
-		w.rs[i] = ln.Addr().String()
+		w.rs[i] = serveHTTPBackend(t, name, "127.0.0.1:0")
 	}
 	w.p1, w.p2 = freeLoopbackPort(t), freeLoopbackPort(t)
 	httpPort := freeLoopbackPort(t)
@@ -97,20 +90,17 @@ http_listen = 127.0.0.1:%d
 http_users = users
 `, httpPort))
 	w.router = startRouter(t, nil, w.cfg)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		resp, err := http.Get(w.url + "/login")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return nil
 			}
+			err = fmt.Errorf("status %s", resp.Status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the web tool does not answer on %s: %v\n%s", w.url, err, w.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("the web tool does not answer on %s: %v\n%s", w.url, err, w.log.String())
+	})
 	return w
 }
 
@@ -140,6 +130,19 @@ func fetchVia(t *testing.T, port int) string {
 		t.Fatalf("through port %d: %v", port, err)
 	}
 	return body
+}
+
+// reached fetches through each of the mark service's two ports n times
+// and returns the real servers that answered.
+func (w *webRouter) reached(t *testing.T, n int) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	for range n {
+		for _, p := range []int{w.p1, w.p2} {
+			seen[strings.Fields(fetchVia(t, p))[0]] = true
+		}
+	}
+	return seen
 }
 
 // historyFiles lists the revisions kept beside cfg (lvs.cf.N, not their
