@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/govs/govs/dataplane"
 	"github.com/govs/govs/dataplane/proxy"
+	"github.com/govs/govs/internal/testutil"
 	"github.com/govs/govs/router"
 	"github.com/govs/govs/scheduler"
 	"github.com/govs/govs/table"
@@ -67,14 +69,11 @@ func echoServer(t testing.TB, addr string) net.Listener {
 	return ln
 }
 
+// freePort is a port the router under test binds itself (a service's
+// VIP port): testutil.FreePort, outside the ephemeral range.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return int(testutil.FreePort(t, netip.MustParseAddr("127.0.0.1")))
 }
 
 func newEnv(t *testing.T) *env {
