@@ -89,14 +89,15 @@ func cmdReload(e *env, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if err := control.Dial(*socket).Reload(e.ctx); err != nil {
+	st, err := control.Dial(*socket).Reload(e.ctx)
+	if err != nil {
 		if errors.Is(err, control.ErrNotRunning) {
 			return clientFailure(e, "reload", err)
 		}
 		fmt.Fprintf(e.stderr, "govs reload: refused; the running configuration stays:\n%v\n", err)
 		return ExitFailure
 	}
-	fmt.Fprintln(e.stdout, "reloaded")
+	fmt.Fprintf(e.stdout, "reloaded: serial_no %d (%d reloads so far, %d of them refused)\n", st.SerialNo, st.Reloads, st.ReloadErrors)
 	return ExitOK
 }
 

@@ -94,11 +94,13 @@ func (c *Client) Status(ctx context.Context) (router.Status, error) {
 	return s, err
 }
 
-// Reload asks the router to reread its configuration. A rejected
-// configuration comes back as an *Error with StatusCode 422 whose text is
-// exactly the router's error list.
-func (c *Client) Reload(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "reload", nil)
+// Reload asks the router to reread its configuration and returns its
+// status after. A rejected configuration comes back as an *Error with
+// StatusCode 422 whose text is exactly the router's error list.
+func (c *Client) Reload(ctx context.Context) (router.Status, error) {
+	var st router.Status
+	err := c.do(ctx, http.MethodPost, "reload", &st)
+	return st, err
 }
 
 // RealServer sends an operator override.

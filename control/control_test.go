@@ -210,8 +210,8 @@ func TestRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(st, f.status) {
 		t.Errorf("Status:\n got %+v\nwant %+v", st, f.status)
 	}
-	if err := c.Reload(ctx); err != nil {
-		t.Fatal(err)
+	if st, err := c.Reload(ctx); err != nil || st.Reloads != 1 {
+		t.Fatalf("reload: %+v %v, want the status after it", st, err)
 	}
 	if st, _ := c.Status(ctx); st.Reloads != 1 {
 		t.Errorf("Reloads = %d after one reload", st.Reloads)
@@ -317,7 +317,7 @@ func TestReloadError(t *testing.T) {
 		"/etc/sysconfig/ha/lvs.cf:30: real server 198.51.100.2:80 listed twice in virtual web"
 	f.reloadErr = errors.New(msg)
 	c, path := start(t, f)
-	err := c.Reload(context.Background())
+	_, err := c.Reload(context.Background())
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -352,7 +352,7 @@ func TestReloadSerialized(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	for range 2 {
-		wg.Go(func() { errs <- c.Reload(context.Background()) })
+		wg.Go(func() { _, err := c.Reload(context.Background()); errs <- err })
 	}
 	// Let both requests arrive before opening the gate.
 	time.Sleep(100 * time.Millisecond)

@@ -223,7 +223,6 @@ func (s *Server) reloadConfig(w http.ResponseWriter, req *http.Request) {
 	}
 	s.log.Info("reload requested on the control socket")
 	if err := s.r.Reload(req.Context()); err != nil {
-		s.log.Warn("reload rejected; the previous configuration keeps running", "error", err)
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}

@@ -185,7 +185,7 @@ func TestNotRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	staleSocket(t, path)
-	err = Dial(path).Reload(context.Background())
+	_, err = Dial(path).Reload(context.Background())
 	if err == nil || err.Error() != want(path) || !errors.Is(err, ErrNotRunning) {
 		t.Errorf("dead socket: %v", err)
 	}
@@ -197,7 +197,7 @@ func TestContextCanceled(t *testing.T) {
 	c, _ := start(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := c.Reload(ctx)
+	_, err := c.Reload(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v", err)
 	}

@@ -223,8 +223,13 @@ func TestLoopbackRouter(t *testing.T) {
 	for i := range 12 {
 		writeFile(t, cfgPath, variants[i%len(variants)])
 		if i%2 == 0 {
-			if _, errOut, code := govs(t, "reload", "--socket", r.socket); code != 0 {
+			out, errOut, code := govs(t, "reload", "--socket", r.socket)
+			if code != 0 {
 				t.Fatalf("reload %d: %s", i, errOut)
+			}
+			// It says which configuration now runs.
+			if want := fmt.Sprintf("reloaded: serial_no %d (", 3+i%len(variants)); !strings.HasPrefix(out, want) {
+				t.Fatalf("reload %d printed %q, want %q...", i, out, want)
 			}
 		} else {
 			_ = r.cmd.Process.Signal(syscall.SIGHUP)
