@@ -89,7 +89,8 @@ func cmdHistory(e *env, args []string) int {
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t+%d -%d\n", r.N, r.Serial, r.Time.Format("2006-01-02 15:04:05"),
 			r.Author, r.Action, r.Added, r.Removed)
 	}
-	return flushOK(tw)
+	tw.Flush()
+	return ExitOK
 }
 
 func cmdRollback(e *env, args []string) int {
@@ -117,12 +118,5 @@ func cmdRollback(e *env, args []string) int {
 		return ExitFailure
 	}
 	fmt.Fprintf(e.stdout, "rolled back to revision %d: running as revision %d, serial_no %d\n", n, rev.N, rev.Serial)
-	return ExitOK
-}
-
-func flushOK(tw *tabwriter.Writer) int {
-	if err := tw.Flush(); err != nil {
-		return ExitFailure
-	}
 	return ExitOK
 }

@@ -236,8 +236,8 @@ func (ln *layoutLine) openName() string {
 // keyIndent is the indentation of a keyword added to fb: that of its
 // keywords, else one level below its opening line.
 func (e *editor) keyIndent(fb *layoutBlock) string {
-	for _, i := range fb.keyLines() {
-		return e.f.lines[i].indent
+	if k := fb.keyLines(); len(k) > 0 {
+		return e.f.lines[k[0]].indent
 	}
 	if fb.open < 0 {
 		return ""

@@ -30,35 +30,18 @@ func SetGlobal(g *model.Global, key string, values ...string) ([]Finding, error)
 // SetService sets a virtual block's keyword on s, check keywords
 // included, as lvs.cf's `key = values...` in its block would.
 func SetService(s *model.Service, key string, values ...string) ([]Finding, error) {
-	p := &parser{}
+	// The extensions are a copy, so that a refused value leaves s alone.
 	st := &svcState{s: *s, sorryPort: -1, extra: maps.Clone(s.Check.Extra)}
-	st.s.Check.Extra = nil
-	p.cur = st
+	p := &parser{cur: st}
 	if err := setKeyword(p, virtualKeywords, key, values); err != nil {
 		return nil, err
 	}
-	n := st.s
-	n.Check.Extra = s.Check.Extra
-	switch {
-	case key == "sorry_server":
-		// As closeVirtual resolves it: the real servers' default port
-		// unless the value named one; 0.0.0.0 is none.
-		n.Sorry = netip.AddrPort{}
-		if st.sorry.IsValid() {
-			port := DefaultServerPort(&n)
-			if st.sorryPort >= 0 {
-				port = uint16(st.sorryPort)
-			}
-			n.Sorry = netip.AddrPortFrom(st.sorry, port)
-		}
-	case extraByKey(key) != nil:
-		n.Check.Extra = st.extra
-	case key == "pmask" || key == "address":
-		if n.VIP.IsValid() && n.Persistence.PrefixLen == familyBits(int(model.FamilyOf(n.VIP))) {
-			n.Persistence.PrefixLen = 0
-		}
+	if key == "sorry_server" {
+		// Replaced, or none for 0.0.0.0; finish gives it its port.
+		st.s.Sorry = netip.AddrPort{}
 	}
-	*s = n
+	st.finish()
+	*s = st.s
 	return p.warns, nil
 }
 

@@ -157,18 +157,18 @@ func (h *History) Read(n int) ([]byte, error) {
 	return b, err
 }
 
-// Diff is the unified diff from the revision before n (the empty file for
-// the oldest held) to n.
-func (h *History) Diff(n int) (Revision, string, error) {
+// Diff returns revision n, its text, and the unified diff from the
+// revision before it (the empty file for the oldest held).
+func (h *History) Diff(n int) (Revision, []byte, string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	rev, err := h.revisionLocked(n)
 	if err != nil {
-		return Revision{}, "", err
+		return Revision{}, nil, "", err
 	}
 	cur, err := os.ReadFile(h.file(n))
 	if err != nil {
-		return Revision{}, "", err
+		return Revision{}, nil, "", err
 	}
 	var prev []byte
 	from := "/dev/null"
@@ -177,7 +177,7 @@ func (h *History) Diff(n int) (Revision, string, error) {
 		from = filepath.Base(h.file(ns[i-1]))
 		prev, _ = os.ReadFile(h.file(ns[i-1]))
 	}
-	return rev, udiff.Unified(from, filepath.Base(h.file(n)), string(prev), string(cur)), nil
+	return rev, cur, udiff.Unified(from, filepath.Base(h.file(n)), string(prev), string(cur)), nil
 }
 
 // lineCounts counts the lines a diff from a to b adds and removes.

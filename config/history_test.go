@@ -32,7 +32,10 @@ func TestHistoryKeepsNewest(t *testing.T) {
 	if _, err := h.Read(5); !errors.Is(err, ErrNoRevision) {
 		t.Errorf("revision 5: %v, want it dropped", err)
 	}
-	rev, diff, err := h.Diff(25)
+	rev, text, diff, err := h.Diff(25)
+	if string(text) != "24\n" {
+		t.Errorf("revision 25's text: %q", text)
+	}
 	if err != nil || rev.Added != 1 || rev.Removed != 1 || !strings.Contains(diff, "-23\n+24\n") {
 		t.Errorf("revision 25: %+v %v\n%s", rev, err, diff)
 	}

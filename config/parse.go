@@ -341,6 +341,19 @@ func (p *parser) closeVirtual() {
 		}
 		s.RealServers = append(s.RealServers, rs.r)
 	}
+	st.finish()
+	if st.failover || st.broken {
+		return
+	}
+	p.svcs = append(p.svcs, st)
+	p.cfg.Services = append(p.cfg.Services, st.s)
+}
+
+// finish resolves what the keywords of a virtual block leave to its end:
+// the sorry server's port, the check extensions, a persistence mask of
+// the address's full length (which means none).
+func (st *svcState) finish() {
+	s := &st.s
 	if st.sorry.IsValid() {
 		// The sorry server stands in for the real servers, so it takes the
 		// port they take by default.
@@ -356,11 +369,6 @@ func (p *parser) closeVirtual() {
 	if s.VIP.IsValid() && s.Persistence.PrefixLen == familyBits(int(model.FamilyOf(s.VIP))) {
 		s.Persistence.PrefixLen = 0
 	}
-	if st.failover || st.broken {
-		return
-	}
-	p.svcs = append(p.svcs, st)
-	p.cfg.Services = append(p.cfg.Services, st.s)
 }
 
 // finishGlobal applies Piranha's end-of-file rule: without primary_private

@@ -48,17 +48,24 @@ type Keyword struct {
 	Check bool
 }
 
+// scopes are the keyword tables, by scope.
+var scopes = []struct {
+	name  string
+	table map[string]*kwDef
+}{{ScopeGlobal, globalKeywords}, {ScopeVirtual, virtualKeywords}, {ScopeServer, serverKeywords}}
+
+func keyword(scope, name string, d *kwDef) Keyword {
+	return Keyword{Name: name, Scope: scope, Kind: d.kind, Min: d.lo, Max: d.hi,
+		Choices: slices.Clone(d.enum), Values: d.n, Ignored: d.ignored,
+		Check: scope == ScopeVirtual && extraByKey(name) != nil}
+}
+
 // Keywords lists every keyword of every scope, by scope and name.
 func Keywords() []Keyword {
 	var out []Keyword
-	for _, sc := range []struct {
-		name  string
-		table map[string]*kwDef
-	}{{ScopeGlobal, globalKeywords}, {ScopeVirtual, virtualKeywords}, {ScopeServer, serverKeywords}} {
+	for _, sc := range scopes {
 		for name, d := range sc.table {
-			out = append(out, Keyword{Name: name, Scope: sc.name, Kind: d.kind, Min: d.lo, Max: d.hi,
-				Choices: slices.Clone(d.enum), Values: d.n, Ignored: d.ignored,
-				Check: sc.name == ScopeVirtual && extraByKey(name) != nil})
+			out = append(out, keyword(sc.name, name, d))
 		}
 	}
 	slices.SortFunc(out, func(a, b Keyword) int {
@@ -72,9 +79,9 @@ func Keywords() []Keyword {
 
 // KeywordOf finds a keyword of a scope.
 func KeywordOf(scope, name string) (Keyword, bool) {
-	for _, k := range Keywords() {
-		if k.Scope == scope && k.Name == name {
-			return k, true
+	for _, sc := range scopes {
+		if d := sc.table[name]; sc.name == scope && d != nil {
+			return keyword(scope, name, d), true
 		}
 	}
 	return Keyword{}, false

@@ -152,10 +152,5 @@ func (r *Router) History() []config.Revision { return r.history.List() }
 // Revision returns revision n with its text and the unified diff from the
 // revision before it.
 func (r *Router) Revision(n int) (config.Revision, []byte, string, error) {
-	rev, diff, err := r.history.Diff(n)
-	if err != nil {
-		return config.Revision{}, nil, "", err
-	}
-	src, err := r.history.Read(n)
-	return rev, src, diff, err
+	return r.history.Diff(n)
 }

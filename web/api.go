@@ -136,16 +136,14 @@ func readFields(r *http.Request) (Fields, error) {
 // respond writes a change's result.
 func (s *Server) respond(w http.ResponseWriter, res result, okCode int, body any) {
 	switch {
-	case res.NotFound:
-		writeJSON(w, http.StatusNotFound, apiError{Error: res.Fields[""]})
-	case res.Refused:
-		writeJSON(w, http.StatusConflict, apiError{Error: res.Fields[""]})
+	case res.NotFound, res.Refused:
+		writeJSON(w, res.status(), apiError{Error: res.Fields[""]})
 	case !res.ok():
 		msg := "invalid input"
 		if m, ok := res.Fields[""]; ok {
 			msg = m
 		}
-		writeJSON(w, http.StatusBadRequest, apiError{Error: msg, Fields: res.Fields})
+		writeJSON(w, res.status(), apiError{Error: msg, Fields: res.Fields})
 	default:
 		if body == nil {
 			body = map[string]any{"ok": true, "serial_no": s.config().Global.SerialNo}

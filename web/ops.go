@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -34,6 +35,18 @@ type result struct {
 }
 
 func (r result) ok() bool { return len(r.Fields) == 0 && !r.NotFound }
+
+// status is the HTTP status of a change that failed: 404 for what does
+// not exist, 409 for what the router refused, 400 for bad input.
+func (r result) status() int {
+	switch {
+	case r.NotFound:
+		return http.StatusNotFound
+	case r.Refused:
+		return http.StatusConflict
+	}
+	return http.StatusBadRequest
+}
 
 // change runs one edit through router.Apply and sorts its failure out.
 func (s *Server) change(ctx context.Context, keys []string, edit func(*model.Config) error) result {

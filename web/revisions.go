@@ -103,14 +103,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, p *principa
 
 func (s *Server) historyRollback(w http.ResponseWriter, r *http.Request, p *principal) {
 	if res := s.rollback(r.Context(), r); !res.ok() || res.Refused {
-		code := http.StatusBadRequest
-		switch {
-		case res.NotFound:
-			code = http.StatusNotFound
-		case res.Refused:
-			code = http.StatusConflict
-		}
-		s.errorPage(w, code, formError(res))
+		s.errorPage(w, res.status(), formError(res))
 		return
 	}
 	http.Redirect(w, r, "/history?saved=1", http.StatusSeeOther)
