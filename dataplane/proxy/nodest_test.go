@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"syscall"
 	"testing"
@@ -111,4 +112,41 @@ func testNodest(t *testing.T, expire, goroutines bool) {
 	if got := u.ask("three"); got != uname {
 		t.Fatalf("the flow moved from %s to %s", uname, got)
 	}
+}
+
+// A UDP flow ended by the expire_nodest_conn sweep, on the goroutine
+// path, while its real server's replies stream in: the sweep's goroutine
+// and the flow's own reader must not both touch the reader's buffer (the
+// race detector is the judge), and every flow's socket is given back.
+func TestNodestExpiresStreamingFlows(t *testing.T) {
+	e := newEnv(t, Options{Goroutines: true})
+	vip, r1 := ip("127.0.21.1"), ip("127.0.21.13")
+	uport := testutil.FreePort(t, vip)
+	pc := testutil.ListenPacket(t, "udp", ap(r1, 0).String())
+	testutil.ServePacket(t, pc, func(req []byte, reply func([]byte)) {
+		for range 200 {
+			reply(req)
+		}
+	})
+	server := rs(r1, uint16(pc.LocalAddr().(*net.UDPAddr).Port), 1)
+	dns := model.Service{Name: "dns", Active: true, Proto: model.ProtoUDP, VIP: vip, Port: uport,
+		Scheduler: model.SchedRR, RealServers: []model.RealServer{server}}
+	e.mustApply(&model.Config{Global: model.Global{ExpireNodestConn: true}, Services: []model.Service{dns}})
+	svc := e.svc(dns.Key())
+	for round := range 20 {
+		svc.SetState(server.Key(), table.StateUp, "test")
+		u := newUDPClient(t, ip("127.1.21.3"), ap(vip, uport))
+		if _, err := u.c.WriteToUDPAddrPort([]byte("stream"), u.vip); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		u.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, _, err := u.c.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatalf("round %d: no reply: %v", round, err)
+		}
+		svc.SetState(server.Key(), table.StateDown, "test")
+		e.pl.expireNodestFlows()
+		u.c.Close()
+	}
+	testutil.WaitFor(t, 2*time.Second, "every flow's socket given back", func() bool { return e.pl.budget.udp.Load() == 0 })
 }

@@ -324,6 +324,9 @@ func (f *udpFlow) serve() {
 	l := f.l
 	p := l.p
 	defer p.wg.Done()
+	// The reader's buffer is this goroutine's alone: end, which other
+	// goroutines call (the sweep, a drain), must not give it back.
+	defer f.rd.release()
 	armed := false
 	for {
 		if !armed {
@@ -390,7 +393,6 @@ func (f *udpFlow) end() {
 	draining := l.draining && len(l.flows)+len(l.ops) == 0
 	l.mu.Unlock()
 	f.closeConn()
-	f.rd.release()
 	if f.tc != nil {
 		f.tc.Close()
 	}
