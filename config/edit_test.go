@@ -176,7 +176,7 @@ func TestEditSerialKeepsSpelling(t *testing.T) {
 func TestEditNewServerAfterSiblings(t *testing.T) {
 	out := edit(t, commented, func(c *model.Config) {
 		s := service(c, "shop")
-		rs := DefaultRealServer("web3")
+		rs := model.DefaultRealServer("web3")
 		rs.Addr, rs.Port, rs.Active, rs.Weight = netip.MustParseAddr("198.51.100.23"), 80, true, 3
 		s.RealServers = append(s.RealServers, rs)
 	})
@@ -203,9 +203,9 @@ func TestEditRemovedLastServer(t *testing.T) {
 
 func TestEditNewService(t *testing.T) {
 	out := edit(t, commented, func(c *model.Config) {
-		s := DefaultService("api")
+		s := model.DefaultService("api")
 		s.Active, s.VIP, s.Device, s.Port, s.Scheduler = true, netip.MustParseAddr("192.0.2.102"), "eth0:3", 8443, model.SchedRR
-		rs := DefaultRealServer("api1")
+		rs := model.DefaultRealServer("api1")
 		rs.Addr, rs.Port, rs.Active = netip.MustParseAddr("198.51.100.41"), 8443, true
 		s.RealServers = []model.RealServer{rs}
 		c.Services = append(c.Services, s)
@@ -225,7 +225,7 @@ func TestEditRemovedService(t *testing.T) {
 
 func TestEditBackToDefaultDropsTheLine(t *testing.T) {
 	out := edit(t, commented, func(c *model.Config) {
-		service(c, "mail").Scheduler = DefaultScheduler
+		service(c, "mail").Scheduler = model.DefaultScheduler
 		service(c, "shop").Scheduler = model.SchedLC
 	})
 	wantChanges(t, commented, out, "-\tscheduler = wlc", "+\tscheduler = lc", "-\tscheduler = rr")
@@ -249,7 +249,7 @@ func TestEditKeepsCRLF(t *testing.T) {
 	src := strings.ReplaceAll(commented, "\n", "\r\n")
 	out := edit(t, src, func(c *model.Config) {
 		s := service(c, "mail")
-		rs := DefaultRealServer("mx2")
+		rs := model.DefaultRealServer("mx2")
 		rs.Addr, rs.Active = netip.MustParseAddr("198.51.100.32"), true
 		s.RealServers = append(s.RealServers, rs)
 	})

@@ -206,7 +206,7 @@ func TestCommentOnlyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.Global, DefaultGlobal()) || len(c.Services) != 0 {
+	if !reflect.DeepEqual(c.Global, model.DefaultGlobal()) || len(c.Services) != 0 {
 		t.Errorf("got %+v", c)
 	}
 }

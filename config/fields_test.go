@@ -12,7 +12,7 @@ import (
 // A keyword set one at a time reads its value as the file does: the same
 // spellings are accepted, the same refused with the same words.
 func TestSetKeywordsAsTheFileReadsThem(t *testing.T) {
-	s := DefaultService("web")
+	s := model.DefaultService("web")
 	for _, kv := range [][]string{
 		{"address", "192.0.2.10", "eth0:1"}, {"port", "http"}, {"fwmark", "0x10"},
 		{"fwmark_ports", "http,https,8000-8010"}, {"persistent", "300"}, {"sorry_server", "198.51.100.9"},
@@ -49,14 +49,14 @@ func TestSetKeywordsAsTheFileReadsThem(t *testing.T) {
 		t.Errorf("field: %v; file: %v", err, perr)
 	}
 
-	r := DefaultRealServer("a")
+	r := model.DefaultRealServer("a")
 	if _, err := SetServer(&s, &r, "port", "https"); err != nil || r.Port != 443 {
 		t.Fatalf("server port: %d %v", r.Port, err)
 	}
 	if _, err := SetServer(&s, &r, "weight", "70000"); err == nil {
 		t.Error("weight 70000 accepted")
 	}
-	g := DefaultGlobal()
+	g := model.DefaultGlobal()
 	notes, err := SetGlobal(&g, "primary", "010.0.0.1")
 	if err != nil || g.Primary != netip.MustParseAddr("8.0.0.1") || len(notes) != 1 {
 		t.Fatalf("primary in inet_aton form: %v %v %v", g.Primary, notes, err)

@@ -356,7 +356,7 @@ var virtualKeywords = map[string]*kwDef{
 	// nanny took a re-entry time of 0 to mean its default.
 	"reentry": secondsKW(0, func(p *parser, d time.Duration) {
 		if d == 0 {
-			d = DefaultReentry
+			d = model.DefaultReentry
 		}
 		vs(p).Check.Reentry = d
 	}),

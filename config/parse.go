@@ -4,65 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/govs/govs/model"
 )
-
-// Defaults that Piranha's parser set and that a file may leave out.
-const (
-	DefaultHeartbeatPort = 539
-	DefaultKeepalive     = 2 * time.Second
-	DefaultDeadtime      = 5 * time.Second
-	DefaultSyncdIface    = "eth0"
-	DefaultRSHCommand    = "rsh"
-	DefaultIPVSAdm       = "/sbin/ipvsadm"
-	DefaultDebugLevel    = "NONE"
-	DefaultDataplane     = "auto"
-
-	DefaultPort      = 80
-	DefaultScheduler = model.SchedWLC
-	DefaultInterval  = 10 * time.Second
-	DefaultReentry   = 180 * time.Second
-	DefaultWeight    = 1
-)
-
-// DefaultGlobal returns the router-wide settings of a file that sets none:
-// the starting point for a model built outside Parse, so that it writes and
-// reads back unchanged.
-func DefaultGlobal() model.Global {
-	return model.Global{
-		Service:       "lvs",
-		HeartbeatPort: DefaultHeartbeatPort,
-		Keepalive:     DefaultKeepalive,
-		Deadtime:      DefaultDeadtime,
-		Network:       model.ForwardNAT,
-		SyncdIface:    DefaultSyncdIface,
-		HardShutdown:  true,
-		RSHCommand:    DefaultRSHCommand,
-		IPVSAdm:       DefaultIPVSAdm,
-		DebugLevel:    DefaultDebugLevel,
-		Dataplane:     DefaultDataplane,
-	}
-}
-
-// DefaultService returns a virtual service as an empty `virtual NAME {}`
-// block defines it.
-func DefaultService(name string) model.Service {
-	return model.Service{
-		Name:      name,
-		Proto:     model.ProtoTCP,
-		Port:      DefaultPort,
-		Scheduler: DefaultScheduler,
-		Check:     model.Check{Interval: DefaultInterval, Reentry: DefaultReentry},
-	}
-}
-
-// DefaultRealServer returns a real server as an empty `server NAME {}`
-// block defines it, apart from the port, which depends on its service.
-func DefaultRealServer(name string) model.RealServer {
-	return model.RealServer{Name: name, Weight: DefaultWeight}
-}
 
 // keyPos remembers where each keyword of a block was set and which ones had
 // a bad value, so later checks point at the right line and stay quiet about
@@ -143,7 +87,7 @@ func ParseForPlane(name string, src []byte, caps model.Capabilities) (*model.Con
 // ParseWith is Parse, then, with pc, CheckPlane with the file's lines.
 func ParseWith(name string, src []byte, pc *PlaneCheck) (*model.Config, *Result, error) {
 	p := &parser{file: name, gkp: newKeyPos()}
-	p.cfg.Global = DefaultGlobal()
+	p.cfg.Global = model.DefaultGlobal()
 	res := &Result{}
 	if strings.Trim(string(src), " \t\r\n") == "" {
 		return nil, res, ErrorList{{File: name, Message: "empty configuration"}}
@@ -296,7 +240,7 @@ func (p *parser) blockName(toks []token) (string, bool) {
 
 func (p *parser) openVirtual(toks []token, failover bool) {
 	name, ok := p.blockName(toks)
-	st := &svcState{s: DefaultService(name), line: p.line, kp: newKeyPos(), sorryPort: -1,
+	st := &svcState{s: model.DefaultService(name), line: p.line, kp: newKeyPos(), sorryPort: -1,
 		failover: failover, broken: !ok}
 	p.cur = st
 	if failover {
@@ -310,7 +254,7 @@ func (p *parser) openServer(toks []token) {
 	if !ok {
 		p.cur.broken = true
 	}
-	p.srv = &srvState{r: DefaultRealServer(name), line: p.line, kp: newKeyPos()}
+	p.srv = &srvState{r: model.DefaultRealServer(name), line: p.line, kp: newKeyPos()}
 }
 
 func (p *parser) closeServer() {
@@ -357,7 +301,7 @@ func (st *svcState) finish() {
 	if st.sorry.IsValid() {
 		// The sorry server stands in for the real servers, so it takes the
 		// port they take by default.
-		port := DefaultServerPort(s)
+		port := s.DefaultServerPort()
 		if st.sorryPort >= 0 {
 			port = uint16(st.sorryPort)
 		}

@@ -12,14 +12,14 @@ func set(k Keyword, values ...string) error {
 	var err error
 	switch k.Scope {
 	case ScopeGlobal:
-		g := DefaultGlobal()
+		g := model.DefaultGlobal()
 		_, err = SetGlobal(&g, k.Name, values...)
 	case ScopeVirtual:
-		s := DefaultService("v")
+		s := model.DefaultService("v")
 		_, err = SetService(&s, k.Name, values...)
 	default:
-		s := DefaultService("v")
-		r := DefaultRealServer("r")
+		s := model.DefaultService("v")
+		r := model.DefaultRealServer("r")
 		_, err = SetServer(&s, &r, k.Name, values...)
 	}
 	return err

@@ -14,13 +14,13 @@ import (
 )
 
 func validModel() *model.Config {
-	c := &model.Config{Global: DefaultGlobal()}
-	s := DefaultService("web")
+	c := &model.Config{Global: model.DefaultGlobal()}
+	s := model.DefaultService("web")
 	s.Active = true
 	s.VIP = netip.MustParseAddr("192.0.2.80")
 	s.Device = "eth0:1"
 	for i, a := range []string{"10.0.0.1", "10.0.0.2"} {
-		r := DefaultRealServer([]string{"r1", "r2"}[i])
+		r := model.DefaultRealServer([]string{"r1", "r2"}[i])
 		r.Addr = netip.MustParseAddr(a)
 		r.Port = 80
 		r.Active = true

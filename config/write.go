@@ -175,13 +175,13 @@ func (w *writer) global(gl *model.Global) {
 	if gl.Heartbeat {
 		w.kvBool("heartbeat", true)
 	}
-	if gl.HeartbeatPort != DefaultHeartbeatPort {
+	if gl.HeartbeatPort != model.DefaultHeartbeatPort {
 		w.kvInt("heartbeat_port", int64(gl.HeartbeatPort))
 	}
-	if gl.Keepalive != DefaultKeepalive {
+	if gl.Keepalive != model.DefaultKeepalive {
 		w.kvSec("keepalive", gl.Keepalive)
 	}
-	if gl.Deadtime != DefaultDeadtime {
+	if gl.Deadtime != model.DefaultDeadtime {
 		w.kvSec("deadtime", gl.Deadtime)
 	}
 	if gl.Network != model.ForwardDefault && gl.Network != model.ForwardNAT {
@@ -204,7 +204,7 @@ func (w *writer) global(gl *model.Global) {
 	if gl.ReservationConflictAction != "" {
 		w.kv("reservation_conflict_action", gl.ReservationConflictAction)
 	}
-	if gl.DebugLevel != DefaultDebugLevel {
+	if gl.DebugLevel != model.DefaultDebugLevel {
 		w.kv("debug_level", gl.DebugLevel)
 	}
 	if gl.MonitorLinks {
@@ -219,7 +219,7 @@ func (w *writer) global(gl *model.Global) {
 	if gl.ExpireNodestConn {
 		w.kvBool("expire_nodest_conn", true)
 	}
-	if gl.SyncdIface != DefaultSyncdIface {
+	if gl.SyncdIface != model.DefaultSyncdIface {
 		w.kv("syncd_iface", gl.SyncdIface)
 	}
 	if gl.SyncdID != 0 {
@@ -243,13 +243,13 @@ func (w *writer) global(gl *model.Global) {
 	if !gl.HardShutdown {
 		w.kvBool("hard_shutdown", false)
 	}
-	if gl.RSHCommand != DefaultRSHCommand {
+	if gl.RSHCommand != model.DefaultRSHCommand {
 		w.kv("rsh_command", gl.RSHCommand)
 	}
-	if gl.IPVSAdm != DefaultIPVSAdm {
+	if gl.IPVSAdm != model.DefaultIPVSAdm {
 		w.kv("ipvsadm", gl.IPVSAdm)
 	}
-	if gl.Dataplane != "" && gl.Dataplane != DefaultDataplane {
+	if gl.Dataplane != "" && gl.Dataplane != model.DefaultDataplane {
 		w.kv("dataplane", gl.Dataplane)
 	}
 	for _, kv := range [][2]string{{"http_listen", gl.HTTPListen}, {"http_tls_cert", gl.HTTPTLSCert},
@@ -312,7 +312,7 @@ func (w *writer) service(s *model.Service) {
 	if s.VIPPrefixLen != 0 {
 		w.mask("vip_nmask", s.VIPPrefixLen, fam)
 	}
-	if s.Port != DefaultPort {
+	if s.Port != model.DefaultPort {
 		w.kvInt("port", int64(s.Port))
 	}
 	if s.Proto != model.ProtoTCP {
@@ -324,7 +324,7 @@ func (w *writer) service(s *model.Service) {
 	if len(s.MarkPorts) > 0 {
 		w.kv("fwmark_ports", s.MarkPorts.String())
 	}
-	if s.Scheduler != DefaultScheduler {
+	if s.Scheduler != model.DefaultScheduler {
 		w.kv("scheduler", string(s.Scheduler))
 	}
 	if s.SchedFlags != 0 {
@@ -349,7 +349,7 @@ func (w *writer) service(s *model.Service) {
 		w.kvBool("ftp", true)
 	}
 	if s.Sorry.IsValid() {
-		if s.Sorry.Port() == DefaultServerPort(s) {
+		if s.Sorry.Port() == s.DefaultServerPort() {
 			w.kv("sorry_server", s.Sorry.Addr().String())
 		} else {
 			w.kv("sorry_server", s.Sorry.String())
@@ -371,10 +371,10 @@ func (w *writer) service(s *model.Service) {
 	if ck.LoadMonitor != "" {
 		w.kv("load_monitor", ck.LoadMonitor)
 	}
-	if ck.Interval != DefaultInterval {
+	if ck.Interval != model.DefaultInterval {
 		w.kvSec("timeout", ck.Interval)
 	}
-	if ck.Reentry != DefaultReentry {
+	if ck.Reentry != model.DefaultReentry {
 		w.kvSec("reentry", ck.Reentry)
 	}
 	if ck.Quiesce {
@@ -413,10 +413,10 @@ func (w *writer) realServer(s *model.Service, r *model.RealServer) {
 	if r.Active {
 		w.kvBool("active", true)
 	}
-	if r.Weight != DefaultWeight {
+	if r.Weight != model.DefaultWeight {
 		w.kvInt("weight", int64(r.Weight))
 	}
-	if r.Port != DefaultServerPort(s) {
+	if r.Port != s.DefaultServerPort() {
 		w.kvInt("port", int64(r.Port))
 	}
 	if r.UpperThreshold != 0 {
@@ -436,13 +436,4 @@ func (w *writer) realServer(s *model.Service, r *model.RealServer) {
 	}
 	w.indent = "    "
 	w.line("}")
-}
-
-// DefaultServerPort is the port Parse gives a real server whose block
-// names none.
-func DefaultServerPort(s *model.Service) uint16 {
-	if s.FWMark != 0 {
-		return 0
-	}
-	return s.Port
 }

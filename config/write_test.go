@@ -106,15 +106,15 @@ func TestRoundTripSnippets(t *testing.T) {
 // TestRoundTripBuilt writes models built in memory from the defaults, the
 // way the web tool makes them.
 func TestRoundTripBuilt(t *testing.T) {
-	c := &model.Config{Global: DefaultGlobal()}
+	c := &model.Config{Global: model.DefaultGlobal()}
 	roundTrip(t, c)
 
-	s := DefaultService("web")
+	s := model.DefaultService("web")
 	s.Active = true
 	s.VIP = netip.MustParseAddr("192.0.2.80")
 	s.Device = "eth0:1"
 	s.Check.Extra = map[string]string{"check_type": "http", "check_path": "/"}
-	r := DefaultRealServer("r1")
+	r := model.DefaultRealServer("r1")
 	r.Addr = netip.MustParseAddr("10.0.0.1")
 	r.Port = s.Port
 	s.RealServers = []model.RealServer{r}
@@ -130,8 +130,8 @@ func TestRoundTripBuilt(t *testing.T) {
 
 func TestWriteErrors(t *testing.T) {
 	base := func() *model.Config {
-		c := &model.Config{Global: DefaultGlobal()}
-		s := DefaultService("web")
+		c := &model.Config{Global: model.DefaultGlobal()}
+		s := model.DefaultService("web")
 		s.VIP = netip.MustParseAddr("192.0.2.80")
 		s.Device = "eth0"
 		c.Services = []model.Service{s}

@@ -103,7 +103,7 @@ func EditGlobal(g *model.Global, f Fields) FieldErrors {
 	p := &fieldParser{f: f, errs: errs, set: func(k string, v ...string) ([]config.Finding, error) {
 		return config.SetGlobal(g, k, v...)
 	}}
-	def := config.DefaultGlobal()
+	def := model.DefaultGlobal()
 	for _, k := range []string{"primary", "primary_private", "network", "nat_nmask", "tcp_timeout", "tcpfin_timeout",
 		"udp_timeout", "backup_active", "backup", "backup_private", "keepalive", "deadtime", "heartbeat_port",
 		"monitor_links", "syncdaemon", "syncd_iface", "syncd_id", "vrrp_vrid", "vrrp_priority", "vrrp_preempt",
@@ -221,7 +221,7 @@ func EditService(s *model.Service, f Fields) FieldErrors {
 			errs.add("address", "a virtual server needs the device its address goes on (e.g. eth0)")
 		}
 	}
-	def := config.DefaultService(s.Name)
+	def := model.DefaultService(s.Name)
 	clear := map[string]func(){
 		"active":          func() { s.Active = false },
 		"vip_nmask":       func() { s.VIPPrefixLen = 0 },
@@ -276,8 +276,8 @@ func EditServer(s *model.Service, r *model.RealServer, f Fields) FieldErrors {
 	clear := map[string]func(){
 		"address": func() { errs.add("address", "a real server needs an address") },
 		// Blank is the virtual port, as in Piranha's form.
-		"port":       func() { r.Port = config.DefaultServerPort(s) },
-		"weight":     func() { r.Weight = config.DefaultWeight },
+		"port":       func() { r.Port = s.DefaultServerPort() },
+		"weight":     func() { r.Weight = model.DefaultWeight },
 		"active":     func() { r.Active = false },
 		"uthreshold": func() { r.UpperThreshold = 0 },
 		"lthreshold": func() { r.LowerThreshold = 0 },

@@ -116,7 +116,7 @@ func (s *Server) editGlobal(ctx context.Context, f Fields) result {
 
 func (s *Server) addService(ctx context.Context, f Fields) result {
 	return s.change(ctx, allServiceKeys(), func(c *model.Config) error {
-		svc := config.DefaultService(f["name"])
+		svc := model.DefaultService(f["name"])
 		errs := EditService(&svc, f)
 		if _, err := findService(c, svc.Name); err == nil {
 			errs.add("name", fmt.Sprintf("a virtual server named %q exists", svc.Name))
@@ -186,7 +186,7 @@ func (s *Server) addServer(ctx context.Context, svcName string, f Fields) result
 			return err
 		}
 		svc := &c.Services[i]
-		rs := config.DefaultRealServer(f["name"])
+		rs := model.DefaultRealServer(f["name"])
 		if svc.FWMark == 0 {
 			rs.Port = svc.Port
 		}

@@ -413,7 +413,7 @@ func schedOptions() string {
 
 func (s *Server) virtualNew(w http.ResponseWriter, r *http.Request, p *principal) {
 	pg := s.newPage(p, "Add Virtual Server", "virtual")
-	d := config.DefaultService("")
+	d := model.DefaultService("")
 	d.Device = "eth0:1"
 	pg.Form = &form{Values: ServiceFields(&d), Errs: FieldErrors{}}
 	pg.Form.Values["address"] = ""
@@ -429,7 +429,7 @@ func (s *Server) virtualNewPost(w http.ResponseWriter, r *http.Request, p *princ
 		return
 	}
 	pg := s.newPage(p, "Add Virtual Server", "virtual")
-	d := config.DefaultService("")
+	d := model.DefaultService("")
 	pg.Form = &form{Values: merged(ServiceFields(&d), f), Errs: res.Fields}
 	pg.Error = formError(res)
 	pg.Data = serviceEdit{New: true, Sched: schedOptions()}

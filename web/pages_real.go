@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/govs/govs/config"
+	"github.com/govs/govs/model"
 )
 
 // The REAL SERVER pages: the list with live state, add, edit, and the
@@ -17,7 +17,7 @@ func (s *Server) realList(w http.ResponseWriter, r *http.Request, p *principal) 
 		return
 	}
 	pg := s.newPage(p, "Real Servers of "+sv.Name, "virtual")
-	d := config.DefaultRealServer("")
+	d := model.DefaultRealServer("")
 	pg.Form = &form{Values: ServerFields(&d), Errs: FieldErrors{}}
 	pg.Form.Values["address"], pg.Form.Values["port"] = "", ""
 	pg.Data = s.serviceEdit(sv)
@@ -38,7 +38,7 @@ func (s *Server) realAdd(w http.ResponseWriter, r *http.Request, p *principal) {
 		return
 	}
 	pg := s.newPage(p, "Real Servers of "+sv.Name, "virtual")
-	d := config.DefaultRealServer("")
+	d := model.DefaultRealServer("")
 	pg.Form = &form{Values: merged(ServerFields(&d), f), Errs: res.Fields}
 	pg.Error = formError(res)
 	pg.Data = s.serviceEdit(sv)
