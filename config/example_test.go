@@ -326,11 +326,9 @@ func TestReadmeCoversKeywords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []map[string]*kwDef{globalKeywords, virtualKeywords, serverKeywords} {
-		for key := range table {
-			if !strings.Contains(string(doc), "`"+key+"`") {
-				t.Errorf("README.md does not document %s", key)
-			}
+	for _, k := range Keywords() {
+		if !strings.Contains(string(doc), "`"+k.Name+"`") {
+			t.Errorf("README.md does not document %s", k.Name)
 		}
 	}
 	keys := CheckKeywords()
@@ -338,7 +336,7 @@ func TestReadmeCoversKeywords(t *testing.T) {
 		t.Errorf("CheckKeywords() = %v", keys)
 	}
 	for _, key := range keys {
-		if virtualKeywords[key] == nil {
+		if virtualKeywords.lookup(key) == nil {
 			t.Errorf("%s is not a virtual-block keyword", key)
 		}
 	}

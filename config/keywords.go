@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,24 +12,138 @@ import (
 )
 
 // The lvs.cf vocabulary: every keyword of the global section, of a
-// virtual block and of a server block, with how its value is read and
-// where it goes in the model. Parse reads files through these tables and
-// SetGlobal, SetService and SetServer read form fields through them.
+// virtual block and of a server block, in the order Write emits them, with
+// how its value is read (set) and written (get), where it goes in the
+// model, what it means, and where the web tool edits it. Parse reads files
+// through these tables, Write writes them, SetGlobal, SetService and
+// SetServer read form fields through them, and the registry (Keywords),
+// the API schema, the web forms and the keyword reference in README.md
+// are derived from them.
 
 // kwDef describes a keyword: how many value tokens it takes (-1: any), how
 // to store them, and, for keywords govs accepts but does not act on, why.
 type kwDef struct {
-	n       int
-	set     func(p *parser, v []token) error
+	n   int
+	set func(p *parser, v []token) error
+	// get returns the value tokens of the model p holds as Write writes
+	// them, nil when the keyword is unset there; a keyword without get is
+	// never written (it has no place in the model).
+	get func(p *parser) ([]string, error)
+	// reset gives the keyword of cur the value it has in def, an empty
+	// block's (or file's).
+	reset   func(cur, def *parser)
 	ignored string
 	// What the value is, for the forms, the API schema and the docs: a
 	// kind, its bounds or its choices.
 	kind   Kind
 	lo, hi int64
 	enum   []string
+	meta
 }
 
-// Helpers that build kwDefs for the common value types.
+// meta is what a keyword tells people: the reference's columns and the
+// web tool's field.
+type meta struct {
+	doc   string // what it does (Markdown)
+	value string // the reference's Value column when kind, bounds and choices do not say it
+	dflt  string // the reference's Default column when the default value does not say it
+	govs  bool   // govs's own, not Piranha's
+	// example is a line of lvs.cf using it, for the reference.
+	example string
+	// always writes it even at its default; quoted always quotes it.
+	always, quoted bool
+	form           *formDef
+}
+
+// formDef places a keyword on a page of the web tool.
+type formDef struct {
+	page, group, label, help string
+	// fields name a multi-value keyword's inputs, one per value (address
+	// and device); by default the one input is named as the keyword.
+	fields []string
+	// options label an enumeration's choices (value=label).
+	options []string
+	// check shows a number whose non-zero means on as a checkbox.
+	check bool
+}
+
+// about documents a keyword.
+func (d *kwDef) about(doc string) *kwDef { d.doc = doc; return d }
+
+// shown sets the reference's Value column.
+func (d *kwDef) shown(value string) *kwDef { d.value = value; return d }
+
+// byDefault sets the reference's Default column.
+func (d *kwDef) byDefault(text string) *kwDef { d.dflt = text; return d }
+
+// ofGovs marks a keyword Piranha did not have.
+func (d *kwDef) ofGovs() *kwDef { d.govs = true; return d }
+
+// on places a keyword on a page of the web tool, in a group.
+func (d *kwDef) on(page, group, label, help string) *kwDef {
+	d.form = &formDef{page: page, group: group, label: label, help: help}
+	return d
+}
+
+// inputs names the inputs of a multi-value keyword's field.
+func (d *kwDef) inputs(names ...string) *kwDef { d.form.fields = names; return d }
+
+// labelled labels an enumeration's choices on its form.
+func (d *kwDef) labelled(options ...string) *kwDef { d.form.options = options; return d }
+
+// written writes a keyword even at its default.
+func (d *kwDef) written() *kwDef { d.always = true; return d }
+
+// inQuotes writes a keyword's value in quotes even where a bare word would
+// do, so that a probe string's exact text is visible.
+func (d *kwDef) inQuotes() *kwDef { d.quoted = true; return d }
+
+// asCheckbox shows a number whose non-zero means on as a checkbox.
+func (d *kwDef) asCheckbox() *kwDef { d.form.check = true; return d }
+
+// setBy reads values as other does, which stores them its own way.
+func (d *kwDef) setBy(other *kwDef) *kwDef { d.set = other.set; return d }
+
+// getter sets how a keyword is read back from the model.
+func (d *kwDef) getter(get func(p *parser) ([]string, error)) *kwDef { d.get = get; return d }
+
+// resetter sets how a keyword returns to its default.
+func (d *kwDef) resetter(reset func(cur, def *parser)) *kwDef { d.reset = reset; return d }
+
+// kwEntry is a keyword of a table.
+type kwEntry struct {
+	name string
+	*kwDef
+}
+
+// kwTable is one scope's keywords, in the order Write emits them.
+type kwTable struct {
+	list []kwEntry
+	by   map[string]*kwDef
+}
+
+func newTable(entries ...kwEntry) *kwTable {
+	t := &kwTable{by: map[string]*kwDef{}}
+	for _, e := range entries {
+		t.add(e)
+	}
+	return t
+}
+
+func (t *kwTable) add(e kwEntry) {
+	if t.by[e.name] != nil {
+		panic("config: keyword " + e.name + " defined twice")
+	}
+	t.list = append(t.list, e)
+	t.by[e.name] = e.kwDef
+}
+
+// lookup finds a keyword, nil if the scope has none of that name.
+func (t *kwTable) lookup(name string) *kwDef { return t.by[name] }
+
+// Helpers that build kwDefs for the common value types. The *Var ones
+// store to and read from one model field, so that get and reset come
+// with set.
 
 func intKW(lo, hi int64, store func(p *parser, n int64)) *kwDef {
 	return &kwDef{n: 1, kind: KindInt, lo: lo, hi: hi, set: func(p *parser, v []token) error {
@@ -39,6 +154,30 @@ func intKW(lo, hi int64, store func(p *parser, n int64)) *kwDef {
 		store(p, n)
 		return nil
 	}}
+}
+
+// field makes a kwDef read and reset the model field at gives.
+func field[T any](d *kwDef, at func(p *parser) *T, get func(v T) ([]string, error)) *kwDef {
+	d.get = func(p *parser) ([]string, error) { return get(*at(p)) }
+	d.reset = func(cur, def *parser) { *at(cur) = *at(def) }
+	return d
+}
+
+func intVar[T ~int | ~uint16 | ~uint32](lo, hi int64, at func(p *parser) *T) *kwDef {
+	return field(intKW(lo, hi, func(p *parser, n int64) { *at(p) = T(n) }), at, func(v T) ([]string, error) {
+		return []string{strconv.FormatInt(int64(v), 10)}, nil
+	})
+}
+
+// unsetVar is a number whose zero means "not set" in the model, a value
+// the file cannot give: it is written only when set.
+func unsetVar[T ~int | ~uint16](lo, hi int64, at func(p *parser) *T) *kwDef {
+	return field(intKW(lo, hi, func(p *parser, n int64) { *at(p) = T(n) }), at, func(v T) ([]string, error) {
+		if v == 0 {
+			return nil, nil
+		}
+		return []string{strconv.FormatInt(int64(v), 10)}, nil
+	})
 }
 
 func boolKW(store func(p *parser, b bool)) *kwDef {
@@ -52,11 +191,36 @@ func boolKW(store func(p *parser, b bool)) *kwDef {
 	}}
 }
 
+func boolVar(at func(p *parser) *bool) *kwDef {
+	return field(boolKW(func(p *parser, b bool) { *at(p) = b }), at, func(b bool) ([]string, error) {
+		return []string{boolText(b)}, nil
+	})
+}
+
+func boolText(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
 // secondsKW reads a whole number of seconds no smaller than lo.
 func secondsKW(lo int64, store func(p *parser, d time.Duration)) *kwDef {
 	d := intKW(lo, math.MaxInt32, func(p *parser, n int64) { store(p, time.Duration(n)*time.Second) })
 	d.kind = KindSeconds
 	return d
+}
+
+func secondsVar(lo int64, at func(p *parser) *time.Duration) *kwDef {
+	return field(secondsKW(lo, func(p *parser, d time.Duration) { *at(p) = d }), at, secondsText)
+}
+
+// secondsText writes a duration as lvs.cf's whole seconds.
+func secondsText(d time.Duration) ([]string, error) {
+	if d%time.Second != 0 {
+		return nil, fmt.Errorf("%v is not a whole number of seconds", d)
+	}
+	return []string{strconv.FormatInt(int64(d/time.Second), 10)}, nil
 }
 
 func strKW(nonEmpty bool, store func(p *parser, s string)) *kwDef {
@@ -69,6 +233,20 @@ func strKW(nonEmpty bool, store func(p *parser, s string)) *kwDef {
 	}}
 }
 
+// strVar is a text field.
+func strVar(nonEmpty bool, at func(p *parser) *string) *kwDef {
+	return field(strKW(nonEmpty, func(p *parser, s string) { *at(p) = s }), at, func(s string) ([]string, error) {
+		return []string{s}, nil
+	})
+}
+
+func textOrUnset(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return []string{s}, nil
+}
+
 func portKW(store func(p *parser, port uint16)) *kwDef {
 	return &kwDef{n: 1, kind: KindPort, lo: 0, hi: 65535, set: func(p *parser, v []token) error {
 		port, err := ParsePort(v[0].text)
@@ -78,6 +256,12 @@ func portKW(store func(p *parser, port uint16)) *kwDef {
 		store(p, port)
 		return nil
 	}}
+}
+
+func portVar(at func(p *parser) *uint16) *kwDef {
+	return field(portKW(func(p *parser, port uint16) { *at(p) = port }), at, func(v uint16) ([]string, error) {
+		return []string{strconv.Itoa(int(v))}, nil
+	})
 }
 
 // host reads an address and reports inet_aton shorthands; unspecified
@@ -107,6 +291,17 @@ func hostKW(allowUnspecified bool, store func(p *parser, a netip.Addr)) *kwDef {
 	}}
 }
 
+func hostVar(allowUnspecified bool, at func(p *parser) *netip.Addr) *kwDef {
+	return field(hostKW(allowUnspecified, func(p *parser, a netip.Addr) { *at(p) = a }), at, addrText)
+}
+
+func addrText(a netip.Addr) ([]string, error) {
+	if !a.IsValid() {
+		return nil, nil
+	}
+	return []string{a.String()}, nil
+}
+
 // maskKW reads a netmask; dotted 0.0.0.0 means none, as in Piranha.
 func maskKW(store func(p *parser, m maskResult)) *kwDef {
 	return &kwDef{n: 1, kind: KindMask, set: func(p *parser, v []token) error {
@@ -119,6 +314,26 @@ func maskKW(store func(p *parser, m maskResult)) *kwDef {
 	}}
 }
 
+// maskVar is a prefix length written as Parse reads it back: a dotted
+// quad for an IPv4 address (of the address family gives), the bare length
+// for IPv6; 0 is none.
+func maskVar(at func(p *parser) *int, family func(p *parser) netip.Addr) *kwDef {
+	d := maskKW(func(p *parser, m maskResult) { *at(p) = m.bits })
+	d.get = func(p *parser) ([]string, error) { return maskText(*at(p), family(p)), nil }
+	d.reset = func(cur, def *parser) { *at(cur) = *at(def) }
+	return d
+}
+
+func maskText(bits int, of netip.Addr) []string {
+	if bits == 0 {
+		return nil
+	}
+	if (of.IsValid() && of.Is6()) || bits < 0 || bits > 32 {
+		return []string{strconv.Itoa(bits)}
+	}
+	return []string{dottedMask(bits)}
+}
+
 func ignoredKW(n int, reason string) *kwDef {
 	return &kwDef{n: n, kind: KindText, set: func(*parser, []token) error { return nil }, ignored: reason}
 }
@@ -128,16 +343,48 @@ func ignoredWith(d *kwDef, reason string) *kwDef {
 	return d
 }
 
-func forwardKW(store func(p *parser, f model.Forward)) *kwDef {
-	return &kwDef{n: 1, kind: KindEnum, enum: []string{"nat", "direct", "tunnel"}, set: func(p *parser, v []token) error {
-		switch v[0].text {
-		case "nat", "direct", "tunnel":
-			f, _ := model.ParseForward(v[0].text)
-			store(p, f)
+// enumKW reads one of choices (in any case with fold) into a model value.
+func enumKW[T any](choices []string, fold bool, parse func(string) (T, error), at func(p *parser) *T, text func(T) []string) *kwDef {
+	d := &kwDef{n: 1, kind: KindEnum, enum: choices, set: func(p *parser, v []token) error {
+		for _, c := range choices {
+			if v[0].text == c || fold && strings.EqualFold(v[0].text, c) {
+				x, err := parse(c)
+				if err != nil {
+					return err
+				}
+				*at(p) = x
+				return nil
+			}
+		}
+		return fmt.Errorf("invalid argument %q (want %s)", v[0].text, orList(choices))
+	}}
+	return field(d, at, func(x T) ([]string, error) { return text(x), nil })
+}
+
+// orList is "a, b or c".
+func orList(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	}
+	out := s[0]
+	for _, x := range s[1 : len(s)-1] {
+		out += ", " + x
+	}
+	return out + " or " + s[len(s)-1]
+}
+
+// forwardVar is a forwarding method; the model's default (none given) is
+// not written.
+func forwardVar(at func(p *parser) *model.Forward) *kwDef {
+	return enumKW([]string{"nat", "direct", "tunnel"}, false, model.ParseForward, at, func(f model.Forward) []string {
+		if f == model.ForwardDefault {
 			return nil
 		}
-		return fmt.Errorf("invalid argument %q (want nat, direct or tunnel)", v[0].text)
-	}}
+		return []string{f.String()}
+	})
 }
 
 func g(p *parser) *model.Global      { return &p.cfg.Global }
@@ -150,353 +397,3 @@ const (
 	whyNoNanny   = "govs checks real servers itself, without nanny processes"
 	whyNoIPVSAdm = "govs programs IPVS over netlink, not with ipvsadm"
 )
-
-var globalKeywords = map[string]*kwDef{
-	"serial_no":       intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).SerialNo = int(n) }),
-	"primary":         hostKW(false, func(p *parser, a netip.Addr) { g(p).Primary = a }),
-	"primary_private": hostKW(false, func(p *parser, a netip.Addr) { g(p).PrimaryPrivate = a }),
-	"primary_shared":  ignoredWith(strKW(false, func(p *parser, s string) { g(p).PrimaryShared = s }), whySCSI),
-	"service": {n: 1, kind: KindEnum, enum: []string{"lvs", "fos"}, set: func(p *parser, v []token) error {
-		switch v[0].text {
-		case "lvs":
-		case "fos":
-			p.warnf(p.line, "ignored: service = fos (%s; govs runs the virtual servers)", whyFOS)
-		default:
-			return fmt.Errorf("invalid argument %q (want lvs or fos)", v[0].text)
-		}
-		g(p).Service = v[0].text
-		return nil
-	}},
-	"backup_active":  boolKW(func(p *parser, b bool) { g(p).BackupActive = b }),
-	"backup":         hostKW(true, func(p *parser, a netip.Addr) { g(p).Backup = a }),
-	"backup_private": hostKW(false, func(p *parser, a netip.Addr) { g(p).BackupPrivate = a }),
-	"backup_shared":  ignoredWith(strKW(false, func(p *parser, s string) { g(p).BackupShared = s }), whySCSI),
-	"heartbeat": ignoredWith(boolKW(func(p *parser, b bool) { g(p).Heartbeat = b }),
-		"heartbeats are sent whenever backup_active = 1"),
-	"heartbeat_port": portKW(func(p *parser, port uint16) { g(p).HeartbeatPort = port }),
-	"keepalive":      secondsKW(1, func(p *parser, d time.Duration) { g(p).Keepalive = d }),
-	"deadtime":       secondsKW(1, func(p *parser, d time.Duration) { g(p).Deadtime = d }),
-	"network":        forwardKW(func(p *parser, f model.Forward) { g(p).Network = f }),
-	"nat_router": {n: 2, kind: KindAddress, set: func(p *parser, v []token) error {
-		a, err := p.host(v[0].text, false)
-		if err != nil {
-			return err
-		}
-		if v[1].text == "" {
-			return fmt.Errorf("empty device")
-		}
-		g(p).NATRouter, g(p).NATRouterDev = a, v[1].text
-		return nil
-	}},
-	"nat_nmask": maskKW(func(p *parser, m maskResult) { g(p).NATPrefixLen = m.bits }),
-	"reservation_conflict_action": ignoredWith(&kwDef{n: 1, kind: KindEnum, enum: []string{"nothing", "preempt"}, set: func(p *parser, v []token) error {
-		if v[0].text != "nothing" && v[0].text != "preempt" {
-			return fmt.Errorf("invalid argument %q (want nothing or preempt)", v[0].text)
-		}
-		g(p).ReservationConflictAction = v[0].text
-		return nil
-	}}, whySCSI),
-	"debug_level": ignoredWith(strKW(false, func(p *parser, s string) { g(p).DebugLevel = s }),
-		"Piranha did not use it either"),
-	// Piranha read monitor_links as an integer and tested it for non-zero.
-	"monitor_links":             intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) { g(p).MonitorLinks = n != 0 }),
-	"syncdaemon":                boolKW(func(p *parser, b bool) { g(p).SyncDaemon = b }),
-	"expire_quiescent_template": boolKW(func(p *parser, b bool) { g(p).ExpireQuiescentTemplate = b }),
-	"expire_nodest_conn":        boolKW(func(p *parser, b bool) { g(p).ExpireNodestConn = b }),
-	"syncd_iface":               strKW(true, func(p *parser, s string) { g(p).SyncdIface = s }),
-	// pulse masked the id to the byte IPVS carries; a larger value worked
-	// there, so it is accepted with its effective value.
-	"syncd_id": intKW(math.MinInt32, math.MaxInt32, func(p *parser, n int64) {
-		if n < 0 || n > 255 {
-			p.warnf(p.line, "syncd_id %d is used as %d (it is masked to 0-255)", n, n&255)
-		}
-		g(p).SyncdID = int(n & 255)
-	}),
-	"tcp_timeout":    secondsKW(0, func(p *parser, d time.Duration) { g(p).TCPTimeout = d }),
-	"tcpfin_timeout": secondsKW(0, func(p *parser, d time.Duration) { g(p).TCPFinTimeout = d }),
-	"udp_timeout":    secondsKW(0, func(p *parser, d time.Duration) { g(p).UDPTimeout = d }),
-	"active_cmd":     strKW(false, func(p *parser, s string) { g(p).ActiveCmd = s }),
-	"http_listen": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
-		if _, err := netip.ParseAddrPort(v[0].text); err != nil {
-			return fmt.Errorf("%q: want ADDRESS:PORT (e.g. 127.0.0.1:3636 or [::1]:3636)", v[0].text)
-		}
-		g(p).HTTPListen = v[0].text
-		return nil
-	}},
-	"http_tls_cert":  strKW(true, func(p *parser, s string) { g(p).HTTPTLSCert = s }),
-	"http_tls_key":   strKW(true, func(p *parser, s string) { g(p).HTTPTLSKey = s }),
-	"http_users":     strKW(true, func(p *parser, s string) { g(p).HTTPUsers = s }),
-	"metrics_auth":   boolKW(func(p *parser, b bool) { g(p).MetricsAuth = b }),
-	"max_conns":      intKW(0, math.MaxInt32, func(p *parser, n int64) { g(p).MaxConns = int(n) }),
-	"inactive_cmd":   strKW(false, func(p *parser, s string) { g(p).InactiveCmd = s }),
-	"vrrp_vrid":      intKW(1, 255, func(p *parser, n int64) { g(p).VRRPVRID = int(n) }),
-	"vrrp_priority":  intKW(1, 255, func(p *parser, n int64) { g(p).VRRPPriority = int(n) }),
-	"vrrp_preempt":   boolKW(func(p *parser, b bool) { g(p).VRRPPreempt = b }),
-	"vrrp_interface": strKW(true, func(p *parser, s string) { g(p).VRRPInterface = s }),
-	"vrrp_unicast_peers": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
-		var peers []netip.Addr
-		for f := range strings.SplitSeq(v[0].text, ",") {
-			a, err := netip.ParseAddr(strings.TrimSpace(f))
-			if err != nil || a.Zone() != "" {
-				return fmt.Errorf("%q: want a comma-separated list of IP addresses", v[0].text)
-			}
-			peers = append(peers, a.Unmap())
-		}
-		g(p).VRRPUnicastPeers = peers
-		return nil
-	}},
-	// VRRPv3 counts in centiseconds up to 4095; 10 ms is its finest step.
-	"vrrp_advert_ms": intKW(10, 40950, func(p *parser, n int64) {
-		g(p).VRRPAdvert = time.Duration(n/10*10) * time.Millisecond
-	}),
-	"state_sync_port": portKW(func(p *parser, port uint16) { g(p).StateSyncPort = port }),
-	"hard_shutdown":   ignoredWith(boolKW(func(p *parser, b bool) { g(p).HardShutdown = b }), whyNoNanny),
-	"rsh_command": ignoredWith(strKW(true, func(p *parser, s string) { g(p).RSHCommand = s }),
-		"remote load monitoring is not supported"),
-	"ipvsadm": ignoredWith(strKW(true, func(p *parser, s string) { g(p).IPVSAdm = s }), whyNoIPVSAdm),
-	"sync":    ignoredWith(boolKW(func(*parser, bool) {}), "legacy file synchronisation flag, unused"),
-	"dataplane": {n: 1, kind: KindEnum, enum: []string{"auto", "proxy", "ipvs"}, set: func(p *parser, v []token) error {
-		switch v[0].text {
-		case "proxy", "ipvs", "auto":
-			g(p).Dataplane = v[0].text
-			return nil
-		}
-		return fmt.Errorf("invalid argument %q (want proxy, ipvs or auto)", v[0].text)
-	}},
-}
-
-var virtualKeywords = map[string]*kwDef{
-	"active": boolKW(func(p *parser, b bool) { vs(p).Active = b }),
-	"address": {n: 2, kind: KindAddress, set: func(p *parser, v []token) error {
-		a, err := p.host(v[0].text, true)
-		if err != nil {
-			return err
-		}
-		if v[1].text == "" {
-			return fmt.Errorf("empty device")
-		}
-		vs(p).VIP, vs(p).Device = a, v[1].text
-		return nil
-	}},
-	"vip_nmask": maskKW(func(p *parser, m maskResult) { vs(p).VIPPrefixLen = m.bits }),
-	"port":      portKW(func(p *parser, port uint16) { vs(p).Port = port }),
-	"protocol": {n: 1, kind: KindEnum, enum: []string{"tcp", "udp"}, set: func(p *parser, v []token) error {
-		proto, err := model.ParseProto(v[0].text)
-		if err != nil {
-			return fmt.Errorf("invalid argument %q (want tcp or udp)", v[0].text)
-		}
-		vs(p).Proto = proto
-		return nil
-	}},
-	"fwmark": intKW(0, math.MaxUint32, func(p *parser, n int64) { vs(p).FWMark = uint32(n) }),
-	"fwmark_ports": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
-		rs, err := parsePortRanges(v[0].text)
-		if err != nil {
-			return err
-		}
-		vs(p).MarkPorts = rs
-		return nil
-	}},
-	"scheduler": {n: 1, kind: KindEnum, enum: schedulerNames(), set: func(p *parser, v []token) error {
-		s := model.Scheduler(v[0].text)
-		if !s.Valid() {
-			return fmt.Errorf("unknown scheduler %q (valid: %s)", v[0].text, schedulerList())
-		}
-		vs(p).Scheduler = s
-		return nil
-	}},
-	"scheduler_flags": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
-		f, err := model.ParseSchedFlags(v[0].text)
-		if err != nil {
-			return err
-		}
-		vs(p).SchedFlags = f
-		return nil
-	}},
-	// lvsd only tested persistent > 0, so a negative value meant "not
-	// persistent" and is read that way.
-	"persistent": secondsKW(math.MinInt32, func(p *parser, d time.Duration) {
-		if d < 0 {
-			p.warnf(p.line, "persistent %d is read as 0 (not persistent)", d/time.Second)
-			d = 0
-		}
-		vs(p).Persistence.Timeout = d
-	}),
-	// Piranha turned the literal all-ones mask into "unset"; the kernel's
-	// default is the full address anyway.
-	"pmask": maskKW(func(p *parser, m maskResult) {
-		if m.ones {
-			m.bits = 0
-		}
-		vs(p).Persistence.PrefixLen = m.bits
-	}),
-	"expire_quiescent": boolKW(func(p *parser, b bool) { vs(p).Persistence.ExpireQuiescent = b }),
-	"one_packet":       boolKW(func(p *parser, b bool) { vs(p).OnePacket = b }),
-	"ftp":              boolKW(func(p *parser, b bool) { vs(p).FTP = b }),
-	"sorry_server": {n: 1, kind: KindText, set: func(p *parser, v []token) error {
-		a, port, err := p.sorry(v[0].text)
-		if err != nil {
-			return err
-		}
-		p.cur.sorry, p.cur.sorryPort = a, port
-		return nil
-	}},
-	"send":         strKW(false, func(p *parser, s string) { vs(p).Check.Send = s }),
-	"expect":       strKW(false, func(p *parser, s string) { vs(p).Check.Expect = s }),
-	"send_program": strKW(false, func(p *parser, s string) { vs(p).Check.SendProgram = s }),
-	"use_regex":    boolKW(func(p *parser, b bool) { vs(p).Check.UseRegex = b }),
-	"load_monitor": withChoices(strKW(false, func(p *parser, s string) {
-		if !knownLoadMonitor(s) {
-			p.warnf(p.line, "load_monitor %q is not one of none, uptime, rup, ruptime; no load monitoring is done", s)
-		}
-		vs(p).Check.LoadMonitor = s
-	}), "none", "uptime", "rup", "ruptime"),
-	"timeout":   secondsKW(1, func(p *parser, d time.Duration) { vs(p).Check.Interval = d }),
-	"max_conns": intKW(0, math.MaxInt32, func(p *parser, n int64) { vs(p).MaxConns = int(n) }),
-	// nanny took a re-entry time of 0 to mean its default.
-	"reentry": secondsKW(0, func(p *parser, d time.Duration) {
-		if d == 0 {
-			d = model.DefaultReentry
-		}
-		vs(p).Check.Reentry = d
-	}),
-	"quiesce_server": boolKW(func(p *parser, b bool) { vs(p).Check.Quiesce = b }),
-	"client_monitor": ignoredKW(1, whyNoNanny),
-	"start_cmd":      ignoredKW(1, whyFOS),
-	"stop_cmd":       ignoredKW(1, whyFOS),
-	"master":         ignoredKW(1, "legacy keyword, unused"),
-	"dirs":           {n: -1, kind: KindText, set: checkDirs, ignored: "legacy keyword, unused"},
-}
-
-var serverKeywords = map[string]*kwDef{
-	"address": hostKW(true, func(p *parser, a netip.Addr) { rs(p).Addr = a }),
-	"active":  boolKW(func(p *parser, b bool) { rs(p).Active = b }),
-	"weight":  intKW(0, 65535, func(p *parser, n int64) { rs(p).Weight = int(n) }),
-	"port": portKW(func(p *parser, port uint16) {
-		rs(p).Port = port
-		p.srv.portSet = true
-	}),
-	"uthreshold": intKW(0, math.MaxUint32, func(p *parser, n int64) { rs(p).UpperThreshold = uint32(n) }),
-	"lthreshold": intKW(0, math.MaxUint32, func(p *parser, n int64) { rs(p).LowerThreshold = uint32(n) }),
-	"network":    forwardKW(func(p *parser, f model.Forward) { rs(p).Forward = f }),
-	"tunnel_type": {n: 1, kind: KindEnum, enum: []string{"ipip", "gue", "gre"}, set: func(p *parser, v []token) error {
-		t, err := model.ParseTunnelType(v[0].text)
-		if err != nil {
-			return fmt.Errorf("invalid argument %q (want ipip, gue or gre)", v[0].text)
-		}
-		rs(p).Tunnel = t
-		return nil
-	}},
-	"proxy_protocol": intKW(0, 2, func(p *parser, n int64) { rs(p).ProxyProtocol = int(n) }),
-	// Some Piranha GUI versions wrote a per-server netmask that no daemon read.
-	"nmask": ignoredKW(1, "real-server netmask, unused"),
-}
-
-func init() {
-	for i := range checkExtras {
-		d := &checkExtras[i]
-		kind, lo, hi, enum := d.describe()
-		virtualKeywords[d.key] = &kwDef{n: 1, kind: kind, lo: lo, hi: hi, enum: enum, set: func(p *parser, v []token) error {
-			if err := d.validate(v[0].text); err != nil {
-				return err
-			}
-			if p.cur.extra == nil {
-				p.cur.extra = map[string]string{}
-			}
-			p.cur.extra[d.key] = v[0].text
-			return nil
-		}}
-	}
-}
-
-func schedulerList() string { return strings.Join(schedulerNames(), ", ") }
-
-func schedulerNames() []string {
-	names := make([]string, len(model.Schedulers))
-	for i, s := range model.Schedulers {
-		names[i] = string(s)
-	}
-	return names
-}
-
-func knownLoadMonitor(s string) bool {
-	switch s {
-	case "", "none", "uptime", "rup", "ruptime":
-		return true
-	}
-	return false
-}
-
-// sorry reads sorry_server: an address as Piranha wrote it, which takes the
-// virtual port, or govs's address:port ([v6]:port) to name another port.
-// 0.0.0.0 was Piranha's "none".
-func (p *parser) sorry(s string) (netip.Addr, int, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		if ap.Addr().Zone() != "" {
-			return netip.Addr{}, -1, fmt.Errorf("address %q must not have a zone", s)
-		}
-		if ap.Addr().Unmap().IsUnspecified() {
-			return netip.Addr{}, -1, nil
-		}
-		return ap.Addr().Unmap(), int(ap.Port()), nil
-	}
-	a, err := p.host(s, true)
-	if err != nil {
-		return netip.Addr{}, -1, err
-	}
-	if a.IsUnspecified() {
-		return netip.Addr{}, -1, nil
-	}
-	return a, -1, nil
-}
-
-// checkDirs accepts the legacy `dirs = [ a b c ]` list, also with the
-// brackets glued to the first and last items, which Piranha rejected but
-// is plainly meant the same.
-func checkDirs(p *parser, v []token) error {
-	if len(v) == 0 || !strings.HasPrefix(v[0].text, "[") {
-		return fmt.Errorf("list expected (want: dirs = [ DIR ... ])")
-	}
-	for _, t := range v {
-		if strings.HasSuffix(t.text, "]") && !(t.text == "[") {
-			return nil
-		}
-	}
-	return fmt.Errorf("list expected: missing \"]\"")
-}
-
-// parsePortRanges reads fwmark_ports: ports and ranges separated by commas,
-// in one token. Overlaps are checked with the rest of the service.
-func parsePortRanges(s string) (model.PortRanges, error) {
-	var out model.PortRanges
-	for _, part := range strings.Split(s, ",") {
-		// A service name may itself hold a "-" (ftp-data), so try the whole
-		// part as one port before reading it as a range.
-		if a, err := ParsePort(part); err == nil {
-			if a == 0 {
-				return nil, fmt.Errorf("port 0 in %q cannot be marked", s)
-			}
-			out = append(out, model.PortRange{First: a, Last: a})
-			continue
-		}
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := ParsePort(lo)
-		if err != nil {
-			return nil, fmt.Errorf("bad port %q in %q: %v", lo, s, err)
-		}
-		b := a
-		if isRange {
-			if b, err = ParsePort(hi); err != nil {
-				return nil, fmt.Errorf("bad port %q in %q: %v", hi, s, err)
-			}
-		}
-		if a == 0 {
-			return nil, fmt.Errorf("port 0 in %q cannot be marked", s)
-		}
-		if a > b {
-			return nil, fmt.Errorf("empty range %q in %q", part, s)
-		}
-		out = append(out, model.PortRange{First: a, Last: b})
-	}
-	return out, nil
-}

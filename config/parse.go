@@ -332,9 +332,9 @@ func (p *parser) finishGlobal() {
 }
 
 // keyword handles a `keyword = value...` line.
-func (p *parser) keyword(toks []token, table map[string]*kwDef, kp *keyPos, where string) {
+func (p *parser) keyword(toks []token, table *kwTable, kp *keyPos, where string) {
 	key := toks[0].text
-	def := table[key]
+	def := table.lookup(key)
 	if def == nil {
 		msg := fmt.Sprintf("unknown keyword %q", key)
 		if where != "" {

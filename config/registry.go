@@ -2,7 +2,6 @@ package config
 
 import (
 	"slices"
-	"strings"
 )
 
 // Kind is what a keyword's value is, as forms, the API schema and the
@@ -29,8 +28,8 @@ const (
 )
 
 // Keyword describes one lvs.cf keyword, from the parser's own tables, so
-// that what the forms offer, what the API schema says and what the file
-// accepts cannot drift apart.
+// that what the forms offer, what the API schema says, what the reference
+// documents and what the file accepts cannot drift apart.
 type Keyword struct {
 	Name, Scope string
 	Kind        Kind
@@ -46,55 +45,109 @@ type Keyword struct {
 	Ignored string
 	// Check is set for a health-check extension.
 	Check bool
+	// Doc says what it does (Markdown); Value and Default are the
+	// reference's columns: what the value is and what an absent keyword
+	// means; Example is a line using it, for the check extensions.
+	Doc, Value, Default, Example string
+	// Govs marks a keyword Piranha did not have.
+	Govs bool
+	// Form places it on a page of the web tool; nil for keywords the web
+	// tool does not edit.
+	Form *Form
+}
+
+// Form is where the web tool edits a keyword: a page (PageGlobal, ...), a
+// group of fields on it (a fieldset's legend), the field's label and help.
+type Form struct {
+	Page, Group, Label, Help string
+	// Inputs name the field's inputs, one per value token: a keyword of
+	// an address and a device is two (address, device).
+	Inputs []string
+	// Input is the kind of input: "check" (a checkbox), "select" (one of
+	// Options), "number" or "text".
+	Input string
+	// Options are a select's choices as value=label; a keyword whose
+	// absence means something of its own ("the global network") offers a
+	// blank choice labelled with that.
+	Options []string
 }
 
 // scopes are the keyword tables, by scope.
 var scopes = []struct {
 	name  string
-	table map[string]*kwDef
+	table *kwTable
 }{{ScopeGlobal, globalKeywords}, {ScopeVirtual, virtualKeywords}, {ScopeServer, serverKeywords}}
 
-func keyword(scope, name string, d *kwDef) Keyword {
-	return Keyword{Name: name, Scope: scope, Kind: d.kind, Min: d.lo, Max: d.hi,
-		Choices: slices.Clone(d.enum), Values: d.n, Ignored: d.ignored,
-		Check: scope == ScopeVirtual && extraByKey(name) != nil}
+func tableOf(scope string) *kwTable {
+	for _, sc := range scopes {
+		if sc.name == scope {
+			return sc.table
+		}
+	}
+	return nil
 }
 
-// Keywords lists every keyword of every scope, by scope and name.
+func keyword(scope, name string, d *kwDef) Keyword {
+	k := Keyword{Name: name, Scope: scope, Kind: d.kind, Min: d.lo, Max: d.hi,
+		Choices: slices.Clone(d.enum), Values: d.n, Ignored: d.ignored,
+		Check: scope == ScopeVirtual && extraByKey(name) != nil,
+		Doc:   d.doc, Govs: d.govs, Example: d.example}
+	k.Value = d.value
+	if k.Value == "" {
+		k.Value = valueText(d)
+	}
+	k.Default = d.dflt
+	if k.Default == "" {
+		k.Default = defaultText(scope, d)
+	}
+	if d.form != nil {
+		k.Form = formOf(name, k, d.form)
+	}
+	return k
+}
+
+// Keywords lists every keyword of every scope, by scope and in the order
+// Write emits them.
 func Keywords() []Keyword {
 	var out []Keyword
 	for _, sc := range scopes {
-		for name, d := range sc.table {
-			out = append(out, keyword(sc.name, name, d))
+		for _, e := range sc.table.list {
+			out = append(out, keyword(sc.name, e.name, e.kwDef))
 		}
 	}
-	slices.SortFunc(out, func(a, b Keyword) int {
-		if c := strings.Compare(scopeOrder(a.Scope), scopeOrder(b.Scope)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
 	return out
 }
 
 // KeywordOf finds a keyword of a scope.
 func KeywordOf(scope, name string) (Keyword, bool) {
-	for _, sc := range scopes {
-		if d := sc.table[name]; sc.name == scope && d != nil {
+	if t := tableOf(scope); t != nil {
+		if d := t.lookup(name); d != nil {
 			return keyword(scope, name, d), true
 		}
 	}
 	return Keyword{}, false
 }
 
-func scopeOrder(s string) string {
-	switch s {
-	case ScopeGlobal:
-		return "0"
-	case ScopeVirtual:
-		return "1"
+// OnPage lists the keywords a page of the web tool edits, in their
+// order.
+func OnPage(page string) []Keyword {
+	var out []Keyword
+	for _, k := range Keywords() {
+		if k.Form != nil && k.Form.Page == page {
+			out = append(out, k)
+		}
 	}
-	return "2"
+	return out
+}
+
+// FormInputs lists the inputs of a page's keywords: what a form of that
+// page may send.
+func FormInputs(page string) []string {
+	var out []string
+	for _, k := range OnPage(page) {
+		out = append(out, k.Form.Inputs...)
+	}
+	return out
 }
 
 // withChoices makes a text keyword an enumeration for the forms and the

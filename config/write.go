@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/govs/govs/model"
 )
@@ -71,39 +70,6 @@ func (w *writer) kvq(key, value string, always bool) {
 	w.line(key, "=", t)
 }
 
-func (w *writer) kvInt(key string, n int64) { w.line(key, "=", strconv.FormatInt(n, 10)) }
-
-func (w *writer) kvBool(key string, b bool) {
-	if b {
-		w.line(key, "=", "1")
-	} else {
-		w.line(key, "=", "0")
-	}
-}
-
-// kvSec writes a duration as lvs.cf's whole seconds.
-func (w *writer) kvSec(key string, d time.Duration) {
-	if d%time.Second != 0 {
-		w.fail(fmt.Errorf("%s: %v is not a whole number of seconds", key, d))
-		return
-	}
-	w.kvInt(key, int64(d/time.Second))
-}
-
-// mask writes a prefix length the way Parse reads it back: a dotted quad
-// for IPv4, the bare length for IPv6.
-func (w *writer) mask(key string, bits, family int) {
-	if family == 6 {
-		w.kvInt(key, int64(bits))
-		return
-	}
-	if bits < 0 || bits > 32 {
-		w.kvInt(key, int64(bits))
-		return
-	}
-	w.line(key, "=", dottedMask(bits))
-}
-
 func (w *writer) name(kind, name string) string {
 	t, err := quoteToken(name, false)
 	if err != nil {
@@ -136,257 +102,53 @@ func Write(out io.Writer, c *model.Config) error {
 	return bw.Flush()
 }
 
-func (w *writer) global(gl *model.Global) {
-	if gl.SerialNo != 0 {
-		w.kvInt("serial_no", int64(gl.SerialNo))
-	}
-	if gl.Primary.IsValid() {
-		w.kv("primary", gl.Primary.String())
-	}
-	// Parse derives both private addresses from the public ones when
-	// primary_private is absent, so they are written only when that
-	// derivation would not reproduce them.
-	derived := gl.Primary.IsValid() && gl.PrimaryPrivate == gl.Primary && gl.BackupPrivate == gl.Backup
-	if !derived && gl.PrimaryPrivate.IsValid() {
-		w.kv("primary_private", gl.PrimaryPrivate.String())
-	}
-	if gl.PrimaryShared != "" {
-		w.kv("primary_shared", gl.PrimaryShared)
-	}
-	service := gl.Service
-	if service == "" {
-		service = "lvs"
-	}
-	// Always written, as Piranha's tool did, so that even an all-default
-	// configuration is a non-empty file.
-	w.kv("service", service)
-	if gl.BackupActive {
-		w.kvBool("backup_active", true)
-	}
-	if gl.Backup.IsValid() {
-		w.kv("backup", gl.Backup.String())
-	}
-	if !derived && gl.BackupPrivate.IsValid() {
-		w.kv("backup_private", gl.BackupPrivate.String())
-	}
-	if gl.BackupShared != "" {
-		w.kv("backup_shared", gl.BackupShared)
-	}
-	if gl.Heartbeat {
-		w.kvBool("heartbeat", true)
-	}
-	if gl.HeartbeatPort != model.DefaultHeartbeatPort {
-		w.kvInt("heartbeat_port", int64(gl.HeartbeatPort))
-	}
-	if gl.Keepalive != model.DefaultKeepalive {
-		w.kvSec("keepalive", gl.Keepalive)
-	}
-	if gl.Deadtime != model.DefaultDeadtime {
-		w.kvSec("deadtime", gl.Deadtime)
-	}
-	if gl.Network != model.ForwardDefault && gl.Network != model.ForwardNAT {
-		w.kv("network", gl.Network.String())
-	}
-	if gl.NATRouter.IsValid() {
-		dev, err := quoteToken(gl.NATRouterDev, false)
+// block writes the keywords of one scope that differ from their defaults,
+// in the table's order, each as `key = value...`; what the format cannot
+// express fails with where: its block.
+func (w *writer) block(t *kwTable, cur, def *parser, where string) {
+	for _, e := range t.list {
+		if e.get == nil {
+			continue
+		}
+		v, err := e.get(cur)
 		if err != nil {
-			w.fail(fmt.Errorf("nat_router: %v", err))
+			w.fail(fmt.Errorf("%s%s: %v", where, e.name, err))
+			continue
 		}
-		w.line("nat_router", "=", gl.NATRouter.String(), dev)
-	}
-	if gl.NATPrefixLen != 0 {
-		fam := 4
-		if gl.NATRouter.IsValid() {
-			fam = int(model.FamilyOf(gl.NATRouter))
+		if v == nil {
+			continue
 		}
-		w.mask("nat_nmask", gl.NATPrefixLen, fam)
-	}
-	if gl.ReservationConflictAction != "" {
-		w.kv("reservation_conflict_action", gl.ReservationConflictAction)
-	}
-	if gl.DebugLevel != model.DefaultDebugLevel {
-		w.kv("debug_level", gl.DebugLevel)
-	}
-	if gl.MonitorLinks {
-		w.kvBool("monitor_links", true)
-	}
-	if gl.SyncDaemon {
-		w.kvBool("syncdaemon", true)
-	}
-	if gl.ExpireQuiescentTemplate {
-		w.kvBool("expire_quiescent_template", true)
-	}
-	if gl.ExpireNodestConn {
-		w.kvBool("expire_nodest_conn", true)
-	}
-	if gl.SyncdIface != model.DefaultSyncdIface {
-		w.kv("syncd_iface", gl.SyncdIface)
-	}
-	if gl.SyncdID != 0 {
-		w.kvInt("syncd_id", int64(gl.SyncdID))
-	}
-	if gl.TCPTimeout != 0 {
-		w.kvSec("tcp_timeout", gl.TCPTimeout)
-	}
-	if gl.TCPFinTimeout != 0 {
-		w.kvSec("tcpfin_timeout", gl.TCPFinTimeout)
-	}
-	if gl.UDPTimeout != 0 {
-		w.kvSec("udp_timeout", gl.UDPTimeout)
-	}
-	if gl.ActiveCmd != "" {
-		w.kv("active_cmd", gl.ActiveCmd)
-	}
-	if gl.InactiveCmd != "" {
-		w.kv("inactive_cmd", gl.InactiveCmd)
-	}
-	if !gl.HardShutdown {
-		w.kvBool("hard_shutdown", false)
-	}
-	if gl.RSHCommand != model.DefaultRSHCommand {
-		w.kv("rsh_command", gl.RSHCommand)
-	}
-	if gl.IPVSAdm != model.DefaultIPVSAdm {
-		w.kv("ipvsadm", gl.IPVSAdm)
-	}
-	if gl.Dataplane != "" && gl.Dataplane != model.DefaultDataplane {
-		w.kv("dataplane", gl.Dataplane)
-	}
-	for _, kv := range [][2]string{{"http_listen", gl.HTTPListen}, {"http_tls_cert", gl.HTTPTLSCert},
-		{"http_tls_key", gl.HTTPTLSKey}, {"http_users", gl.HTTPUsers}} {
-		if kv[1] != "" {
-			w.kv(kv[0], kv[1])
+		if !e.always {
+			if dv, _ := e.get(def); slices.Equal(v, dv) {
+				continue
+			}
 		}
-	}
-	if gl.MetricsAuth {
-		w.kvBool("metrics_auth", true)
-	}
-	if gl.MaxConns != 0 {
-		w.kvInt("max_conns", int64(gl.MaxConns))
-	}
-	if gl.VRRPVRID != 0 {
-		w.kvInt("vrrp_vrid", int64(gl.VRRPVRID))
-	}
-	if gl.VRRPPriority != 0 {
-		w.kvInt("vrrp_priority", int64(gl.VRRPPriority))
-	}
-	if gl.VRRPPreempt {
-		w.kvBool("vrrp_preempt", true)
-	}
-	if gl.VRRPInterface != "" {
-		w.kv("vrrp_interface", gl.VRRPInterface)
-	}
-	if len(gl.VRRPUnicastPeers) > 0 {
-		peers := make([]string, len(gl.VRRPUnicastPeers))
-		for i, a := range gl.VRRPUnicastPeers {
-			peers[i] = a.String()
+		parts := []string{e.name, "="}
+		for _, x := range v {
+			tok, err := quoteToken(x, e.quoted)
+			if err != nil {
+				w.fail(fmt.Errorf("%s%s: %v", where, e.name, err))
+				return
+			}
+			parts = append(parts, tok)
 		}
-		w.kv("vrrp_unicast_peers", strings.Join(peers, ","))
+		w.line(parts...)
 	}
-	if gl.VRRPAdvert != 0 {
-		w.kvInt("vrrp_advert_ms", gl.VRRPAdvert.Milliseconds())
-	}
-	if gl.StateSyncPort != 0 {
-		w.kvInt("state_sync_port", int64(gl.StateSyncPort))
-	}
+}
+
+func (w *writer) global(gl *model.Global) {
+	p := &parser{}
+	p.cfg.Global = *gl
+	w.block(globalKeywords, p, defaultHolder(ScopeGlobal), "")
 }
 
 func (w *writer) service(s *model.Service) {
 	w.line("virtual", w.name("virtual", s.Name), "{")
 	w.indent = "    "
-	defer func() { w.indent = "" }()
-	fam := 4
-	if s.VIP.IsValid() {
-		fam = int(model.FamilyOf(s.VIP))
-	}
-	if s.Active {
-		w.kvBool("active", true)
-	}
-	if s.VIP.IsValid() {
-		dev, err := quoteToken(s.Device, false)
-		if err != nil {
-			w.fail(fmt.Errorf("virtual %q: address: %v", s.Name, err))
-		}
-		w.line("address", "=", s.VIP.String(), dev)
-	}
-	if s.VIPPrefixLen != 0 {
-		w.mask("vip_nmask", s.VIPPrefixLen, fam)
-	}
-	if s.Port != model.DefaultPort {
-		w.kvInt("port", int64(s.Port))
-	}
-	if s.Proto != model.ProtoTCP {
-		w.kv("protocol", strings.ToLower(s.Proto.String()))
-	}
-	if s.FWMark != 0 {
-		w.kvInt("fwmark", int64(s.FWMark))
-	}
-	if len(s.MarkPorts) > 0 {
-		w.kv("fwmark_ports", s.MarkPorts.String())
-	}
-	if s.Scheduler != model.DefaultScheduler {
-		w.kv("scheduler", string(s.Scheduler))
-	}
-	if s.SchedFlags != 0 {
-		w.kv("scheduler_flags", s.SchedFlags.Format(s.Scheduler))
-	}
-	if s.Persistence.Timeout != 0 {
-		w.kvSec("persistent", s.Persistence.Timeout)
-	}
-	if s.Persistence.PrefixLen != 0 {
-		w.mask("pmask", s.Persistence.PrefixLen, fam)
-	}
-	if s.Persistence.ExpireQuiescent {
-		w.kvBool("expire_quiescent", true)
-	}
-	if s.OnePacket {
-		w.kvBool("one_packet", true)
-	}
-	if s.MaxConns != 0 {
-		w.kvInt("max_conns", int64(s.MaxConns))
-	}
-	if s.FTP {
-		w.kvBool("ftp", true)
-	}
-	if s.Sorry.IsValid() {
-		if s.Sorry.Port() == s.DefaultServerPort() {
-			w.kv("sorry_server", s.Sorry.Addr().String())
-		} else {
-			w.kv("sorry_server", s.Sorry.String())
-		}
-	}
-	ck := &s.Check
-	if ck.Send != "" {
-		w.kvq("send", ck.Send, true)
-	}
-	if ck.Expect != "" {
-		w.kvq("expect", ck.Expect, true)
-	}
-	if ck.UseRegex {
-		w.kvBool("use_regex", true)
-	}
-	if ck.SendProgram != "" {
-		w.kvq("send_program", ck.SendProgram, true)
-	}
-	if ck.LoadMonitor != "" {
-		w.kv("load_monitor", ck.LoadMonitor)
-	}
-	if ck.Interval != model.DefaultInterval {
-		w.kvSec("timeout", ck.Interval)
-	}
-	if ck.Reentry != model.DefaultReentry {
-		w.kvSec("reentry", ck.Reentry)
-	}
-	if ck.Quiesce {
-		w.kvBool("quiesce_server", true)
-	}
-	for _, d := range checkExtras {
-		if v, ok := ck.Extra[d.key]; ok {
-			w.kv(d.key, v)
-		}
-	}
+	where := fmt.Sprintf("virtual %q: ", s.Name)
+	w.block(virtualKeywords, &parser{cur: &svcState{s: *s}}, defaultHolder(ScopeVirtual), where)
 	var unknown []string
-	for key := range ck.Extra {
+	for key := range s.Check.Extra {
 		if extraByKey(key) == nil {
 			unknown = append(unknown, key)
 		}
@@ -407,33 +169,10 @@ func (w *writer) realServer(s *model.Service, r *model.RealServer) {
 	w.indent = "    "
 	w.line("server", w.name("server", r.Name), "{")
 	w.indent = "        "
-	if r.Addr.IsValid() {
-		w.kv("address", r.Addr.String())
-	}
-	if r.Active {
-		w.kvBool("active", true)
-	}
-	if r.Weight != model.DefaultWeight {
-		w.kvInt("weight", int64(r.Weight))
-	}
-	if r.Port != s.DefaultServerPort() {
-		w.kvInt("port", int64(r.Port))
-	}
-	if r.UpperThreshold != 0 {
-		w.kvInt("uthreshold", int64(r.UpperThreshold))
-	}
-	if r.LowerThreshold != 0 {
-		w.kvInt("lthreshold", int64(r.LowerThreshold))
-	}
-	if r.Forward != model.ForwardDefault {
-		w.kv("network", r.Forward.String())
-	}
-	if r.Tunnel != model.TunnelIPIP {
-		w.kv("tunnel_type", r.Tunnel.String())
-	}
-	if r.ProxyProtocol != 0 {
-		w.kvInt("proxy_protocol", int64(r.ProxyProtocol))
-	}
+	def := defaultHolder(ScopeServer)
+	def.srv.r.Port = s.DefaultServerPort()
+	where := fmt.Sprintf("virtual %q: server %q: ", s.Name, r.Name)
+	w.block(serverKeywords, &parser{cur: &svcState{s: *s}, srv: &srvState{r: *r}}, def, where)
 	w.indent = "    "
 	w.line("}")
 }

@@ -144,9 +144,9 @@ func TestWriteErrors(t *testing.T) {
 	}{
 		{"line break", func(c *model.Config) { c.Global.ActiveCmd = "a\nb" }, "active_cmd: a value cannot contain a line break"},
 		{"both quotes and a blank", func(c *model.Config) { c.Services[0].Check.Send = `a "b" 'c'` },
-			`send: "a \"b\" 'c'" holds both kinds of quote and a blank, which lvs.cf cannot express`},
+			`virtual "web": send: "a \"b\" 'c'" holds both kinds of quote and a blank, which lvs.cf cannot express`},
 		{"fraction of a second", func(c *model.Config) { c.Services[0].Check.Interval = 1500 * time.Millisecond },
-			"timeout: 1.5s is not a whole number of seconds"},
+			`virtual "web": timeout: 1.5s is not a whole number of seconds`},
 		{"unknown check keyword", func(c *model.Config) { c.Services[0].Check.Extra = map[string]string{"check_smtp": "1"} },
 			`virtual "web": unknown check keyword "check_smtp"`},
 	}
