@@ -50,17 +50,19 @@ type meta struct {
 	govs  bool   // govs's own, not Piranha's
 	// example is a line of lvs.cf using it, for the reference.
 	example string
-	// always writes it even at its default; quoted always quotes it.
-	always, quoted bool
-	form           *formDef
+	// always writes it even at its default; quoted always quotes it;
+	// required is a keyword its block cannot do without.
+	always, quoted, required bool
+	form                     *formDef
 }
 
 // formDef places a keyword on a page of the web tool.
 type formDef struct {
 	page, group, label, help string
-	// fields name a multi-value keyword's inputs, one per value (address
-	// and device); by default the one input is named as the keyword.
-	fields []string
+	// more are a multi-value keyword's further inputs, one per value
+	// after the first (the device of an address); the first input is
+	// named as the keyword.
+	more []Input
 	// options label an enumeration's choices (value=label).
 	options []string
 	// check shows a number whose non-zero means on as a checkbox.
@@ -76,6 +78,9 @@ func (d *kwDef) shown(value string) *kwDef { d.value = value; return d }
 // byDefault sets the reference's Default column.
 func (d *kwDef) byDefault(text string) *kwDef { d.dflt = text; return d }
 
+// needed marks a keyword its block cannot do without.
+func (d *kwDef) needed() *kwDef { d.required, d.dflt = true, "— (required)"; return d }
+
 // ofGovs marks a keyword Piranha did not have.
 func (d *kwDef) ofGovs() *kwDef { d.govs = true; return d }
 
@@ -85,8 +90,11 @@ func (d *kwDef) on(page, group, label, help string) *kwDef {
 	return d
 }
 
-// inputs names the inputs of a multi-value keyword's field.
-func (d *kwDef) inputs(names ...string) *kwDef { d.form.fields = names; return d }
+// andInput adds an input for a multi-value keyword's next value.
+func (d *kwDef) andInput(name, label, help string) *kwDef {
+	d.form.more = append(d.form.more, Input{Name: name, Label: label, Help: help})
+	return d
+}
 
 // labelled labels an enumeration's choices on its form.
 func (d *kwDef) labelled(options ...string) *kwDef { d.form.options = options; return d }

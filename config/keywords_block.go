@@ -33,10 +33,10 @@ var virtualKeywords = newTable(
 		}
 		return []string{vs(p).VIP.String(), vs(p).Device}, nil
 	}).resetter(func(cur, def *parser) { vs(cur).VIP, vs(cur).Device = vs(def).VIP, vs(def).Device }).
-		byDefault("— (required)").
+		needed().
 		about("The VIP and the interface (alias) it is brought up on. Also required for mark services. Missing or 0.0.0.0: an error for an active service, a warning otherwise.").
-		on(PageVirtual, "Virtual server", "Virtual IP Address", "the floating IP; device: the alias the VIP is brought up on, e.g. eth0:1").
-		inputs("address", "device")},
+		on(PageVirtual, "Virtual server", "Virtual IP Address", "the floating IP").
+		andInput("device", "Device", "alias the VIP is brought up on, e.g. eth0:1")},
 	kwEntry{"vip_nmask", maskVar(func(p *parser) *int { return &vs(p).VIPPrefixLen }, vipOf).
 		about("Netmask of the VIP.").on(PageVirtual, "Virtual server", "Virtual IP Network Mask", "e.g. 255.255.255.0; blank for none")},
 	kwEntry{"port", portVar(func(p *parser) *uint16 { return &vs(p).Port }).
@@ -184,7 +184,7 @@ var virtualKeywords = newTable(
 )
 
 var serverKeywords = newTable(
-	kwEntry{"address", hostVar(true, func(p *parser) *netip.Addr { return &rs(p).Addr }).byDefault("— (required)").
+	kwEntry{"address", hostVar(true, func(p *parser) *netip.Addr { return &rs(p).Addr }).needed().
 		about("The real server. Missing or 0.0.0.0: an error when active, a warning otherwise.").
 		on(PageServer, "", "Address", "")},
 	kwEntry{"active", boolVar(func(p *parser) *bool { return &rs(p).Active }).

@@ -25,12 +25,24 @@ func privateDerived(gl *model.Global) bool {
 	return gl.Primary.IsValid() && gl.PrimaryPrivate == gl.Primary && gl.BackupPrivate == gl.Backup
 }
 
-func privateVar(at func(p *parser) *netip.Addr) *kwDef {
+// privateVar is a private heartbeat address.
+// Left out (reset), the primary's makes both private addresses the public
+// ones, as Parse derives them; the backup's keeps that derivation, or is
+// none.
+func privateVar(at func(p *parser) *netip.Addr, primary bool) *kwDef {
 	return hostVar(false, at).getter(func(p *parser) ([]string, error) {
 		if privateDerived(g(p)) {
 			return nil, nil
 		}
 		return addrText(*at(p))
+	}).resetter(func(cur, def *parser) {
+		switch gl := g(cur); {
+		case primary:
+			gl.PrimaryPrivate, gl.BackupPrivate = gl.Primary, gl.Backup
+		case privateDerived(gl):
+		default:
+			*at(cur) = *at(def)
+		}
 	})
 }
 
@@ -40,7 +52,7 @@ var globalKeywords = newTable(
 	kwEntry{"primary", hostVar(false, func(p *parser) *netip.Addr { return &g(p).Primary }).
 		about("Public address of the primary router. 0.0.0.0 is an error.").byDefault("—").
 		on(PageGlobal, "Router", "Primary server public IP", "")},
-	kwEntry{"primary_private", privateVar(func(p *parser) *netip.Addr { return &g(p).PrimaryPrivate }).
+	kwEntry{"primary_private", privateVar(func(p *parser) *netip.Addr { return &g(p).PrimaryPrivate }, true).
 		about("Second heartbeat address of the primary. When absent, **both** private addresses are the public ones (a `backup_private` is then ignored, with a warning), as in Piranha.").
 		byDefault("= `primary`").
 		on(PageGlobal, "Router", "Primary server private IP", "alternate heartbeat channel; blank: the public one")},
@@ -69,7 +81,7 @@ var globalKeywords = newTable(
 		about("A backup router exists.").on(PageRedundancy, "", "Enable a backup router", "backup_active")},
 	kwEntry{"backup", hostVar(true, func(p *parser) *netip.Addr { return &g(p).Backup }).
 		about("Public address of the backup router.").on(PageRedundancy, "", "Redundant server public IP", "")},
-	kwEntry{"backup_private", privateVar(func(p *parser) *netip.Addr { return &g(p).BackupPrivate }).
+	kwEntry{"backup_private", privateVar(func(p *parser) *netip.Addr { return &g(p).BackupPrivate }, false).
 		about("Second heartbeat address of the backup.").byDefault("= `backup`").
 		on(PageRedundancy, "", "Redundant server private IP", "used when the primary has a private IP")},
 	kwEntry{"backup_shared", ignoredWith(strVar(false, func(p *parser) *string { return &g(p).BackupShared }), whySCSI).
@@ -110,8 +122,8 @@ var globalKeywords = newTable(
 		return []string{g(p).NATRouter.String(), g(p).NATRouterDev}, nil
 	}).resetter(func(cur, def *parser) { g(cur).NATRouter, g(cur).NATRouterDev = g(def).NATRouter, g(def).NATRouterDev }).
 		about("Floating gateway address for NAT real servers and the interface it is brought up on.").
-		on(PageGlobal, "Network", "NAT Router IP", "private floating IP, the real servers' gateway; device: e.g. eth1:1, the same name on both routers").
-		inputs("nat_router", "nat_router_device")},
+		on(PageGlobal, "Network", "NAT Router IP", "private floating IP, the real servers' gateway").
+		andInput("nat_router_device", "NAT Router device", "e.g. eth1:1, the same name on both routers")},
 	kwEntry{"nat_nmask", maskVar(func(p *parser) *int { return &g(p).NATPrefixLen }, func(p *parser) netip.Addr { return g(p).NATRouter }).
 		about("Netmask of `nat_router`.").on(PageGlobal, "Network", "NAT Router netmask", "e.g. 255.255.255.0 or 24")},
 	kwEntry{"reservation_conflict_action", ignoredWith(enumKW([]string{"nothing", "preempt"}, false,

@@ -51,26 +51,34 @@ type Keyword struct {
 	Doc, Value, Default, Example string
 	// Govs marks a keyword Piranha did not have.
 	Govs bool
+	// Required marks a keyword a block cannot do without (its address).
+	Required bool
 	// Form places it on a page of the web tool; nil for keywords the web
 	// tool does not edit.
 	Form *Form
 }
 
-// Form is where the web tool edits a keyword: a page (PageGlobal, ...), a
-// group of fields on it (a fieldset's legend), the field's label and help.
+// Form is where the web tool edits a keyword: a page (PageGlobal, ...) and
+// a group of fields on it (a fieldset's legend).
 type Form struct {
-	Page, Group, Label, Help string
-	// Inputs name the field's inputs, one per value token: a keyword of
-	// an address and a device is two (address, device).
-	Inputs []string
+	Page, Group string
+	// Inputs are the field's inputs, one per value token: a keyword of an
+	// address and a device has two (address, device). The first is named
+	// as the keyword.
+	Inputs []Input
 	// Input is the kind of input: "check" (a checkbox), "select" (one of
 	// Options), "number" or "text".
 	Input string
 	// Options are a select's choices as value=label; a keyword whose
-	// absence means something of its own ("the global network") offers a
-	// blank choice labelled with that.
+	// absence means something of its own ("the global network", "not
+	// set") offers a blank choice labelled with that. An open enumeration
+	// (numbers too) is a text input.
 	Options []string
 }
+
+// Input is one input of a form: the name it is sent as, its label and a
+// line of help.
+type Input struct{ Name, Label, Help string }
 
 // scopes are the keyword tables, by scope.
 var scopes = []struct {
@@ -145,7 +153,9 @@ func OnPage(page string) []Keyword {
 func FormInputs(page string) []string {
 	var out []string
 	for _, k := range OnPage(page) {
-		out = append(out, k.Form.Inputs...)
+		for _, in := range k.Form.Inputs {
+			out = append(out, in.Name)
+		}
 	}
 	return out
 }

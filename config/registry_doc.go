@@ -81,14 +81,17 @@ func defaultText(scope string, d *kwDef) string {
 
 // formOf describes a keyword's field on its page.
 func formOf(name string, k Keyword, f *formDef) *Form {
-	out := &Form{Page: f.page, Group: f.group, Label: f.label, Help: f.help, Inputs: f.fields}
-	if len(out.Inputs) == 0 {
-		out.Inputs = []string{name}
-	}
+	out := &Form{Page: f.page, Group: f.group,
+		Inputs: append([]Input{{Name: name, Label: f.label, Help: f.help}}, f.more...)}
 	switch {
+	case k.Check && k.Kind == KindBool:
+		// Unset is not 0 for a check extension: all three are offered.
+		out.Input, out.Options = "select", []string{"=(not set)", "0=0 (no)", "1=1 (yes)"}
+	case k.Check && k.Kind == KindEnum && k.Max == 0:
+		out.Input, out.Options = "select", append([]string{"=(not set)"}, k.Choices...)
 	case f.check || k.Kind == KindBool:
 		out.Input = "check"
-	case k.Kind == KindEnum:
+	case k.Kind == KindEnum && k.Max == 0:
 		out.Input = "select"
 		out.Options = f.options
 		if len(out.Options) == 0 {

@@ -204,7 +204,7 @@ func (v ServiceView) MarshalJSON() ([]byte, error) {
 func serviceView(svc *model.Service) ServiceView {
 	v := ServiceView{Fields: ServiceFields(svc), Servers: []Fields{}}
 	for i := range svc.RealServers {
-		v.Servers = append(v.Servers, ServerFields(&svc.RealServers[i]))
+		v.Servers = append(v.Servers, ServerFields(svc, &svc.RealServers[i]))
 	}
 	return v
 }

@@ -1,7 +1,8 @@
 package web
 
 import (
-	"net/netip"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,204 +60,151 @@ func (p *fieldParser) has(key string) (string, bool) {
 	return strings.TrimSpace(v), ok
 }
 
-// GlobalKeys are the GLOBAL SETTINGS page's fields.
-var GlobalKeys = []string{"primary", "primary_private", "network", "nat_router", "nat_router_device",
-	"nat_nmask", "tcp_timeout", "tcpfin_timeout", "udp_timeout"}
-
-// RedundancyKeys are the REDUNDANCY page's fields.
-var RedundancyKeys = []string{"backup_active", "backup", "backup_private", "keepalive", "deadtime",
-	"heartbeat_port", "monitor_links", "syncdaemon", "syncd_iface", "syncd_id",
-	"vrrp_vrid", "vrrp_priority", "vrrp_preempt", "vrrp_interface", "vrrp_unicast_peers", "vrrp_advert_ms", "state_sync_port"}
-
-// VirtualKeys are the VIRTUAL SERVER page's fields.
-var VirtualKeys = []string{"name", "active", "address", "device", "vip_nmask", "port", "protocol",
-	"fwmark", "fwmark_ports", "scheduler", "scheduler_flags", "persistent", "pmask", "one_packet",
-	"sorry_server", "timeout", "reentry", "quiesce_server", "load_monitor"}
-
-// MonitorKeys are the MONITORING SCRIPTS page's nanny fields; the check
-// extensions (config.CheckKeywords) follow them on the page.
-var MonitorKeys = []string{"send", "expect", "use_regex", "send_program"}
-
-// ServiceKeys are the VIRTUAL SERVER and MONITORING SCRIPTS fields without
-// the check extensions.
-var ServiceKeys = append(append([]string{}, VirtualKeys...), MonitorKeys...)
-
-// ServerKeys are the REAL SERVER fields.
-var ServerKeys = []string{"name", "address", "port", "weight", "active", "uthreshold", "lthreshold", "network"}
+// The pages' fields, from config's keyword tables; "name" is a block's
+// name, not a keyword.
+var (
+	// GlobalKeys are the GLOBAL SETTINGS page's fields.
+	GlobalKeys = config.FormInputs(config.PageGlobal)
+	// RedundancyKeys are the REDUNDANCY page's fields.
+	RedundancyKeys = config.FormInputs(config.PageRedundancy)
+	// VirtualKeys are the VIRTUAL SERVER page's fields.
+	VirtualKeys = append([]string{"name"}, config.FormInputs(config.PageVirtual)...)
+	// MonitorKeys are the MONITORING SCRIPTS page's fields, the check
+	// extensions included.
+	MonitorKeys = config.FormInputs(config.PageMonitor)
+	// ServiceKeys are the fields of a virtual server: both its pages.
+	ServiceKeys = append(append([]string{}, VirtualKeys...), MonitorKeys...)
+	// ServerKeys are the REAL SERVER fields.
+	ServerKeys = append([]string{"name"}, config.FormInputs(config.PageServer)...)
+)
 
 func knownKeys(f Fields, keys []string, errs FieldErrors) {
 	for k := range f {
-		ok := false
-		for _, kk := range keys {
-			ok = ok || kk == k
-		}
-		if !ok {
+		if !slices.Contains(keys, k) {
 			errs.add(k, "unknown field "+strconv.Quote(k))
 		}
 	}
+}
+
+// scopeEdit is how a page's keywords reach the model: config's setters,
+// readers and resets for one block.
+type scopeEdit struct {
+	set   func(key string, values ...string) ([]config.Finding, error)
+	get   func(key string) ([]string, error)
+	reset func(key string) error
+	// what names the block in "a virtual server needs an address".
+	what string
+}
+
+// keywords applies the fields of pages' keywords: a field that is not
+// given leaves its keyword alone, a blank one resets it to what lvs.cf
+// without the line means, any other is read as lvs.cf reads the value.
+func (p *fieldParser) keywords(e scopeEdit, pages ...string) {
+	for _, page := range pages {
+		for _, k := range config.OnPage(page) {
+			if len(k.Form.Inputs) == 1 {
+				p.keyword(k.Name, func() { p.clear(e, k) })
+				continue
+			}
+			p.multi(e, k)
+		}
+	}
+}
+
+// clear resets a keyword whose field was left blank; a required one is
+// refused.
+func (p *fieldParser) clear(e scopeEdit, k config.Keyword) {
+	if k.Required {
+		p.errs.add(k.Name, fmt.Sprintf("%s needs an %s", e.what, k.Name))
+		return
+	}
+	if err := e.reset(k.Name); err != nil {
+		p.errs.add(k.Name, err.Error())
+	}
+}
+
+// multi applies a keyword of an address and a device, two fields on the
+// page, either of which may be left out to keep what runs.
+func (p *fieldParser) multi(e scopeEdit, k config.Keyword) {
+	cur, _ := e.get(k.Name)
+	vals := make([]string, len(k.Form.Inputs))
+	given := false
+	for i, in := range k.Form.Inputs {
+		v, ok := p.has(in.Name)
+		if !ok && i < len(cur) {
+			v = cur[i]
+		}
+		vals[i], given = v, given || ok
+	}
+	if !given {
+		return
+	}
+	if vals[0] == "" {
+		p.clear(e, k)
+		return
+	}
+	// A stand-in device, so that a bad address is named first.
+	probe := slices.Clone(vals)
+	for i := 1; i < len(probe); i++ {
+		if probe[i] == "" {
+			probe[i] = "eth0"
+		}
+	}
+	notes, err := e.set(k.Name, probe...)
+	switch {
+	case err != nil:
+		p.errs.add(k.Name, err.Error())
+	case len(notes) > 0:
+		p.errs.add(k.Name, notes[0].Message)
+	case slices.Contains(vals[1:], ""):
+		p.errs.add(k.Name, fmt.Sprintf("%s needs the device its address goes on (e.g. eth0)", e.what))
+	}
+}
+
+func globalScope(g *model.Global) scopeEdit {
+	return scopeEdit{what: "the router",
+		set:   func(k string, v ...string) ([]config.Finding, error) { return config.SetGlobal(g, k, v...) },
+		get:   func(k string) ([]string, error) { return config.GetGlobal(g, k) },
+		reset: func(k string) error { return config.ResetGlobal(g, k) }}
+}
+
+func serviceScope(s *model.Service) scopeEdit {
+	return scopeEdit{what: "a virtual server",
+		set:   func(k string, v ...string) ([]config.Finding, error) { return config.SetService(s, k, v...) },
+		get:   func(k string) ([]string, error) { return config.GetService(s, k) },
+		reset: func(k string) error { return config.ResetService(s, k) }}
+}
+
+func serverScope(s *model.Service, r *model.RealServer) scopeEdit {
+	return scopeEdit{what: "a real server",
+		set:   func(k string, v ...string) ([]config.Finding, error) { return config.SetServer(s, r, k, v...) },
+		get:   func(k string) ([]string, error) { return config.GetServer(s, r, k) },
+		reset: func(k string) error { return config.ResetServer(s, r, k) }}
 }
 
 // EditGlobal applies GLOBAL SETTINGS and REDUNDANCY fields to g.
 func EditGlobal(g *model.Global, f Fields) FieldErrors {
 	errs := FieldErrors{}
 	knownKeys(f, append(append([]string{}, GlobalKeys...), RedundancyKeys...), errs)
-	p := &fieldParser{f: f, errs: errs, set: func(k string, v ...string) ([]config.Finding, error) {
-		return config.SetGlobal(g, k, v...)
-	}}
-	def := model.DefaultGlobal()
-	for _, k := range []string{"primary", "primary_private", "network", "nat_nmask", "tcp_timeout", "tcpfin_timeout",
-		"udp_timeout", "backup_active", "backup", "backup_private", "keepalive", "deadtime", "heartbeat_port",
-		"monitor_links", "syncdaemon", "syncd_iface", "syncd_id", "vrrp_vrid", "vrrp_priority", "vrrp_preempt",
-		"vrrp_interface", "vrrp_unicast_peers", "vrrp_advert_ms", "state_sync_port"} {
-		p.keyword(k, func() { resetGlobal(g, &def, k) })
-	}
-	// nat_router is one keyword of two values, two fields on the page.
-	if addr, dev, ok := p.pair("nat_router", "nat_router_device", g.NATRouter, g.NATRouterDev); ok {
-		if addr == "" {
-			g.NATRouter, g.NATRouterDev = netip.Addr{}, dev
-		} else if _, err := config.SetGlobal(g, "nat_router", addr, dev); err != nil {
-			errs.add("nat_router", err.Error())
-		}
-	}
+	e := globalScope(g)
+	p := &fieldParser{f: f, errs: errs, set: e.set}
+	p.keywords(e, config.PageGlobal, config.PageRedundancy)
 	return errs
-}
-
-// pair reads the two fields of a keyword of an address and a device,
-// either of which may be left out to keep what runs; ok is false when
-// neither was given.
-func (p *fieldParser) pair(addrKey, devKey string, addr netip.Addr, dev string) (string, string, bool) {
-	a, hasAddr := p.has(addrKey)
-	d, hasDev := p.has(devKey)
-	if !hasAddr && addr.IsValid() {
-		a = addr.String()
-	}
-	if !hasDev {
-		d = dev
-	}
-	return a, d, hasAddr || hasDev
-}
-
-// resetGlobal gives a global keyword cleared on a form its default.
-func resetGlobal(g, def *model.Global, key string) {
-	switch key {
-	case "primary":
-		g.Primary = def.Primary
-	case "primary_private":
-		g.PrimaryPrivate = def.PrimaryPrivate
-	case "network":
-		g.Network = def.Network
-	case "nat_nmask":
-		g.NATPrefixLen = def.NATPrefixLen
-	case "tcp_timeout":
-		g.TCPTimeout = def.TCPTimeout
-	case "tcpfin_timeout":
-		g.TCPFinTimeout = def.TCPFinTimeout
-	case "udp_timeout":
-		g.UDPTimeout = def.UDPTimeout
-	case "backup_active":
-		g.BackupActive = def.BackupActive
-	case "backup":
-		g.Backup = def.Backup
-	case "backup_private":
-		g.BackupPrivate = def.BackupPrivate
-	case "keepalive":
-		g.Keepalive = def.Keepalive
-	case "deadtime":
-		g.Deadtime = def.Deadtime
-	case "heartbeat_port":
-		g.HeartbeatPort = def.HeartbeatPort
-	case "monitor_links":
-		g.MonitorLinks = def.MonitorLinks
-	case "syncdaemon":
-		g.SyncDaemon = def.SyncDaemon
-	case "syncd_iface":
-		g.SyncdIface = def.SyncdIface
-	case "syncd_id":
-		g.SyncdID = def.SyncdID
-	case "vrrp_vrid":
-		g.VRRPVRID = def.VRRPVRID
-	case "vrrp_priority":
-		g.VRRPPriority = def.VRRPPriority
-	case "vrrp_preempt":
-		g.VRRPPreempt = def.VRRPPreempt
-	case "vrrp_interface":
-		g.VRRPInterface = def.VRRPInterface
-	case "vrrp_unicast_peers":
-		g.VRRPUnicastPeers = nil
-	case "vrrp_advert_ms":
-		g.VRRPAdvert = def.VRRPAdvert
-	case "state_sync_port":
-		g.StateSyncPort = def.StateSyncPort
-	}
 }
 
 // EditService applies VIRTUAL SERVER and MONITORING SCRIPTS fields to s.
 func EditService(s *model.Service, f Fields) FieldErrors {
 	errs := FieldErrors{}
-	knownKeys(f, append(append([]string{}, ServiceKeys...), config.CheckKeywords()...), errs)
-	p := &fieldParser{f: f, errs: errs, set: func(k string, v ...string) ([]config.Finding, error) {
-		return config.SetService(s, k, v...)
-	}}
+	knownKeys(f, ServiceKeys, errs)
+	e := serviceScope(s)
+	p := &fieldParser{f: f, errs: errs, set: e.set}
 	if v, ok := p.has("name"); ok {
 		if v == "" {
 			errs.add("name", "a virtual server needs a name")
 		}
 		s.Name = v
 	}
-	// address is one keyword of two values, two fields on the page.
-	if vip, dev, ok := p.pair("address", "device", s.VIP, s.Device); ok {
-		// A stand-in device, so that a bad address is named first.
-		probe := dev
-		if probe == "" {
-			probe = "eth0"
-		}
-		switch notes, err := config.SetService(s, "address", vip, probe); {
-		case vip == "":
-			errs.add("address", "a virtual server needs an address")
-		case err != nil:
-			errs.add("address", err.Error())
-		case len(notes) > 0:
-			errs.add("address", notes[0].Message)
-		case dev == "":
-			errs.add("address", "a virtual server needs the device its address goes on (e.g. eth0)")
-		}
-	}
-	def := model.DefaultService(s.Name)
-	clear := map[string]func(){
-		"active":          func() { s.Active = false },
-		"vip_nmask":       func() { s.VIPPrefixLen = 0 },
-		"port":            func() { s.Port = def.Port },
-		"protocol":        func() { s.Proto = def.Proto },
-		"fwmark":          func() { s.FWMark = 0 },
-		"fwmark_ports":    func() { s.MarkPorts = nil },
-		"scheduler":       func() { s.Scheduler = def.Scheduler },
-		"scheduler_flags": func() { s.SchedFlags = 0 },
-		"persistent":      func() { s.Persistence.Timeout = 0 },
-		"pmask":           func() { s.Persistence.PrefixLen = 0 },
-		"one_packet":      func() { s.OnePacket = false },
-		"sorry_server":    func() { s.Sorry = netip.AddrPort{} },
-		"timeout":         func() { s.Check.Interval = def.Check.Interval },
-		"reentry":         func() { s.Check.Reentry = def.Check.Reentry },
-		"quiesce_server":  func() { s.Check.Quiesce = false },
-		"load_monitor":    func() { s.Check.LoadMonitor = "" },
-		"send":            func() { s.Check.Send = "" },
-		"expect":          func() { s.Check.Expect = "" },
-		"use_regex":       func() { s.Check.UseRegex = false },
-		"send_program":    func() { s.Check.SendProgram = "" },
-	}
-	if v, _ := p.has("load_monitor"); v == "none" {
-		// The form's "none" is no load_monitor line.
-		delete(clear, "load_monitor")
-		s.Check.LoadMonitor = ""
-	}
-	for _, k := range ServiceKeys {
-		if c, ok := clear[k]; ok {
-			p.keyword(k, c)
-		}
-	}
-	for _, k := range config.CheckKeywords() {
-		p.keyword(k, func() { delete(s.Check.Extra, k) })
-	}
+	p.keywords(e, config.PageVirtual, config.PageMonitor)
 	return errs
 }
 
@@ -264,37 +212,48 @@ func EditService(s *model.Service, f Fields) FieldErrors {
 func EditServer(s *model.Service, r *model.RealServer, f Fields) FieldErrors {
 	errs := FieldErrors{}
 	knownKeys(f, ServerKeys, errs)
-	p := &fieldParser{f: f, errs: errs, set: func(k string, v ...string) ([]config.Finding, error) {
-		return config.SetServer(s, r, k, v...)
-	}}
+	e := serverScope(s, r)
+	p := &fieldParser{f: f, errs: errs, set: e.set}
 	if v, ok := p.has("name"); ok {
 		if v == "" {
 			errs.add("name", "a real server needs a name")
 		}
 		r.Name = v
 	}
-	clear := map[string]func(){
-		"address": func() { errs.add("address", "a real server needs an address") },
-		// Blank is the virtual port, as in Piranha's form.
-		"port":       func() { r.Port = s.DefaultServerPort() },
-		"weight":     func() { r.Weight = model.DefaultWeight },
-		"active":     func() { r.Active = false },
-		"uthreshold": func() { r.UpperThreshold = 0 },
-		"lthreshold": func() { r.LowerThreshold = 0 },
-		"network":    func() { r.Forward = model.ForwardDefault },
-	}
-	for _, k := range ServerKeys {
-		c, ok := clear[k]
-		if v, _ := p.has(k); k == "network" && v == "default" {
-			// The form's "router default": no network line of its own.
-			c()
-			continue
-		}
-		if ok {
-			p.keyword(k, c)
-		}
-	}
+	p.keywords(e, config.PageServer)
 	return errs
+}
+
+// pageFields are the fields of pages' keywords as Write writes their
+// values (blank: unset), for a form to show.
+func pageFields(f Fields, get func(key string) ([]string, error), pages ...string) Fields {
+	for _, page := range pages {
+		for _, k := range config.OnPage(page) {
+			v, _ := get(k.Name)
+			for i, in := range k.Form.Inputs {
+				f[in.Name] = ""
+				if i < len(v) {
+					f[in.Name] = v[i]
+				}
+			}
+		}
+	}
+	return f
+}
+
+// GlobalFields renders the global settings as Fields.
+func GlobalFields(g *model.Global) Fields {
+	return pageFields(Fields{}, globalScope(g).get, config.PageGlobal, config.PageRedundancy)
+}
+
+// ServiceFields renders a virtual server as Fields.
+func ServiceFields(s *model.Service) Fields {
+	return pageFields(Fields{"name": s.Name}, serviceScope(s).get, config.PageVirtual, config.PageMonitor)
+}
+
+// ServerFields renders r, a real server of s, as Fields.
+func ServerFields(s *model.Service, r *model.RealServer) Fields {
+	return pageFields(Fields{"name": r.Name}, serverScope(s, r).get, config.PageServer)
 }
 
 // validationErrors spreads config.Validate's findings over the fields they
@@ -354,4 +313,12 @@ func indexWord(msg, key string) int {
 
 func isWordByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// boolStr is a boolean as lvs.cf and the forms write it.
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -191,7 +191,7 @@ func checkAccepted(t *testing.T, e *env, kind string, body []byte, before *model
 	case "server":
 		svc := &c.Services[0]
 		for j := range svc.RealServers {
-			if errs := EditServer(svc, &svc.RealServers[j], ServerFields(&svc.RealServers[j])); len(errs) > 0 {
+			if errs := EditServer(svc, &svc.RealServers[j], ServerFields(svc, &svc.RealServers[j])); len(errs) > 0 {
 				t.Fatalf("real server %q as shown does not edit back: %v", svc.RealServers[j].Name, errs)
 			}
 		}

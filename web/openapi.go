@@ -71,7 +71,7 @@ func openAPI() map[string]any {
 				"description": "An API token made by govs passwd --token"}},
 			"schemas": map[string]any{
 				"Global":  map[string]any{"type": "object", "properties": props(config.ScopeGlobal, allGlobalKeys()), "additionalProperties": false},
-				"Service": map[string]any{"type": "object", "properties": props(config.ScopeVirtual, append(append([]string{}, ServiceKeys...), config.CheckKeywords()...)), "additionalProperties": false},
+				"Service": map[string]any{"type": "object", "properties": props(config.ScopeVirtual, ServiceKeys), "additionalProperties": false},
 				"Server":  map[string]any{"type": "object", "properties": props(config.ScopeServer, ServerKeys), "additionalProperties": false},
 				"Error":   errSchema,
 			},

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
-	"strconv"
-	"strings"
 
 	"github.com/govs/govs/config"
 	"github.com/govs/govs/health"
@@ -93,6 +90,16 @@ func findServer(s *model.Service, name string) (int, error) {
 	return -1, fmt.Errorf("virtual server %q has no real server named %q: %w", s.Name, name, errNotFound)
 }
 
+// required refuses a new block whose fields leave out a keyword it
+// cannot do without (its address).
+func required(f Fields, errs FieldErrors, what, page string) {
+	for _, k := range config.OnPage(page) {
+		if _, ok := f[k.Name]; k.Required && !ok {
+			errs.add(k.Name, fmt.Sprintf("%s needs an %s", what, k.Name))
+		}
+	}
+}
+
 func abortIf(errs FieldErrors) error {
 	if len(errs) > 0 {
 		return &fieldAbort{errs}
@@ -104,9 +111,7 @@ func allGlobalKeys() []string {
 	return append(append([]string{}, GlobalKeys...), RedundancyKeys...)
 }
 
-func allServiceKeys() []string {
-	return append(append([]string{}, ServiceKeys...), config.CheckKeywords()...)
-}
+func allServiceKeys() []string { return ServiceKeys }
 
 func (s *Server) editGlobal(ctx context.Context, f Fields) result {
 	return s.change(ctx, allGlobalKeys(), func(c *model.Config) error {
@@ -121,9 +126,7 @@ func (s *Server) addService(ctx context.Context, f Fields) result {
 		if _, err := findService(c, svc.Name); err == nil {
 			errs.add("name", fmt.Sprintf("a virtual server named %q exists", svc.Name))
 		}
-		if _, ok := f["address"]; !ok {
-			errs.add("address", "a virtual server needs an address")
-		}
+		required(f, errs, "a virtual server", config.PageVirtual)
 		if err := abortIf(errs); err != nil {
 			return err
 		}
@@ -194,9 +197,7 @@ func (s *Server) addServer(ctx context.Context, svcName string, f Fields) result
 		if _, err := findServer(svc, rs.Name); err == nil {
 			errs.add("name", fmt.Sprintf("a real server named %q exists", rs.Name))
 		}
-		if _, ok := f["address"]; !ok {
-			errs.add("address", "a real server needs an address")
-		}
+		required(f, errs, "a real server", config.PageServer)
 		if err := abortIf(errs); err != nil {
 			return err
 		}
@@ -269,101 +270,6 @@ func (s *Server) override(svcName, srvName, action string) (int, result) {
 		return 0, result{Fields: FieldErrors{"": err.Error()}}
 	}
 	return n, result{}
-}
-
-// GlobalFields renders the global settings as Fields.
-func GlobalFields(g *model.Global) Fields {
-	return Fields{
-		"primary": addrStr(g.Primary), "primary_private": addrStr(g.PrimaryPrivate),
-		"network": g.Network.String(), "nat_router": addrStr(g.NATRouter), "nat_router_device": g.NATRouterDev,
-		"nat_nmask": maskStr(g.NATPrefixLen), "tcp_timeout": secStr(g.TCPTimeout.Seconds()),
-		"tcpfin_timeout": secStr(g.TCPFinTimeout.Seconds()), "udp_timeout": secStr(g.UDPTimeout.Seconds()),
-		"backup_active": boolStr(g.BackupActive), "backup": addrStr(g.Backup), "backup_private": addrStr(g.BackupPrivate),
-		"keepalive": secStr(g.Keepalive.Seconds()), "deadtime": secStr(g.Deadtime.Seconds()),
-		"heartbeat_port": strconv.Itoa(int(g.HeartbeatPort)), "monitor_links": boolStr(g.MonitorLinks),
-		"syncdaemon": boolStr(g.SyncDaemon), "syncd_iface": g.SyncdIface, "syncd_id": strconv.Itoa(g.SyncdID),
-		"vrrp_vrid": unsetZero(int64(g.VRRPVRID)), "vrrp_priority": unsetZero(int64(g.VRRPPriority)),
-		"vrrp_preempt": boolStr(g.VRRPPreempt), "vrrp_interface": g.VRRPInterface,
-		"vrrp_unicast_peers": joinAddrs(g.VRRPUnicastPeers), "vrrp_advert_ms": unsetZero(g.VRRPAdvert.Milliseconds()),
-		"state_sync_port": strconv.Itoa(int(g.StateSyncPort)),
-	}
-}
-
-// unsetZero shows a setting whose 0 means "not set, use the default" (the
-// VRRP ones) as a blank field: 0 is no value lvs.cf accepts for them.
-func unsetZero(n int64) string {
-	if n == 0 {
-		return ""
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-func joinAddrs(as []netip.Addr) string {
-	parts := make([]string, len(as))
-	for i, a := range as {
-		parts[i] = a.String()
-	}
-	return strings.Join(parts, ",")
-}
-
-// ServiceFields renders a virtual server as Fields.
-func ServiceFields(s *model.Service) Fields {
-	f := Fields{
-		"name": s.Name, "active": boolStr(s.Active), "address": addrStr(s.VIP), "device": s.Device,
-		"vip_nmask": maskStr(s.VIPPrefixLen), "port": strconv.Itoa(int(s.Port)),
-		"protocol": map[model.Proto]string{model.ProtoTCP: "tcp", model.ProtoUDP: "udp"}[s.Proto],
-		"fwmark":   strconv.FormatUint(uint64(s.FWMark), 10), "fwmark_ports": s.MarkPorts.String(),
-		"scheduler": string(s.Scheduler), "scheduler_flags": s.SchedFlags.Format(s.Scheduler),
-		"persistent": secStr(s.Persistence.Timeout.Seconds()), "pmask": maskStr(s.Persistence.PrefixLen),
-		"one_packet": boolStr(s.OnePacket), "sorry_server": "",
-		"timeout": secStr(s.Check.Interval.Seconds()), "reentry": secStr(s.Check.Reentry.Seconds()),
-		"quiesce_server": boolStr(s.Check.Quiesce), "load_monitor": s.Check.LoadMonitor,
-		"send": s.Check.Send, "expect": s.Check.Expect, "use_regex": boolStr(s.Check.UseRegex),
-		"send_program": s.Check.SendProgram,
-	}
-	if s.Sorry.IsValid() {
-		f["sorry_server"] = s.Sorry.String()
-	}
-	if f["load_monitor"] == "" {
-		f["load_monitor"] = "none"
-	}
-	for _, k := range config.CheckKeywords() {
-		f[k] = s.Check.Extra[k]
-	}
-	return f
-}
-
-// ServerFields renders a real server as Fields.
-func ServerFields(r *model.RealServer) Fields {
-	return Fields{
-		"name": r.Name, "address": addrStr(r.Addr), "port": strconv.Itoa(int(r.Port)),
-		"weight": strconv.Itoa(r.Weight), "active": boolStr(r.Active),
-		"uthreshold": strconv.FormatUint(uint64(r.UpperThreshold), 10),
-		"lthreshold": strconv.FormatUint(uint64(r.LowerThreshold), 10), "network": r.Forward.String(),
-	}
-}
-
-func addrStr(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
-
-func maskStr(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return strconv.Itoa(n)
-}
-
-func secStr(s float64) string { return strconv.FormatInt(int64(s), 10) }
-
-func boolStr(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }
 
 // role is the router's redundancy role. A router without backup_active,

@@ -22,12 +22,13 @@ import (
 var assets embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"field": field,
-	"bps":   humanRate,
-	"lower": strings.ToLower,
-	"pathq": url.PathEscape,
-	"split": strings.Fields,
-	"upper": strings.ToUpper,
+	"field":    field,
+	"keywords": keywordFields,
+	"bps":      humanRate,
+	"lower":    strings.ToLower,
+	"pathq":    url.PathEscape,
+	"split":    strings.Fields,
+	"upper":    strings.ToUpper,
 }).ParseFS(assets, "templates/*.html"))
 
 // page is what every template gets.
@@ -52,13 +53,8 @@ type form struct {
 }
 
 // field renders one labelled input with its error next to it. kind is
-// text, number, check, select:a,b,c, or keyword:SCOPE for an input of
-// the kind the keyword registry gives the keyword (a checkbox for a
-// boolean, a list for an enumeration, numeric for a number).
+// text, number, check or select:a,b=B,c (value=label).
 func field(f *form, key, label, kind, help string) template.HTML {
-	if scope, ok := strings.CutPrefix(kind, "keyword:"); ok {
-		kind = keywordInput(scope, key)
-	}
 	var b strings.Builder
 	v := f.Values[key]
 	id := "f-" + key
@@ -111,24 +107,47 @@ func field(f *form, key, label, kind, help string) template.HTML {
 	return template.HTML(b.String())
 }
 
-// keywordInput is the input kind the registry gives a keyword. An optional
-// enumeration offers "not set" first; an open one (numbers too) is text.
-func keywordInput(scope, key string) string {
-	k, ok := config.KeywordOf(scope, key)
-	switch {
-	case !ok:
-		return "text"
-	case k.Kind == config.KindBool && k.Check:
-		// Unset is not 0 for a check extension: offer all three.
-		return "select:=(not set),0=0 (no),1=1 (yes)"
-	case k.Kind == config.KindBool:
-		return "check"
-	case k.Kind == config.KindEnum && k.Max == 0:
-		return "select:=(not set)," + strings.Join(k.Choices, ",")
-	case k.Kind == config.KindInt, k.Kind == config.KindSeconds, k.Kind == config.KindPort:
-		return "number"
+// keywordFields renders the fields of a page's keywords as the keyword
+// registry describes them (label, help, a checkbox for a boolean, a list
+// for an enumeration, numeric for a number), in a fieldset per group in
+// the order the groups first appear; lead opens the first group.
+func keywordFields(f *form, page string, lead ...template.HTML) template.HTML {
+	var groups []string
+	fields := map[string][]string{}
+	for _, k := range config.OnPage(page) {
+		g := k.Form.Group
+		if _, seen := fields[g]; !seen {
+			groups = append(groups, g)
+		}
+		for i, in := range k.Form.Inputs {
+			kind := k.Form.Input
+			switch {
+			case i > 0:
+				kind = "text"
+			case kind == "select":
+				kind = "select:" + strings.Join(k.Form.Options, ",")
+			}
+			fields[g] = append(fields[g], string(field(f, in.Name, in.Label, kind, in.Help)))
+		}
 	}
-	return "text"
+	var b strings.Builder
+	for i, g := range groups {
+		if g != "" {
+			fmt.Fprintf(&b, "<fieldset><legend>%s</legend>\n", html.EscapeString(g))
+		}
+		if i == 0 {
+			for _, l := range lead {
+				b.WriteString(string(l))
+				b.WriteByte('\n')
+			}
+		}
+		b.WriteString(strings.Join(fields[g], "\n"))
+		if g != "" {
+			b.WriteString("\n</fieldset>")
+		}
+		b.WriteByte('\n')
+	}
+	return template.HTML(b.String())
 }
 
 func humanRate(v uint64) string {
@@ -397,18 +416,8 @@ type serviceEdit struct {
 	Name    string
 	New     bool
 	Servers []Fields
-	Extras  []string
-	Sched   string
 	Server  string // the real server being edited
 	States  map[string]string
-}
-
-func schedOptions() string {
-	var o []string
-	for _, s := range model.Schedulers {
-		o = append(o, string(s))
-	}
-	return "select:" + strings.Join(o, ",")
 }
 
 func (s *Server) virtualNew(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -416,8 +425,7 @@ func (s *Server) virtualNew(w http.ResponseWriter, r *http.Request, p *principal
 	d := model.DefaultService("")
 	d.Device = "eth0:1"
 	pg.Form = &form{Values: ServiceFields(&d), Errs: FieldErrors{}}
-	pg.Form.Values["address"] = ""
-	pg.Data = serviceEdit{New: true, Sched: schedOptions()}
+	pg.Data = serviceEdit{New: true}
 	s.render(w, http.StatusOK, "service.html", pg)
 }
 
@@ -432,7 +440,7 @@ func (s *Server) virtualNewPost(w http.ResponseWriter, r *http.Request, p *princ
 	d := model.DefaultService("")
 	pg.Form = &form{Values: merged(ServiceFields(&d), f), Errs: res.Fields}
 	pg.Error = formError(res)
-	pg.Data = serviceEdit{New: true, Sched: schedOptions()}
+	pg.Data = serviceEdit{New: true}
 	s.render(w, http.StatusBadRequest, "service.html", pg)
 }
 
@@ -447,9 +455,9 @@ func (s *Server) lookup(w http.ResponseWriter, name string) *model.Service {
 }
 
 func (s *Server) serviceEdit(sv *model.Service) serviceEdit {
-	se := serviceEdit{Name: sv.Name, Extras: config.CheckKeywords(), Sched: schedOptions(), States: map[string]string{}}
+	se := serviceEdit{Name: sv.Name, States: map[string]string{}}
 	for i := range sv.RealServers {
-		se.Servers = append(se.Servers, ServerFields(&sv.RealServers[i]))
+		se.Servers = append(se.Servers, ServerFields(sv, &sv.RealServers[i]))
 	}
 	if ts := s.r.Table().Service(sv.Key()); ts != nil && sv.Active {
 		for _, svc := range s.r.Snapshot().Services {

@@ -18,8 +18,8 @@ func (s *Server) realList(w http.ResponseWriter, r *http.Request, p *principal) 
 	}
 	pg := s.newPage(p, "Real Servers of "+sv.Name, "virtual")
 	d := model.DefaultRealServer("")
-	pg.Form = &form{Values: ServerFields(&d), Errs: FieldErrors{}}
-	pg.Form.Values["address"], pg.Form.Values["port"] = "", ""
+	d.Port = sv.DefaultServerPort()
+	pg.Form = &form{Values: ServerFields(sv, &d), Errs: FieldErrors{}}
 	pg.Data = s.serviceEdit(sv)
 	pg.Flash = s.savedFlash(r)
 	s.render(w, http.StatusOK, "real.html", pg)
@@ -39,7 +39,8 @@ func (s *Server) realAdd(w http.ResponseWriter, r *http.Request, p *principal) {
 	}
 	pg := s.newPage(p, "Real Servers of "+sv.Name, "virtual")
 	d := model.DefaultRealServer("")
-	pg.Form = &form{Values: merged(ServerFields(&d), f), Errs: res.Fields}
+	d.Port = sv.DefaultServerPort()
+	pg.Form = &form{Values: merged(ServerFields(sv, &d), f), Errs: res.Fields}
 	pg.Error = formError(res)
 	pg.Data = s.serviceEdit(sv)
 	s.render(w, http.StatusBadRequest, "real.html", pg)
@@ -56,7 +57,7 @@ func (s *Server) realEdit(w http.ResponseWriter, r *http.Request, p *principal) 
 		return
 	}
 	pg := s.newPage(p, "Real Server "+sv.RealServers[j].Name, "virtual")
-	pg.Form = &form{Values: ServerFields(&sv.RealServers[j]), Errs: FieldErrors{}, RO: !p.user.CanWrite()}
+	pg.Form = &form{Values: ServerFields(sv, &sv.RealServers[j]), Errs: FieldErrors{}, RO: !p.user.CanWrite()}
 	se := s.serviceEdit(sv)
 	se.Server = sv.RealServers[j].Name
 	pg.Data = se
@@ -81,7 +82,7 @@ func (s *Server) realEditPost(w http.ResponseWriter, r *http.Request, p *princip
 		return
 	}
 	pg := s.newPage(p, "Real Server "+srv, "virtual")
-	pg.Form = &form{Values: merged(ServerFields(&sv.RealServers[j]), f), Errs: res.Fields}
+	pg.Form = &form{Values: merged(ServerFields(sv, &sv.RealServers[j]), f), Errs: res.Fields}
 	pg.Error = formError(res)
 	se := s.serviceEdit(sv)
 	se.Server = srv
