@@ -229,22 +229,13 @@ func TestLoopbackRouter(t *testing.T) {
 	}
 
 	// Graceful stop: an open stream finishes, then the router exits 0.
-	type result struct {
-		body string
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		body, err := get(ctx, "http://127.78.0.100:19000/stream?n=15", "")
-		res <- result{body, err}
-	}()
+	stream := background(func() (string, error) { return get(ctx, "http://127.78.0.100:19000/stream?n=15", "") })
 	time.Sleep(300 * time.Millisecond)
 	if code := r.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("govs run exit code %d after SIGTERM, want 0", code)
 	}
-	got := <-res
-	if got.err != nil || strings.Count(got.body, "\n") != 15 {
-		t.Fatalf("stream across a graceful stop: %v, %d lines", got.err, strings.Count(got.body, "\n"))
+	if body, err := stream(); err != nil || strings.Count(body, "\n") != 15 {
+		t.Fatalf("stream across a graceful stop: %v, %d lines", err, strings.Count(body, "\n"))
 	}
 	if _, err := get(ctx, "http://127.78.0.100:19000/", ""); err == nil {
 		t.Fatal("the router still accepts after it stopped")
