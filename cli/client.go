@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"time"
 
@@ -20,6 +21,12 @@ func clientFailure(e *env, cmd string, err error) int {
 	return ExitFailure
 }
 
+// socketFlag defines --socket, where the router listens and every command
+// that talks to it dials.
+func socketFlag(fs *flag.FlagSet) *string {
+	return fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+}
+
 func cmdList(e *env, args []string) int {
 	c := commands()["list"]
 	fs := newFlags(e, c)
@@ -31,7 +38,7 @@ func cmdList(e *env, args []string) int {
 	rate := fs.Bool("rate", false, "show rates, like ipvsadm --rate")
 	conns := fs.Bool("c", false, "show the connection table and persistence templates, like ipvsadm -L -c")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -85,7 +92,7 @@ func writeJSON(e *env, v any) int {
 func cmdReload(e *env, args []string) int {
 	c := commands()["reload"]
 	fs := newFlags(e, c)
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -105,7 +112,7 @@ func cmdStatus(e *env, args []string) int {
 	c := commands()["status"]
 	fs := newFlags(e, c)
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

@@ -15,7 +15,7 @@ import (
 func cmdDemo(e *env, args []string) int {
 	c := commands()["demo"]
 	fs := newFlags(e, c)
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if code, ok := parse(fs, args); !ok {
 		return code

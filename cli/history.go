@@ -49,7 +49,7 @@ func cmdHistory(e *env, args []string) int {
 	fs := newFlags(e, c)
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	text := fs.Bool("text", false, "with a REVISION, print its lvs.cf text instead of its diff")
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	pos, code, ok := parsePositional(fs, args, 1)
 	if !ok {
 		return code
@@ -96,7 +96,7 @@ func cmdHistory(e *env, args []string) int {
 func cmdRollback(e *env, args []string) int {
 	c := commands()["rollback"]
 	fs := newFlags(e, c)
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	pos, code, ok := parsePositional(fs, args, 1)
 	if !ok {
 		return code

@@ -84,7 +84,7 @@ func cmdRealServer(e *env, args []string) int {
 	c := commands()["realserver"]
 	fs := newFlags(e, c)
 	service := fs.String("service", "", "limit to one virtual service: its lvs.cf name, or tcp:VIP:PORT, udp:VIP:PORT, fwm:MARK")
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	mode := fs.String("mode", "", "setup: the router's forwarding method for this real server, direct or tunnel")
 	vip := fs.String("vip", "", "setup: the virtual IP `address` the real server must accept")
 	apply := fs.Bool("apply", false, "setup: make the changes (as root) instead of printing them")
@@ -122,7 +122,7 @@ func cmdHealth(e *env, args []string) int {
 	c := commands()["health"]
 	fs := newFlags(e, c)
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}

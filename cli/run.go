@@ -85,7 +85,7 @@ func cmdRun(e *env, args []string) int {
 	c := commands()["run"]
 	fs := newFlags(e, c)
 	cfgPath := fs.String("c", DefaultConfig, "the lvs.cf configuration `file`")
-	socket := fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
+	socket := socketFlag(fs)
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on stop, how long open connections may take to finish")
 	group := fs.String("socket-group", "", "a `group` whose members may read through the control socket (status, list) but change nothing")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")

@@ -75,76 +75,62 @@ func (c *Client) Close() error {
 
 // Snapshot fetches the table.
 func (c *Client) Snapshot(ctx context.Context) (table.Snapshot, error) {
-	var s table.Snapshot
-	err := c.do(ctx, http.MethodGet, "table", &s)
-	return s, err
+	return call[table.Snapshot](ctx, c, http.MethodGet, "table", nil)
 }
 
 // Conns fetches the connection entries and persistence templates.
 func (c *Client) Conns(ctx context.Context) ([]table.ConnStatus, error) {
-	var cs []table.ConnStatus
-	err := c.do(ctx, http.MethodGet, "conns", &cs)
-	return cs, err
+	return call[[]table.ConnStatus](ctx, c, http.MethodGet, "conns", nil)
 }
 
 // Status fetches the router's status.
 func (c *Client) Status(ctx context.Context) (router.Status, error) {
-	var s router.Status
-	err := c.do(ctx, http.MethodGet, "status", &s)
-	return s, err
+	return call[router.Status](ctx, c, http.MethodGet, "status", nil)
 }
 
 // Reload asks the router to reread its configuration and returns its
 // status after. A rejected configuration comes back as an *Error with
 // StatusCode 422 whose text is exactly the router's error list.
 func (c *Client) Reload(ctx context.Context) (router.Status, error) {
-	var st router.Status
-	err := c.do(ctx, http.MethodPost, "reload", &st)
-	return st, err
+	return call[router.Status](ctx, c, http.MethodPost, "reload", nil)
 }
 
 // RealServer sends an operator override.
 func (c *Client) RealServer(ctx context.Context, r RealServerRequest) (RealServerResult, error) {
-	var res RealServerResult
-	err := c.doBody(ctx, http.MethodPost, "realserver", r, &res)
-	return res, err
+	return call[RealServerResult](ctx, c, http.MethodPost, "realserver", r)
 }
 
 // Health fetches the health monitors, agents and overrides as raw JSON,
 // decoded by the caller that knows their types.
 func (c *Client) Health(ctx context.Context) (json.RawMessage, error) {
-	var raw json.RawMessage
-	err := c.do(ctx, http.MethodGet, "health", &raw)
-	return raw, err
+	return call[json.RawMessage](ctx, c, http.MethodGet, "health", nil)
 }
 
 // History lists the revisions of the router's configuration file.
 func (c *Client) History(ctx context.Context) ([]config.Revision, error) {
-	var revs []config.Revision
-	err := c.do(ctx, http.MethodGet, "history", &revs)
-	return revs, err
+	return call[[]config.Revision](ctx, c, http.MethodGet, "history", nil)
 }
 
 // Revision fetches one revision with its text and diff.
 func (c *Client) Revision(ctx context.Context, n int) (RevisionView, error) {
-	var v RevisionView
-	err := c.do(ctx, http.MethodGet, "revision?n="+strconv.Itoa(n), &v)
-	return v, err
+	return call[RevisionView](ctx, c, http.MethodGet, "revision?n="+strconv.Itoa(n), nil)
 }
 
 // Rollback makes revision n run again and returns the revision that
 // records it.
 func (c *Client) Rollback(ctx context.Context, n int) (config.Revision, error) {
-	var rev config.Revision
-	err := c.doBody(ctx, http.MethodPost, "rollback", RollbackRequest{Revision: n}, &rev)
-	return rev, err
+	return call[config.Revision](ctx, c, http.MethodPost, "rollback", RollbackRequest{Revision: n})
 }
 
-func (c *Client) do(ctx context.Context, method, endpoint string, out any) error {
-	return c.doBody(ctx, method, endpoint, nil, out)
+// call sends a request, with in as its JSON body unless it is nil, and
+// decodes the answer as a T.
+func call[T any](ctx context.Context, c *Client, method, endpoint string, in any) (T, error) {
+	var out T
+	err := c.do(ctx, method, endpoint, in, &out)
+	return out, err
 }
 
-func (c *Client) doBody(ctx context.Context, method, endpoint string, in, out any) error {
+func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) error {
 	var reqBody io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -173,9 +159,6 @@ func (c *Client) doBody(ctx context.Context, method, endpoint string, in, out an
 	}
 	if resp.StatusCode/100 != 2 {
 		return decodeError(resp.StatusCode, body)
-	}
-	if out == nil {
-		return nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("decoding the govs router's answer at %s: %w", c.path, err)

@@ -240,12 +240,7 @@ func (s *Server) realServer(w http.ResponseWriter, req *http.Request) {
 	}
 	res, err := s.r.RealServer(req.Context(), rr)
 	if err != nil {
-		code := http.StatusInternalServerError
-		var se *StatusError
-		if errors.As(err, &se) {
-			code = se.Code
-		}
-		writeError(w, code, err.Error())
+		writeError(w, statusOf(err, http.StatusInternalServerError), err.Error())
 		return
 	}
 	s.log.Info("real-server override", "action", rr.Action, "target", rr.Target, "service", rr.Service,
@@ -284,16 +279,21 @@ func (s *Server) rollback(w http.ResponseWriter, req *http.Request) {
 	defer s.reload.Unlock()
 	rev, err := s.r.Rollback(req.Context(), rr.Revision)
 	if err != nil {
-		code := http.StatusConflict
-		var se *StatusError
-		if errors.As(err, &se) {
-			code = se.Code
-		}
-		writeError(w, code, err.Error())
+		writeError(w, statusOf(err, http.StatusConflict), err.Error())
 		return
 	}
 	s.log.Info("rolled back", "to", rr.Revision, "revision", rev.N)
 	writeJSON(w, http.StatusOK, rev)
+}
+
+// statusOf is the HTTP status for a Router's err: the one a *StatusError
+// chose, otherwise fallback.
+func statusOf(err error, fallback int) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return fallback
 }
 
 // decodeOne reads a request body of exactly one JSON object into v, or

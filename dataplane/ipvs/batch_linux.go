@@ -106,14 +106,7 @@ func encodeService(s KService) func(*netlink.AttributeEncoder) error {
 		flags = binary.NativeEndian.AppendUint32(flags, 0xffffffff)
 		ae.Bytes(svcAttrFlags, flags)
 		ae.Uint32(svcAttrTimeout, s.Timeout)
-		bits := 32
-		if fam == model.IPv6 {
-			bits = 128
-		}
-		prefix := s.PrefixLen
-		if prefix <= 0 || prefix > bits {
-			prefix = bits
-		}
+		prefix, _ := s.prefix()
 		if fam == model.IPv6 {
 			ae.Uint32(svcAttrNetmask, uint32(prefix))
 		} else {

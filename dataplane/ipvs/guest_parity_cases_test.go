@@ -37,6 +37,17 @@ func shorts(n, k int) func(*parityRun) {
 	}
 }
 
+// longs opens n connections from the first client and keeps them until the
+// last is scheduled, so that each pick sees the active ones before it.
+func longs(n int) func(*parityRun) {
+	return func(r *parityRun) {
+		for range n {
+			r.long(parityClients[0])
+		}
+		r.closeAll()
+	}
+}
+
 // drainCase is a persistent /24 service whose clients' server is drained
 // to weight 0 in between: with expire_quiescent_template = 0 (the
 // kernel's default) they stay on it, as the kernel keeps the template;
@@ -117,25 +128,10 @@ var parityCases = []parityCase{
 		shorts(10, 1)(r)
 		r.closeAll()
 	}},
-	{"sed 3:2:1", svc3(model.SchedSED, 3, 2, 1), func(r *parityRun) {
-		for range 6 {
-			r.long(parityClients[0])
-		}
-		r.closeAll()
-	}},
-	{"nq equal", svc3(model.SchedNQ, 1, 1, 1), func(r *parityRun) {
-		for range 5 {
-			r.long(parityClients[0])
-		}
-		r.closeAll()
-	}},
+	{"sed 3:2:1", svc3(model.SchedSED, 3, 2, 1), longs(6)},
+	{"nq equal", svc3(model.SchedNQ, 1, 1, 1), longs(5)},
 	{"fo 1:3:2", svc3(model.SchedFO, 1, 3, 2), shorts(4, 1)},
-	{"ovf 2:1:1", svc3(model.SchedOVF, 2, 1, 1), func(r *parityRun) {
-		for range 5 {
-			r.long(parityClients[0])
-		}
-		r.closeAll()
-	}},
+	{"ovf 2:1:1", svc3(model.SchedOVF, 2, 1, 1), longs(5)},
 	{"dh", svc3(model.SchedDH, 1, 1, 1), shorts(4, 8)},
 	{"sh, eight clients", svc3(model.SchedSH, 1, 2, 1), shorts(8, 8)},
 	{"mh, eight clients", svc3(model.SchedMH, 1, 2, 1), shorts(8, 8)},
@@ -237,10 +233,5 @@ var parityCases = []parityCase{
 		s.RealServers[0].UpperThreshold, s.RealServers[0].LowerThreshold = 2, 1
 		s.RealServers[1].UpperThreshold, s.RealServers[1].LowerThreshold = 2, 1
 		return s
-	}, func(r *parityRun) {
-		for range 5 {
-			r.long(parityClients[0])
-		}
-		r.closeAll()
-	}},
+	}, longs(5)},
 }

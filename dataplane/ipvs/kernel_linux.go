@@ -77,16 +77,24 @@ func afOf(f model.Family) cfipvs.AddressFamily {
 	return cfipvs.INET
 }
 
-func toCF(s KService) cfipvs.Service {
-	fam := s.Key.AddrFamily()
-	bits := 32
-	if fam == model.IPv6 {
+// prefix is the persistence netmask's length and the address's width. A
+// length of 0 or out of range is the full width: persistence per client
+// address.
+func (s KService) prefix() (prefix, bits int) {
+	bits = 32
+	if s.Key.AddrFamily() == model.IPv6 {
 		bits = 128
 	}
-	prefix := s.PrefixLen
+	prefix = s.PrefixLen
 	if prefix <= 0 || prefix > bits {
 		prefix = bits
 	}
+	return prefix, bits
+}
+
+func toCF(s KService) cfipvs.Service {
+	fam := s.Key.AddrFamily()
+	prefix, bits := s.prefix()
 	out := cfipvs.Service{
 		Scheduler: s.Scheduler,
 		Timeout:   s.Timeout,

@@ -58,28 +58,25 @@ func newBudget(sockets int) *budget {
 }
 
 // takeTCP reserves the two sockets of a TCP connection.
-func (b *budget) takeTCP() bool {
-	if !b.take(&b.tcp, b.tcpMax, 2) {
-		b.refusedTCP.Add(1)
-		return false
-	}
-	return true
-}
+func (b *budget) takeTCP() bool { return b.take(&b.tcp, b.tcpMax, 2, &b.refusedTCP) }
 
 func (b *budget) giveTCP() { b.give(&b.tcp, 2) }
 
 // takeUDP reserves the socket of a UDP flow.
-func (b *budget) takeUDP() bool {
-	if !b.take(&b.udp, b.udpMax, 1) {
-		b.refusedUDP.Add(1)
+func (b *budget) takeUDP() bool { return b.take(&b.udp, b.udpMax, 1, &b.refusedUDP) }
+
+func (b *budget) giveUDP() { b.give(&b.udp, 1) }
+
+// take reserves n sockets of share, or counts the refusal in refused.
+func (b *budget) take(share *atomic.Int64, shareMax, n int64, refused *atomic.Uint64) bool {
+	if !b.reserve(share, shareMax, n) {
+		refused.Add(1)
 		return false
 	}
 	return true
 }
 
-func (b *budget) giveUDP() { b.give(&b.udp, 1) }
-
-func (b *budget) take(share *atomic.Int64, shareMax, n int64) bool {
+func (b *budget) reserve(share *atomic.Int64, shareMax, n int64) bool {
 	if m := b.maxFlows.Load(); b.flows.Add(1) > m && m > 0 {
 		b.flows.Add(-1)
 		return false

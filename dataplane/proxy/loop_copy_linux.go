@@ -103,13 +103,7 @@ func (c *lconn) move(i int) bool {
 			}
 			n, err := rawWrite(c.fd[dst], d.buf[d.off:d.end])
 			if err != 0 {
-				if err == unix.EAGAIN {
-					c.rdy[dst] &^= canWrite
-					return true
-				}
-				// A socket error is the peer resetting (or worse): the other
-				// side gets a reset too, as the kernel would forward the RST.
-				c.close(true)
+				c.failed(dst, canWrite, err)
 				return true
 			}
 			// Only EAGAIN says that dst is full, as for a splice.
@@ -150,13 +144,7 @@ func (c *lconn) move(i int) bool {
 		n, err := rawRead(c.fd[src], b)
 		if err != 0 {
 			lp.put(b)
-			if err == unix.EAGAIN {
-				c.rdy[src] &^= canRead
-				return true
-			}
-			// A socket error is the peer resetting (or worse): the other
-			// side gets a reset too, as the kernel would forward the RST.
-			c.close(true)
+			c.failed(src, canRead, err)
 			return true
 		}
 		if n == 0 {
@@ -238,13 +226,7 @@ func (c *lconn) passUrgent(i int) bool {
 func (c *lconn) spliceOut(d *ldir, dst int) bool {
 	n, err := rawSplice(d.pipe.r, c.fd[dst], d.inPipe)
 	if err != 0 {
-		if err == unix.EAGAIN {
-			c.rdy[dst] &^= canWrite
-			return false
-		}
-		// A socket error is the peer resetting (or worse): the other
-		// side gets a reset too, as the kernel would forward the RST.
-		c.close(true)
+		c.failed(dst, canWrite, err)
 		return false
 	}
 	// A splice may stop short with room left in the socket, so only
@@ -267,15 +249,10 @@ func (c *lconn) spliceIn(i int) bool {
 	}
 	n, err := rawSplice(c.fd[src], d.pipe.w, d.pipe.size)
 	if err != 0 {
-		if err == unix.EAGAIN {
-			c.rdy[src] &^= canRead
+		if c.failed(src, canRead, err) {
 			lp.givePipe(d.pipe)
 			d.pipe = nil
-			return false
 		}
-		// A socket error is the peer resetting (or worse): the other
-		// side gets a reset too, as the kernel would forward the RST.
-		c.close(true)
 		return false
 	}
 	if n == 0 {
@@ -289,6 +266,20 @@ func (c *lconn) spliceIn(i int) bool {
 	c.account(i, n)
 	d.inPipe = n
 	return true
+}
+
+// failed takes the error of a read from or a write to socket s, bit being
+// the readiness the call used. EAGAIN clears the bit until the poller sets
+// it again and returns true. Any other error is the peer resetting (or
+// worse): the other side gets a reset too, as the kernel would forward the
+// RST.
+func (c *lconn) failed(s int, bit uint8, err unix.Errno) (again bool) {
+	if err == unix.EAGAIN {
+		c.rdy[s] &^= bit
+		return true
+	}
+	c.close(true)
+	return false
 }
 
 // fin passes direction i's FIN on. If the other direction is closed

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,51 +48,28 @@ func TestReloadWithoutLoss(t *testing.T) {
 	}
 	e.mustApply(cfgs[0])
 
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			src := ip(fmt.Sprintf("127.1.18.%d", w+1))
-			for i := 0; i < 5000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := roundTrip(src, ap(vip, port), fmt.Sprint("w", w, " ", i)); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	load := testutil.StartLoad(4, 5000, func(w, i int) error {
+		return roundTrip(ip(fmt.Sprintf("127.1.18.%d", w+1)), ap(vip, port), fmt.Sprint("w", w, " ", i))
+	})
 	deadline := time.Now().Add(2 * time.Second)
 	reloads := 0
 	for i := 1; time.Now().Before(deadline); i++ {
 		if err := e.apply(cfgs[i%len(cfgs)]); err != nil {
-			close(stop)
-			wg.Wait()
+			load.Stop()
 			t.Fatalf("reload %d: %v", i, err)
 		}
 		reloads++
 		time.Sleep(10 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
-	t.Logf("%d reloads, %d connections", reloads, ok.Load())
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d connections failed across reloads; first: %v", n, n+ok.Load(), firstErr.Load())
+	ok, failed, first := load.Stop()
+	t.Logf("%d reloads, %d connections", reloads, ok)
+	if failed > 0 {
+		t.Fatalf("%d of %d connections failed across reloads; first: %v", failed, failed+ok, first)
 	}
 	// Floors low enough for a loaded machine; what matters is that load and
 	// reloads overlapped.
-	if ok.Load() < 20 || reloads < 5 {
-		t.Fatalf("only %d connections and %d reloads", ok.Load(), reloads)
+	if ok < 20 || reloads < 5 {
+		t.Fatalf("only %d connections and %d reloads", ok, reloads)
 	}
 	// Everything drains: no connection is left open in the table.
 	testutil.WaitFor(t, 3*time.Second, "connections to drain", func() bool { return e.tbl.ConnCount() == 0 })

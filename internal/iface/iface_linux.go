@@ -49,26 +49,23 @@ func (a Addr) message() (*rtnetlink.AddressMessage, error) {
 
 // AddAddr puts a on its interface; an address already there is fine.
 func AddAddr(a Addr) error {
-	m, err := a.message()
-	if err != nil {
-		return err
-	}
-	return withConn(func(c *rtnetlink.Conn) error {
-		if err := c.Address.New(m); err != nil && !errors.Is(err, unix.EEXIST) {
-			return err
-		}
-		return nil
-	})
+	return changeAddr(a, (*rtnetlink.AddressService).New, unix.EEXIST)
 }
 
 // DelAddr takes a off its interface; an address already gone is fine.
 func DelAddr(a Addr) error {
+	return changeAddr(a, (*rtnetlink.AddressService).Delete, unix.EADDRNOTAVAIL)
+}
+
+// changeAddr sends change for a. The error done says the change was made
+// before, which is what the caller wanted.
+func changeAddr(a Addr, change func(*rtnetlink.AddressService, *rtnetlink.AddressMessage) error, done unix.Errno) error {
 	m, err := a.message()
 	if err != nil {
 		return err
 	}
 	return withConn(func(c *rtnetlink.Conn) error {
-		if err := c.Address.Delete(m); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		if err := change(c.Address, m); err != nil && !errors.Is(err, done) {
 			return err
 		}
 		return nil

@@ -249,6 +249,36 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+func TestLoad(t *testing.T) {
+	// Every third try fails: 3 workers of 10 tries each end with 18 good
+	// and 12 failed, the first failure being one of the i == 0 tries.
+	var tries atomic.Int64
+	l := StartLoad(3, 10, func(w, i int) error {
+		tries.Add(1)
+		if i%3 == 0 {
+			return fmt.Errorf("worker %d try %d", w, i)
+		}
+		return nil
+	})
+	WaitFor(t, 5*time.Second, "30 tries", func() bool { return tries.Load() == 30 })
+	ok, failed, first := l.Stop()
+	if ok != 18 || failed != 12 || first == nil || !strings.HasSuffix(first.Error(), "try 0") {
+		t.Errorf("ok %d, failed %d, first %v", ok, failed, first)
+	}
+	// Stop ends tries that would go on; it may be called again.
+	tries.Store(0)
+	l = StartLoad(2, 1<<30, func(int, int) error {
+		tries.Add(1)
+		time.Sleep(time.Millisecond)
+		return nil
+	})
+	WaitFor(t, 5*time.Second, "tries", func() bool { return tries.Load() > 4 })
+	ok, failed, first = l.Stop()
+	if again, _, _ := l.Stop(); ok != tries.Load() || failed != 0 || first != nil || again != ok {
+		t.Errorf("ok %d of %d tries, failed %d, first %v, again %d", ok, tries.Load(), failed, first, again)
+	}
+}
+
 func TestRandomFile(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")

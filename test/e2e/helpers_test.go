@@ -317,6 +317,25 @@ func get(ctx context.Context, url, local string) (string, error) {
 	return string(b), err
 }
 
+// background runs fetch on a goroutine, for a stream that stays open
+// across what the test does meanwhile (a reload, a stop); the function it
+// returns waits for fetch's result.
+func background(fetch func() (string, error)) func() (string, error) {
+	type result struct {
+		out string
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		out, err := fetch()
+		res <- result{out, err}
+	}()
+	return func() (string, error) {
+		r := <-res
+		return r.out, r.err
+	}
+}
+
 // lvsServers is the server blocks of a virtual service in lvs.cf: rs1,
 // rs2, ... at the given addresses, active, on the service's port.
 func lvsServers(addrs ...string) string {

@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govs/govs/internal/testutil"
 )
 
 const loopbackCfg = `serial_no = %d
@@ -188,32 +188,14 @@ func TestLoopbackRouter(t *testing.T) {
 	// Reload under load: clients hammer the unchanged bundle and the api
 	// service while reloads add and remove a service and change the
 	// api service's scheduler and weights, by command and by SIGHUP.
-	var failed, done atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 5000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				url := "http://127.78.0.100:18080/"
-				if i%2 == 1 {
-					url = "http://127.78.0.100:19000/"
-				}
-				if _, err := get(ctx, url, fmt.Sprintf("127.78.%d.%d", 10+g, 1+i%200)); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-				done.Add(1)
-			}
-		}()
-	}
+	load := testutil.StartLoad(4, 5000, func(g, i int) error {
+		url := "http://127.78.0.100:18080/"
+		if i%2 == 1 {
+			url = "http://127.78.0.100:19000/"
+		}
+		_, err := get(ctx, url, fmt.Sprintf("127.78.%d.%d", 10+g, 1+i%200))
+		return err
+	})
 	variants := []string{
 		fmt.Sprintf(loopbackCfg, 3, "wlc", 2, extraService),
 		fmt.Sprintf(loopbackCfg, 4, "rr", 5, ""),
@@ -236,34 +218,24 @@ func TestLoopbackRouter(t *testing.T) {
 		}
 		time.Sleep(150 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || done.Load() < 100 {
-		t.Fatalf("reload under load: %d of %d requests failed (first: %v)", failed.Load(), done.Load(), firstErr.Load())
+	ok, failed, first := load.Stop()
+	if done := ok + failed; failed != 0 || done < 100 {
+		t.Fatalf("reload under load: %d of %d requests failed (first: %v)", failed, done, first)
 	}
-	t.Logf("reload under load: %d requests, 12 reloads, 0 failed", done.Load())
+	t.Logf("reload under load: %d requests, 12 reloads, 0 failed", ok)
 	st, _, _ := govs(t, "status", "--json", "--socket", r.socket)
 	if !strings.Contains(st, `"reloads": 13`) {
 		t.Errorf("status after 13 reloads (1 refused, 6 by command, 6 by SIGHUP):\n%s", st)
 	}
 
 	// Graceful stop: an open stream finishes, then the router exits 0.
-	type result struct {
-		body string
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		body, err := get(ctx, "http://127.78.0.100:19000/stream?n=15", "")
-		res <- result{body, err}
-	}()
+	stream := background(func() (string, error) { return get(ctx, "http://127.78.0.100:19000/stream?n=15", "") })
 	time.Sleep(300 * time.Millisecond)
 	if code := r.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("govs run exit code %d after SIGTERM, want 0", code)
 	}
-	got := <-res
-	if got.err != nil || strings.Count(got.body, "\n") != 15 {
-		t.Fatalf("stream across a graceful stop: %v, %d lines", got.err, strings.Count(got.body, "\n"))
+	if body, err := stream(); err != nil || strings.Count(body, "\n") != 15 {
+		t.Fatalf("stream across a graceful stop: %v, %d lines", err, strings.Count(body, "\n"))
 	}
 	if _, err := get(ctx, "http://127.78.0.100:19000/", ""); err == nil {
 		t.Fatal("the router still accepts after it stopped")

@@ -208,15 +208,9 @@ func TestNamespaceRouter(t *testing.T) {
 	if s := server(curl("", "http://203.0.113.100:8000/")); s != "rs2" {
 		t.Fatalf("wrr 3:1 cycle starts with %s, want rs2", s)
 	}
-	type result struct {
-		out string
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		out, err := client.Try(ctx, "curl", "-sS", "--max-time", "20", "http://203.0.113.100:8000/stream?n=20")
-		res <- result{out, err}
-	}()
+	stream := background(func() (string, error) {
+		return client.Try(ctx, "curl", "-sS", "--max-time", "20", "http://203.0.113.100:8000/stream?n=20")
+	})
 	time.Sleep(400 * time.Millisecond)
 	writeFile(t, cfgPath, fmt.Sprintf(netnsCfg, 0))
 	if _, errOut, code := govs(t, "reload", "--socket", r.socket); code != 0 {
@@ -227,9 +221,8 @@ func TestNamespaceRouter(t *testing.T) {
 			t.Fatalf("a new connection went to quiesced %s", s)
 		}
 	}
-	got := <-res
-	if got.err != nil || strings.Count(got.out, "\n") != 20 || !strings.HasPrefix(got.out, "rs1 ") {
-		t.Fatalf("stream across the quiesce: %v, %d lines\n%s", got.err, strings.Count(got.out, "\n"), got.out)
+	if got, err := stream(); err != nil || strings.Count(got, "\n") != 20 || !strings.HasPrefix(got, "rs1 ") {
+		t.Fatalf("stream across the quiesce: %v, %d lines\n%s", err, strings.Count(got, "\n"), got)
 	}
 	out, _, _ := govs(t, "list", "--stats", "--socket", r.socket)
 	if !strings.Contains(out, "FWM  80") || !strings.Contains(out, "198.51.100.11:8000") {
