@@ -175,12 +175,12 @@ var virtualKeywords = newTable(
 	kwEntry{"quiesce_server", boolVar(func(p *parser) *bool { return &vs(p).Check.Quiesce }).
 		about("On failure set the weight to 0 instead of removing the server.").
 		on(PageVirtual, "Monitoring", "Quiesce server", "weight 0 on failure instead of removal")},
-	kwEntry{"client_monitor", ignoredKW(1, whyNoNanny).about("Accepted and ignored.")},
-	kwEntry{"start_cmd", ignoredKW(1, whyFOS).about("Failover services only; accepted and ignored.")},
-	kwEntry{"stop_cmd", ignoredKW(1, whyFOS).about("Failover services only; accepted and ignored.")},
-	kwEntry{"master", ignoredKW(1, "legacy keyword, unused").about("Legacy; accepted and ignored.")},
+	kwEntry{"client_monitor", ignoredKW(1, whyNoNanny).about("nanny's client monitoring.")},
+	kwEntry{"start_cmd", ignoredKW(1, whyFOS).about("Failover services only.")},
+	kwEntry{"stop_cmd", ignoredKW(1, whyFOS).about("Failover services only.")},
+	kwEntry{"master", ignoredKW(1, "legacy keyword, unused").about("Legacy.")},
 	kwEntry{"dirs", (&kwDef{n: -1, kind: KindText, set: checkDirs, ignored: "legacy keyword, unused"}).shown("`[ DIR … ]`").
-		about("Legacy; accepted and ignored. The brackets may also be glued to the first and last items.")},
+		about("Legacy. The brackets may also be glued to the first and last items.")},
 )
 
 var serverKeywords = newTable(
@@ -215,7 +215,7 @@ var serverKeywords = newTable(
 		about("PROXY protocol header the proxy data plane sends to this server before the client's bytes: 0 off, else the version.")},
 	// Some Piranha GUI versions wrote a per-server netmask that no daemon read.
 	kwEntry{"nmask", ignoredKW(1, "real-server netmask, unused").
-		about("A per-server netmask some Piranha tool versions wrote and no daemon read; accepted and ignored.")},
+		about("A per-server netmask some Piranha tool versions wrote and no daemon read.")},
 )
 
 // The health-check extensions join the virtual block's keywords, after

@@ -1,91 +1,78 @@
 package config
 
 import (
+	"flag"
 	"fmt"
 	"os"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 )
 
-// readmeRows reads the keyword tables of README.md: scope → keyword → the
-// Value column.
-func readmeRows(t *testing.T) map[string]map[string]string {
-	t.Helper()
+var updateREADME = flag.Bool("update-readme", false, "rewrite README.md's keyword tables from the registry")
+
+// referenceTable is the keyword reference of a scope as README.md shows
+// it, from the registry: every keyword but the health-check extensions
+// (checks = false), or those alone (checks = true).
+func referenceTable(scope string, checks bool) string {
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	var b strings.Builder
+	if checks {
+		b.WriteString("| Keyword | Value | Example |\n|---|---|---|\n")
+	} else {
+		b.WriteString("| Keyword | Value | Default | Meaning |\n|---|---|---|---|\n")
+	}
+	for _, k := range Keywords() {
+		if k.Scope != scope || k.Check != checks {
+			continue
+		}
+		if checks {
+			fmt.Fprintf(&b, "| `%s` | %s | `%s` |\n", k.Name, cell(k.Value), k.Example)
+			continue
+		}
+		meaning := k.Doc
+		if k.Govs {
+			meaning = "**govs.** " + meaning
+		}
+		if k.Ignored != "" {
+			meaning = "Accepted and ignored, with a warning (" + k.Ignored + "). " + meaning
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", k.Name, cell(k.Value), cell(k.Default), cell(meaning))
+	}
+	return b.String()
+}
+
+// README.md's keyword tables are the registry's, generated: a keyword
+// added, removed or documented differently in config's tables fails this
+// test until `go test ./config -run README -update-readme` writes them.
+func TestREADMEKeywordTablesAreTheRegistrys(t *testing.T) {
 	doc, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(doc)
-	out := map[string]map[string]string{}
-	for _, sec := range []struct{ scope, from, to string }{
-		{ScopeGlobal, "## Global keywords", "## `virtual NAME"},
-		{ScopeVirtual, "## `virtual NAME", "## `server NAME"},
-		{ScopeServer, "## `server NAME", "## `failover"},
+	out := s
+	for _, sec := range []struct {
+		marker, scope string
+		checks        bool
+	}{
+		{"global", ScopeGlobal, false}, {"virtual", ScopeVirtual, false},
+		{"checks", ScopeVirtual, true}, {"server", ScopeServer, false},
 	} {
-		i, j := strings.Index(s, sec.from), strings.Index(s, sec.to)
+		begin, end := "<!-- keywords:"+sec.marker+" (generated from the registry) -->\n", "<!-- end keywords:"+sec.marker+" -->"
+		i, j := strings.Index(out, begin), strings.Index(out, end)
 		if i < 0 || j < i {
-			t.Fatalf("README.md has no section %q", sec.from)
+			t.Fatalf("README.md has no %q ... %q section", begin, end)
 		}
-		rows := map[string]string{}
-		for _, l := range strings.Split(s[i:j], "\n") {
-			cols := strings.Split(l, " | ")
-			if !strings.HasPrefix(l, "| `") || len(cols) < 2 {
-				continue
-			}
-			for _, name := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(cols[0], -1) {
-				rows[name[1]] = cols[1]
-			}
-		}
-		out[sec.scope] = rows
+		out = out[:i+len(begin)] + referenceTable(sec.scope, sec.checks) + out[j:]
 	}
-	return out
-}
-
-// The keyword tables of README.md say of each value what the registry
-// says, which is what the parser does (TestRegistryMatchesTheParser): a
-// boolean is a bool, an enumeration lists exactly its choices, a bounded
-// number its bounds.
-func TestREADMEMatchesRegistry(t *testing.T) {
-	rows := readmeRows(t)
-	choice := regexp.MustCompile("`([^`]+)`")
-	bounds := regexp.MustCompile(`(\d+)[–-](\d+)`)
-	for _, k := range Keywords() {
-		v, ok := rows[k.Scope][k.Name]
-		if !ok {
-			continue // documented in prose (TestREADMEDocumentsEveryKeyword)
-		}
-		switch k.Kind {
-		case KindBool:
-			if !strings.HasPrefix(v, "bool") {
-				t.Errorf("%s %s: README says %q, the registry bool", k.Scope, k.Name, v)
-			}
-		case KindEnum:
-			if k.Name == "scheduler" || k.Max > 0 {
-				continue // listed in the Meaning column; open enumerations take numbers
-			}
-			var got []string
-			for _, m := range choice.FindAllStringSubmatch(v, -1) {
-				got = append(got, m[1])
-			}
-			want := slices.Clone(k.Choices)
-			slices.Sort(got)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				t.Errorf("%s %s: README lists %v, the registry %v", k.Scope, k.Name, got, want)
-			}
-		case KindInt, KindPort, KindSeconds:
-			word := map[Kind]string{KindInt: "int", KindPort: "port", KindSeconds: "seconds"}[k.Kind]
-			if !strings.Contains(v, word) && !strings.Contains(v, "ms") {
-				t.Errorf("%s %s: README says %q, the registry %s", k.Scope, k.Name, v, k.Kind)
-			}
-			// A range in the README is the registry's bounds.
-			if m := bounds.FindStringSubmatch(v); m != nil {
-				if lo, hi := fmt.Sprint(k.Min), fmt.Sprint(k.Max); m[1] != lo || m[2] != hi {
-					t.Errorf("%s %s: README says %s–%s, the registry %s–%s", k.Scope, k.Name, m[1], m[2], lo, hi)
-				}
-			}
-		}
+	if out == s {
+		return
 	}
+	if *updateREADME {
+		if err := os.WriteFile("README.md", []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("README.md's keyword tables differ from the registry; run go test ./config -run README -update-readme")
 }

@@ -73,6 +73,9 @@ func defaultText(scope string, d *kwDef) string {
 		return "none"
 	}
 	s := strings.Join(v, " ")
+	if s == "" {
+		return "none"
+	}
 	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return s
 	}
