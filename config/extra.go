@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/govs/govs/model"
 )
 
 // extraKind is how a health-check extension's value is validated. The value
@@ -45,24 +47,24 @@ type extraDef struct {
 // keyword here is all it takes for the parser, the validator and the writer
 // to handle it. The order is the order Write emits them in.
 var checkExtras = []extraDef{
-	{key: "check_type", kind: extraEnum, enum: []string{"tcp", "udp", "http", "https", "dns", "program", "none"}, value: "`tcp` | `udp` | `http` | `https` | `dns` | `program` | `none`", example: "check_type = https"},
-	{key: "check_port", kind: extraPort, value: "port 1–65535 (number or name)", example: "check_port = 8443"},
-	{key: "check_path", kind: extraPath, value: "HTTP path starting with `/`", example: "check_path = /healthz"},
-	{key: "check_host", kind: extraText, value: "Host header", example: "check_host = www.example.com"},
-	{key: "check_status", kind: extraStatus, value: "codes 100–599 and ranges", example: "check_status = 200-299,301"},
-	{key: "check_body", kind: extraRegexp, value: "regular expression (Go RE2 syntax)", example: "check_body = \"^ok\""},
-	{key: "check_tls_verify", kind: extraBool, value: "bool", example: "check_tls_verify = 1"},
-	{key: "check_sni", kind: extraText, value: "TLS server name", example: "check_sni = www.example.com"},
-	{key: "dns_name", kind: extraText, value: "name to query", example: "dns_name = example.com"},
-	{key: "dns_type", kind: extraEnum, enum: []string{"A", "AAAA", "ANY", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA", "SRV", "SVCB", "TXT"},
+	{key: model.KeyCheckType, kind: extraEnum, enum: []string{"tcp", "udp", "http", "https", "dns", "program", "none"}, value: "`tcp` | `udp` | `http` | `https` | `dns` | `program` | `none`", example: "check_type = https"},
+	{key: model.KeyCheckPort, kind: extraPort, value: "port 1–65535 (number or name)", example: "check_port = 8443"},
+	{key: model.KeyCheckPath, kind: extraPath, value: "HTTP path starting with `/`", example: "check_path = /healthz"},
+	{key: model.KeyCheckHost, kind: extraText, value: "Host header", example: "check_host = www.example.com"},
+	{key: model.KeyCheckStatus, kind: extraStatus, value: "codes 100–599 and ranges", example: "check_status = 200-299,301"},
+	{key: model.KeyCheckBody, kind: extraRegexp, value: "regular expression (Go RE2 syntax)", example: "check_body = \"^ok\""},
+	{key: model.KeyCheckTLSVerify, kind: extraBool, value: "bool", example: "check_tls_verify = 1"},
+	{key: model.KeyCheckSNI, kind: extraText, value: "TLS server name", example: "check_sni = www.example.com"},
+	{key: model.KeyDNSName, kind: extraText, value: "name to query", example: "dns_name = example.com"},
+	{key: model.KeyDNSType, kind: extraEnum, enum: []string{"A", "AAAA", "ANY", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA", "SRV", "SVCB", "TXT"},
 		open: true, openMax: 65535, openPref: "TYPE", value: "A, AAAA, ANY, CAA, CNAME, DNSKEY, DS, HTTPS, MX, NAPTR, NS, PTR, SOA, SRV, SVCB, TXT, or TYPEn", example: "dns_type = AAAA"},
-	{key: "dns_rcode", kind: extraEnum, enum: []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"},
+	{key: model.KeyDNSRcode, kind: extraEnum, enum: []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"},
 		open: true, openMax: 4095, value: "NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH, NOTZONE, or 0–4095", example: "dns_rcode = NOERROR"},
-	{key: "rise", kind: extraCount, min: 1, value: "int ≥ 1: passes needed to come back", example: "rise = 2"},
-	{key: "fall", kind: extraCount, min: 1, value: "int ≥ 1: failures needed to go down", example: "fall = 3"},
-	{key: "slowstart", kind: extraCount, min: 0, seconds: true, value: "seconds ≥ 0 to ramp up a returning server", example: "slowstart = 30"},
-	{key: "agent_port", kind: extraPort, value: "port 1–65535 of a load-feedback agent", example: "agent_port = 7777"},
-	{key: "agent_interval", kind: extraCount, min: 1, seconds: true, value: "seconds ≥ 1 between agent queries", example: "agent_interval = 5"},
+	{key: model.KeyRise, kind: extraCount, min: 1, value: "int ≥ 1: passes needed to come back", example: "rise = 2"},
+	{key: model.KeyFall, kind: extraCount, min: 1, value: "int ≥ 1: failures needed to go down", example: "fall = 3"},
+	{key: model.KeySlowstart, kind: extraCount, min: 0, seconds: true, value: "seconds ≥ 0 to ramp up a returning server", example: "slowstart = 30"},
+	{key: model.KeyAgentPort, kind: extraPort, value: "port 1–65535 of a load-feedback agent", example: "agent_port = 7777"},
+	{key: model.KeyAgentInterval, kind: extraCount, min: 1, seconds: true, value: "seconds ≥ 1 between agent queries", example: "agent_interval = 5"},
 }
 
 // CheckKeywords lists the health-check extension keywords that a virtual

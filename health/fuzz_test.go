@@ -55,7 +55,7 @@ func FuzzExpect(f *testing.F) {
 		}
 		svc := model.Service{Name: "x", Active: true, Proto: model.ProtoTCP, VIP: vip, Port: 25,
 			Check: model.Check{Send: send, Expect: expect, UseRegex: regex, Interval: interval,
-				Extra: map[string]string{KeyCheckType: typ}}}
+				Extra: map[string]string{model.KeyCheckType: typ}}}
 		rs := model.RealServer{Name: "a", Addr: netip.MustParseAddr("198.51.100.2"), Port: 25, Weight: 1, Active: true}
 		sp := buildSpec(&svc, rs)
 		if len(sp.problems) > 0 {

@@ -16,7 +16,7 @@ import (
 func TestLocalErrorIsNoVerdict(t *testing.T) {
 	s1 := newServer(t, "127.0.0.2", nil)
 	r := newRig(t, Options{})
-	check := model.Check{Interval: tick, Extra: map[string]string{KeySlowstart: "0"}}
+	check := model.Check{Interval: tick, Extra: map[string]string{model.KeySlowstart: "0"}}
 	svc := service("web", 8080, check, realServer(s1.addr, 1))
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()

@@ -21,7 +21,7 @@ func TestDownAndReentry(t *testing.T) {
 	s1 := newServer(t, "127.0.0.2", nil)
 	s2 := newServer(t, "127.0.0.3", nil)
 	r := newRig(t, Options{})
-	check := model.Check{Interval: tick, Reentry: 3 * tick, Extra: map[string]string{KeySlowstart: "0"}}
+	check := model.Check{Interval: tick, Reentry: 3 * tick, Extra: map[string]string{model.KeySlowstart: "0"}}
 	svc := service("web", 8080, check, realServer(s1.addr, 1), realServer(s2.addr, 1))
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
@@ -141,7 +141,7 @@ func TestSorryServer(t *testing.T) {
 	s2 := newServer(t, "127.0.0.8", nil)
 	sorry := netip.MustParseAddrPort("127.0.0.9:8080")
 	r := newRig(t, Options{})
-	svc := service("web", 8080, model.Check{Interval: tick, Extra: map[string]string{KeySlowstart: "0"}},
+	svc := service("web", 8080, model.Check{Interval: tick, Extra: map[string]string{model.KeySlowstart: "0"}},
 		realServer(s1.addr, 1), realServer(s2.addr, 1))
 	svc.Sorry = sorry
 	r.apply(&model.Config{Services: []model.Service{svc}})
@@ -182,7 +182,7 @@ func TestFlapping(t *testing.T) {
 		}
 	})
 	r := newRig(t, Options{})
-	check := model.Check{Interval: tick / 2, Reentry: 3 * tick / 2, Expect: "OK", Extra: map[string]string{KeySlowstart: "0"}}
+	check := model.Check{Interval: tick / 2, Reentry: 3 * tick / 2, Expect: "OK", Extra: map[string]string{model.KeySlowstart: "0"}}
 	svc := service("flap", 7000, check, realServer(s.addr, 1))
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
@@ -217,7 +217,7 @@ func TestSlowAndWrongAnswers(t *testing.T) {
 		}
 	})
 	r := newRig(t, Options{})
-	check := model.Check{Interval: tick, Send: `PING\r\n`, Expect: `+PONG\r\n`, Extra: map[string]string{KeySlowstart: "0"}}
+	check := model.Check{Interval: tick, Send: `PING\r\n`, Expect: `+PONG\r\n`, Extra: map[string]string{model.KeySlowstart: "0"}}
 	svc := service("redis", 6379, check, realServer(s.addr, 1))
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
@@ -269,7 +269,7 @@ func TestNoneAndShutdown(t *testing.T) {
 	dead := refusedAddr(t, "127.0.0.18")
 	slow := newServer(t, "127.0.0.18", func(c net.Conn) { time.Sleep(2 * time.Second) })
 	r := newRig(t, Options{})
-	a := service("a", 8081, model.Check{Interval: tick, Extra: map[string]string{KeyCheckType: "none"}}, realServer(dead, 1))
+	a := service("a", 8081, model.Check{Interval: tick, Extra: map[string]string{model.KeyCheckType: "none"}}, realServer(dead, 1))
 	b := service("b", 8082, model.Check{Interval: 5 * time.Second, Expect: "x"}, realServer(slow.addr, 1))
 	r.apply(&model.Config{Services: []model.Service{a, b}})
 	r.run()

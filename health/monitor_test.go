@@ -17,7 +17,7 @@ import (
 func TestSharedMonitor(t *testing.T) {
 	s := newServer(t, "127.0.0.12", reply("x"))
 	r := newRig(t, Options{})
-	check := model.Check{Interval: tick, Extra: map[string]string{KeyFall: "2"}}
+	check := model.Check{Interval: tick, Extra: map[string]string{model.KeyFall: "2"}}
 	a := service("a", 8081, check, realServer(s.addr, 1))
 	b := service("b", 8082, check, realServer(s.addr, 2))
 	b.Check.Quiesce = true // an action, not part of the check
@@ -121,7 +121,7 @@ func TestOverrides(t *testing.T) {
 	s1 := newServer(t, "127.0.0.14", nil)
 	s2 := newServer(t, "127.0.0.15", nil)
 	r := newRig(t, Options{})
-	check := model.Check{Interval: tick, Extra: map[string]string{KeySlowstart: "0"}}
+	check := model.Check{Interval: tick, Extra: map[string]string{model.KeySlowstart: "0"}}
 	a := service("a", 8081, check, realServer(s1.addr, 1), realServer(s2.addr, 1))
 	cfg := &model.Config{Services: []model.Service{a}}
 	r.apply(cfg)

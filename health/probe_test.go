@@ -52,14 +52,14 @@ func TestBuildSpecDefaults(t *testing.T) {
 
 	// Explicit tcp on port 80 is a plain connect; port 0 checks the
 	// virtual port; check_port wins over both.
-	web.Check.Extra = map[string]string{KeyCheckType: "TCP"}
+	web.Check.Extra = map[string]string{model.KeyCheckType: "TCP"}
 	zero := rs
 	zero.Port = 0
 	sp = buildSpec(&web, zero)
 	if sp.probe.send != "" || sp.probe.expect != "" || sp.port != 80 {
 		t.Errorf("explicit tcp, port 0: %+v port %d", sp.probe, sp.port)
 	}
-	web.Check.Extra = map[string]string{KeyCheckPort: "https", KeyRise: "4", KeyFall: "2", KeySlowstart: "30"}
+	web.Check.Extra = map[string]string{model.KeyCheckPort: "https", model.KeyRise: "4", model.KeyFall: "2", model.KeySlowstart: "30"}
 	sp = buildSpec(&web, rs)
 	if sp.port != 443 || sp.probe.rise != 4 || sp.probe.fall != 2 || sp.slowstart != 30*time.Second {
 		t.Errorf("extras: %+v port %d slowstart %v", sp.probe, sp.port, sp.slowstart)
@@ -80,12 +80,12 @@ func TestBuildSpecDefaults(t *testing.T) {
 	if sp := buildSpec(&prog, rs); sp.probe.kind != kindProgram || sp.probe.send != "" {
 		t.Errorf("send_program drops send: %+v", sp.probe)
 	}
-	bad := service("b", 80, model.Check{Extra: map[string]string{KeyCheckType: "program"}})
+	bad := service("b", 80, model.Check{Extra: map[string]string{model.KeyCheckType: "program"}})
 	if sp := buildSpec(&bad, rs); len(sp.problems) == 0 {
 		t.Error("program without send_program not reported")
 	}
-	dns := service("d", 53, model.Check{Extra: map[string]string{KeyCheckType: "dns", KeyDNSName: "example.org",
-		KeyDNSType: "type65", KeyDNSRcode: "nxdomain"}})
+	dns := service("d", 53, model.Check{Extra: map[string]string{model.KeyCheckType: "dns", model.KeyDNSName: "example.org",
+		model.KeyDNSType: "type65", model.KeyDNSRcode: "nxdomain"}})
 	sp = buildSpec(&dns, rs)
 	if sp.probe.dnsName != "example.org." || sp.probe.dnsType != 65 || sp.probe.dnsRcode != 3 {
 		t.Errorf("dns: %+v", sp.probe)
@@ -308,18 +308,18 @@ func TestHTTPCheck(t *testing.T) {
 	t.Cleanup(ts.Close)
 	rs := realServer(netip.MustParseAddrPort(ln.Addr().String()), 1)
 	check := func(extra map[string]string) error {
-		extra[KeyCheckType] = "http"
+		extra[model.KeyCheckType] = "http"
 		return probeOnce(t, service("h", 80, model.Check{Interval: 500 * time.Millisecond, Extra: extra}), rs, probeEnv{})
 	}
-	wantErr(t, check(map[string]string{KeyCheckPath: "/health"}), "")
-	wantErr(t, check(map[string]string{KeyCheckPath: "/health", KeyCheckBody: `"db":"up"`}), "")
-	wantErr(t, check(map[string]string{KeyCheckPath: "/health", KeyCheckBody: `"db":"down"`}), `body does not match /"db":"down"/`)
-	wantErr(t, check(map[string]string{KeyCheckPath: "/"}), "HTTP status 503, expected 200-399")
-	wantErr(t, check(map[string]string{KeyCheckPath: "/", KeyCheckStatus: "200-299,503"}), "")
-	wantErr(t, check(map[string]string{KeyCheckPath: "/moved", KeyCheckStatus: "200"}), "HTTP status 301, expected 200")
-	wantErr(t, check(map[string]string{KeyCheckPath: "/moved"}), "")
-	wantErr(t, check(map[string]string{KeyCheckPath: "/slow"}), "no HTTP response within 500ms")
-	wantErr(t, check(map[string]string{KeyCheckPath: "/health", KeyCheckHost: "www.example.org"}), "")
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/health"}), "")
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/health", model.KeyCheckBody: `"db":"up"`}), "")
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/health", model.KeyCheckBody: `"db":"down"`}), `body does not match /"db":"down"/`)
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/"}), "HTTP status 503, expected 200-399")
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/", model.KeyCheckStatus: "200-299,503"}), "")
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/moved", model.KeyCheckStatus: "200"}), "HTTP status 301, expected 200")
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/moved"}), "")
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/slow"}), "no HTTP response within 500ms")
+	wantErr(t, check(map[string]string{model.KeyCheckPath: "/health", model.KeyCheckHost: "www.example.org"}), "")
 	mu.Lock()
 	if last := hosts[len(hosts)-1]; last != "www.example.org" {
 		t.Errorf("Host %q", last)
@@ -347,11 +347,11 @@ func TestHTTPSCheck(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ts.Certificate())
 	check := func(extra map[string]string, env probeEnv) error {
-		extra[KeyCheckType] = "https"
+		extra[model.KeyCheckType] = "https"
 		return probeOnce(t, service("h", 443, model.Check{Interval: time.Second, Extra: extra}), rs, env)
 	}
 	// Verification off by default: a self-signed certificate passes.
-	wantErr(t, check(map[string]string{KeyCheckSNI: "www.example.org"}, probeEnv{}), "")
+	wantErr(t, check(map[string]string{model.KeyCheckSNI: "www.example.org"}, probeEnv{}), "")
 	mu.Lock()
 	if sni[len(sni)-1] != "www.example.org" {
 		t.Errorf("SNI %q", sni[len(sni)-1])
@@ -359,10 +359,10 @@ func TestHTTPSCheck(t *testing.T) {
 	mu.Unlock()
 	// On: the system roots do not know it; the given roots do (the test
 	// certificate is valid for 127.0.0.1 and example.com, not this SNI).
-	wantErr(t, check(map[string]string{KeyCheckTLSVerify: "1"}, probeEnv{}), "TLS certificate not trusted")
-	wantErr(t, check(map[string]string{KeyCheckTLSVerify: "1", KeyCheckSNI: "example.com"}, probeEnv{rootCAs: pool}), "")
-	wantErr(t, check(map[string]string{KeyCheckTLSVerify: "1", KeyCheckSNI: "www.example.org"}, probeEnv{rootCAs: pool}), "TLS certificate not trusted")
-	wantErr(t, check(map[string]string{KeyCheckTLSVerify: "0", KeyCheckSNI: "www.example.org"}, probeEnv{rootCAs: pool}), "")
+	wantErr(t, check(map[string]string{model.KeyCheckTLSVerify: "1"}, probeEnv{}), "TLS certificate not trusted")
+	wantErr(t, check(map[string]string{model.KeyCheckTLSVerify: "1", model.KeyCheckSNI: "example.com"}, probeEnv{rootCAs: pool}), "")
+	wantErr(t, check(map[string]string{model.KeyCheckTLSVerify: "1", model.KeyCheckSNI: "www.example.org"}, probeEnv{rootCAs: pool}), "TLS certificate not trusted")
+	wantErr(t, check(map[string]string{model.KeyCheckTLSVerify: "0", model.KeyCheckSNI: "www.example.org"}, probeEnv{rootCAs: pool}), "")
 }
 
 // dnsServer answers every query with rcode.
@@ -416,21 +416,21 @@ func TestDNSCheck(t *testing.T) {
 	addr := dnsServer(t, "127.0.0.25", rc)
 	rs := realServer(addr, 1)
 	check := func(extra map[string]string) error {
-		extra[KeyCheckType] = "dns"
+		extra[model.KeyCheckType] = "dns"
 		svc := service("d", 53, model.Check{Interval: 300 * time.Millisecond, Extra: extra})
 		svc.Proto = model.ProtoUDP
 		return probeOnce(t, svc, rs, probeEnv{})
 	}
-	wantErr(t, check(map[string]string{KeyDNSName: "www.example.org"}), "")
-	wantErr(t, check(map[string]string{KeyDNSName: "www.example.org", KeyDNSType: "AAAA"}), "")
+	wantErr(t, check(map[string]string{model.KeyDNSName: "www.example.org"}), "")
+	wantErr(t, check(map[string]string{model.KeyDNSName: "www.example.org", model.KeyDNSType: "AAAA"}), "")
 	rc.set(2)
-	wantErr(t, check(map[string]string{KeyDNSName: "www.example.org"}), "DNS rcode SERVFAIL, expected NOERROR")
+	wantErr(t, check(map[string]string{model.KeyDNSName: "www.example.org"}), "DNS rcode SERVFAIL, expected NOERROR")
 	rc.set(3)
-	wantErr(t, check(map[string]string{KeyDNSName: "nothing.example.org", KeyDNSRcode: "NXDOMAIN"}), "")
+	wantErr(t, check(map[string]string{model.KeyDNSName: "nothing.example.org", model.KeyDNSRcode: "NXDOMAIN"}), "")
 	rc.set(-1)
-	wantErr(t, check(map[string]string{KeyDNSName: "www.example.org"}), "no DNS reply within 300ms")
+	wantErr(t, check(map[string]string{model.KeyDNSName: "www.example.org"}), "no DNS reply within 300ms")
 	dead := refusedAddr(t, "127.0.0.25")
-	svc := service("d", 53, model.Check{Interval: 300 * time.Millisecond, Extra: map[string]string{KeyCheckType: "dns"}})
+	svc := service("d", 53, model.Check{Interval: 300 * time.Millisecond, Extra: map[string]string{model.KeyCheckType: "dns"}})
 	wantErr(t, probeOnce(t, svc, realServer(dead, 1), probeEnv{}), "port unreachable")
 }
 

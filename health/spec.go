@@ -13,27 +13,6 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// Keywords of model.Check.Extra that this package gives meaning to. The
-// config package parses and validates them; the values arrive as written.
-const (
-	KeyCheckType      = "check_type"
-	KeyCheckPort      = "check_port"
-	KeyCheckPath      = "check_path"
-	KeyCheckHost      = "check_host"
-	KeyCheckStatus    = "check_status"
-	KeyCheckBody      = "check_body"
-	KeyCheckTLSVerify = "check_tls_verify"
-	KeyCheckSNI       = "check_sni"
-	KeyDNSName        = "dns_name"
-	KeyDNSType        = "dns_type"
-	KeyDNSRcode       = "dns_rcode"
-	KeyRise           = "rise"
-	KeyFall           = "fall"
-	KeySlowstart      = "slowstart"
-	KeyAgentPort      = "agent_port"
-	KeyAgentInterval  = "agent_interval"
-)
-
 // Defaults that nanny used or that govs chose where nanny had nothing.
 const (
 	// DefaultInterval is nanny's -t default, used when Check.Interval is 0.
@@ -146,14 +125,14 @@ func buildSpec(svc *model.Service, rs model.RealServer) bindSpec {
 	if b.port == 0 {
 		b.port = svc.Port
 	}
-	if v, ok := extra(c, KeyCheckPort); ok {
+	if v, ok := extra(c, model.KeyCheckPort); ok {
 		if p, err := parsePort(v); err == nil {
 			b.port = p
 		} else {
 			b.problems = append(b.problems, err.Error())
 		}
 	}
-	if v, ok := extra(c, KeySlowstart); ok {
+	if v, ok := extra(c, model.KeySlowstart); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 			b.slowstart = time.Duration(n) * time.Second
 		} else {
@@ -169,19 +148,19 @@ func buildSpec(svc *model.Service, rs model.RealServer) bindSpec {
 	// nanny: countThresh = reentry / interval, integer division.
 	p.rise = max(1, int(c.Reentry/p.interval))
 	p.fall = 1
-	if v, ok := extra(c, KeyRise); ok {
+	if v, ok := extra(c, model.KeyRise); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
 			p.rise = n
 		}
 	}
-	if v, ok := extra(c, KeyFall); ok {
+	if v, ok := extra(c, model.KeyFall); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
 			p.fall = n
 		}
 	}
 
 	proto := svc.Proto
-	typ, explicit := extra(c, KeyCheckType)
+	typ, explicit := extra(c, model.KeyCheckType)
 	typ = strings.ToLower(typ)
 	if !explicit {
 		switch {
@@ -219,26 +198,26 @@ func buildSpec(svc *model.Service, rs model.RealServer) bindSpec {
 		if typ == "https" {
 			p.kind = kindHTTPS
 		}
-		p.path, _ = extra(c, KeyCheckPath)
+		p.path, _ = extra(c, model.KeyCheckPath)
 		if p.path == "" {
 			p.path = "/"
 		}
-		p.host, _ = extra(c, KeyCheckHost)
-		p.status, _ = extra(c, KeyCheckStatus)
+		p.host, _ = extra(c, model.KeyCheckHost)
+		p.status, _ = extra(c, model.KeyCheckStatus)
 		if p.status == "" {
 			p.status = DefaultStatus
 		}
 		if _, err := parseStatus(p.status); err != nil {
 			b.problems = append(b.problems, err.Error())
 		}
-		p.body, _ = extra(c, KeyCheckBody)
-		if v, ok := extra(c, KeyCheckTLSVerify); ok {
+		p.body, _ = extra(c, model.KeyCheckBody)
+		if v, ok := extra(c, model.KeyCheckTLSVerify); ok {
 			p.tlsVerify = v == "1"
 		}
-		p.sni, _ = extra(c, KeyCheckSNI)
+		p.sni, _ = extra(c, model.KeyCheckSNI)
 	case "dns":
 		p.kind = kindDNS
-		p.dnsName, _ = extra(c, KeyDNSName)
+		p.dnsName, _ = extra(c, model.KeyDNSName)
 		if p.dnsName == "" {
 			p.dnsName = "."
 		}
@@ -246,14 +225,14 @@ func buildSpec(svc *model.Service, rs model.RealServer) bindSpec {
 			p.dnsName += "."
 		}
 		p.dnsType = dnsmessage.TypeA
-		if v, ok := extra(c, KeyDNSType); ok {
+		if v, ok := extra(c, model.KeyDNSType); ok {
 			t, err := parseDNSType(v)
 			if err != nil {
 				b.problems = append(b.problems, err.Error())
 			}
 			p.dnsType = t
 		}
-		if v, ok := extra(c, KeyDNSRcode); ok {
+		if v, ok := extra(c, model.KeyDNSRcode); ok {
 			r, err := parseRcode(v)
 			if err != nil {
 				b.problems = append(b.problems, err.Error())
@@ -270,7 +249,7 @@ func buildSpec(svc *model.Service, rs model.RealServer) bindSpec {
 		*p = probeSpec{kind: kindNone}
 	}
 
-	if v, ok := extra(c, KeyAgentPort); ok {
+	if v, ok := extra(c, model.KeyAgentPort); ok {
 		port, err := parsePort(v)
 		if err != nil {
 			b.problems = append(b.problems, err.Error())
@@ -279,7 +258,7 @@ func buildSpec(svc *model.Service, rs model.RealServer) bindSpec {
 			if a.interval <= 0 {
 				a.interval = DefaultInterval
 			}
-			if iv, ok := extra(c, KeyAgentInterval); ok {
+			if iv, ok := extra(c, model.KeyAgentInterval); ok {
 				if n, err := strconv.Atoi(iv); err == nil && n >= 1 {
 					a.interval = time.Duration(n) * time.Second
 				}

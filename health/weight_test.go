@@ -34,7 +34,7 @@ func TestAgentWeights(t *testing.T) {
 	ag := newServer(t, "127.0.0.16", func(c net.Conn) { io.WriteString(c, answer.Load().(string)) })
 	r := newRig(t, Options{})
 	check := model.Check{Interval: tick, Extra: map[string]string{
-		KeyAgentPort: fmt.Sprint(ag.addr.Port()), KeyAgentInterval: "1", KeySlowstart: "0", KeyFall: "2"}}
+		model.KeyAgentPort: fmt.Sprint(ag.addr.Port()), model.KeyAgentInterval: "1", model.KeySlowstart: "0", model.KeyFall: "2"}}
 	svc := service("web", 8080, check, realServer(s.addr, 10))
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	// Poll the agent fast: agent_interval counts seconds.
@@ -71,7 +71,7 @@ func TestSlowStart(t *testing.T) {
 	s := newServer(t, "127.0.0.17", nil)
 	r := newRig(t, Options{})
 	// fall 3: a check starved by a loaded machine must not restart the ramp.
-	check := model.Check{Interval: tick / 2, Extra: map[string]string{KeySlowstart: "1", KeyFall: "3"}}
+	check := model.Check{Interval: tick / 2, Extra: map[string]string{model.KeySlowstart: "1", model.KeyFall: "3"}}
 	svc := service("web", 8080, check, realServer(s.addr, 64))
 	r.apply(&model.Config{Services: []model.Service{svc}})
 	r.run()
