@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -164,5 +165,35 @@ func TestRealServerSetupPrints(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, "realserver", "setup", "--mode", "direct", "--vip", "nope"); code != ExitUsage {
 		t.Errorf("setup with a bad VIP: code %d", code)
+	}
+}
+
+// ipvsadm's service arguments are checked before the router is asked,
+// with what to type instead.
+func TestListServiceArguments(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-t", "192.0.2.1"}, `"192.0.2.1": want VIP:PORT, e.g. 192.0.2.10:80 or [2001:db8::10]:443`},
+		{[]string{"-u", "2001:db8::1:53"}, `"2001:db8::1:53": want VIP:PORT`},
+		{[]string{"-t", "192.0.2.1:nosuch"}, `"192.0.2.1:nosuch": `},
+		{[]string{"-f", "0"}, `-f "0": want a firewall mark, a number from 1 to 4294967295`},
+		{[]string{"-t", "192.0.2.1:80", "-f", "7"}, "-t, -u and -f name one service: give one of them"},
+		{[]string{"--stats", "--rate"}, "--stats and --rate are exclusive"},
+		{[]string{"-Lx"}, "flag provided but not defined: -Lx"},
+	} {
+		_, errOut, code := runCLI(t, append([]string{"list"}, c.args...)...)
+		if code != ExitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("list %v: code %d, %q; want usage error %q", c.args, code, errOut, c.want)
+		}
+	}
+}
+
+func TestExpandShortFlags(t *testing.T) {
+	got := expandShortFlags([]string{"-Ln", "-lnc", "-t", "192.0.2.1:80", "--stats", "-n", "-Lt", "--", "-Ln"}, "Llnc")
+	want := []string{"-L", "-n", "-l", "-n", "-c", "-t", "192.0.2.1:80", "--stats", "-n", "-Lt", "--", "-Ln"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }

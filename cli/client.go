@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/govs/govs/control"
-	"github.com/govs/govs/listing"
 	"github.com/govs/govs/router"
 )
 
@@ -25,58 +24,6 @@ func clientFailure(e *env, cmd string, err error) int {
 // that talks to it dials.
 func socketFlag(fs *flag.FlagSet) *string {
 	return fs.String("socket", control.DefaultSocketPath(), "the control socket `path`")
-}
-
-func cmdList(e *env, args []string) int {
-	c := commands()["list"]
-	fs := newFlags(e, c)
-	fs.Bool("n", true, "numeric output (always on: govs never resolves names)")
-	// ipvsadm's -L and -l (list) are what govs list does anyway.
-	fs.Bool("L", true, "list, as ipvsadm -L (always on)")
-	fs.Bool("l", true, "list, as ipvsadm -l (always on)")
-	stats := fs.Bool("stats", false, "show traffic counters, like ipvsadm --stats")
-	rate := fs.Bool("rate", false, "show rates, like ipvsadm --rate")
-	conns := fs.Bool("c", false, "show the connection table and persistence templates, like ipvsadm -L -c")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	socket := socketFlag(fs)
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if *stats && *rate {
-		fmt.Fprintln(e.stderr, "govs list: --stats and --rate are exclusive")
-		return ExitUsage
-	}
-	cl := control.Dial(*socket)
-	if *conns {
-		list, err := cl.Conns(e.ctx)
-		if err != nil {
-			return clientFailure(e, "list", err)
-		}
-		if *asJSON {
-			return writeJSON(e, list)
-		}
-		if err := listing.WriteConns(e.stdout, list, listing.Options{Numeric: true}); err != nil {
-			return clientFailure(e, "list", err)
-		}
-		return ExitOK
-	}
-	snap, err := cl.Snapshot(e.ctx)
-	if err != nil {
-		return clientFailure(e, "list", err)
-	}
-	if *asJSON {
-		return writeJSON(e, snap)
-	}
-	st, err := cl.Status(e.ctx)
-	if err != nil {
-		return clientFailure(e, "list", err)
-	}
-	title := listing.TitleLine(st.Version, st.Plane, len(snap.Services)) + roleNote(st)
-	o := listing.Options{Stats: *stats, Rate: *rate, Numeric: true, State: !*stats && !*rate, Title: title}
-	if err := listing.Write(e.stdout, snap, o); err != nil {
-		return clientFailure(e, "list", err)
-	}
-	return ExitOK
 }
 
 func writeJSON(e *env, v any) int {

@@ -37,7 +37,8 @@ import (
 )
 
 // Options choose the view, as ipvsadm -L's flags do. When several views are
-// asked for, the first of Stats, Rate, PersistConn wins, as in ipvsadm.
+// asked for, the first of Stats, Rate, Thresholds, PersistConn wins, as in
+// ipvsadm.
 type Options struct {
 	// Title is printed as the first line instead of ipvsadm's "IP Virtual
 	// Server version ..." line. Empty prints no first line, which is what
@@ -47,6 +48,9 @@ type Options struct {
 	Stats bool
 	// Rate shows the per-second rates (ipvsadm --rate).
 	Rate bool
+	// Thresholds shows each real server's connection thresholds
+	// (ipvsadm --thresholds).
+	Thresholds bool
 	// PersistConn shows each real server's persistence templates
 	// (ipvsadm --persistent-conn).
 	PersistConn bool
@@ -132,6 +136,7 @@ const (
 	viewDefault view = iota
 	viewStats
 	viewRate
+	viewThresholds
 	viewPersist
 )
 
@@ -141,6 +146,8 @@ func (o Options) view() view {
 		return viewStats
 	case o.Rate:
 		return viewRate
+	case o.Thresholds:
+		return viewThresholds
 	case o.PersistConn:
 		return viewPersist
 	}
@@ -158,6 +165,8 @@ func writeHeader(b *bytes.Buffer, o Options) {
 		fmt.Fprintf(b, "%-33s %8s %8s %8s %8s %8s", local, "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
 	case viewRate:
 		fmt.Fprintf(b, "%-33s %8s %8s %8s %8s %8s", local, "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+	case viewThresholds:
+		fmt.Fprintf(b, "%-33s %-10s %-10s %-10s %-10s", local, "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
 	case viewPersist:
 		fmt.Fprintf(b, "%-33s %-9s %-11s %-10s %-10s", local, "Weight", "PersistConn", "ActiveConn", "InActConn")
 	default:
@@ -189,7 +198,8 @@ func writeService(b *bytes.Buffer, s *table.ServiceStatus, o Options) {
 		fmt.Fprintf(b, "%-33s", name)
 		largenums(b, o.Exact, s.Rates.CPS, s.Rates.InPPS, s.Rates.OutPPS, s.Rates.InBPS, s.Rates.OutBPS)
 	default:
-		// The persistent-conn view shares the default service line.
+		// The thresholds and persistent-conn views share the default
+		// service line.
 		b.WriteString(name + " " + s.Scheduler)
 		if f, err := model.ParseSchedFlags(s.SchedFlags); err == nil && f != 0 {
 			b.WriteString(" (" + schedFlags(s.Scheduler, f) + ")")
@@ -242,6 +252,8 @@ func writeDest(b *bytes.Buffer, d *table.DestStatus, proto string, o Options) {
 		// full and only its byte rates through print_largenum.
 		fmt.Fprintf(b, "  -> %-28s %8d %8d %8d", name, d.Rates.CPS, d.Rates.InPPS, d.Rates.OutPPS)
 		largenums(b, o.Exact, d.Rates.InBPS, d.Rates.OutBPS)
+	case viewThresholds:
+		fmt.Fprintf(b, "  -> %-28s %-10d %-10d %-10d %-10d", name, d.UpperThreshold, d.LowerThreshold, d.ActiveConns, d.InactiveConns)
 	case viewPersist:
 		fmt.Fprintf(b, "  -> %-28s %-9d %-11d %-10d %-10d", name, d.Weight, d.PersistConns, d.ActiveConns, d.InactiveConns)
 	default:

@@ -229,7 +229,26 @@ TCP  [2001:db8::1]:443 wrr persistent 600 mask 64
 	check(t, render(t, snap, Options{Numeric: true, PersistConn: true}), want)
 }
 
-// Stats wins over Rate, which wins over PersistConn, as in print_title.
+func TestThresholds(t *testing.T) {
+	want := golden(`
+Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn |
+  -> RemoteAddress:Port
+TCP  192.0.2.1:80 wlc persistent 600 mask 255.255.255.0
+  -> 198.51.100.2:80              0          0          0          1         |
+  -> 198.51.100.12:80             1000       800        3          10        |
+`)
+	snap := fixture()
+	snap.Services = []table.ServiceStatus{snap.Services[3]}
+	for i := range snap.Services[0].Dests {
+		if snap.Services[0].Dests[i].Addr == "198.51.100.12" {
+			snap.Services[0].Dests[i].UpperThreshold, snap.Services[0].Dests[i].LowerThreshold = 1000, 800
+		}
+	}
+	check(t, render(t, snap, Options{Numeric: true, Thresholds: true, PersistConn: true}), want)
+}
+
+// Stats wins over Rate, which wins over Thresholds, which wins over
+// PersistConn, as in print_title.
 func TestViewPrecedence(t *testing.T) {
 	snap := fixture()
 	snap.Services = snap.Services[4:5]

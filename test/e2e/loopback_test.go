@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -138,6 +139,7 @@ func TestLoopbackRouter(t *testing.T) {
 			t.Errorf("govs list lacks %q:\n%s", want, out)
 		}
 	}
+	listOptions(t, r.socket, out)
 	out, _, code = govs(t, "list", "--json", "--socket", r.socket)
 	var snap struct {
 		Services []struct {
@@ -242,5 +244,39 @@ func TestLoopbackRouter(t *testing.T) {
 	}
 	if _, errOut, code := govs(t, "list", "--socket", r.socket); code != 3 || !strings.Contains(errOut, "no govs router") {
 		t.Errorf("list with no router: code %d, %s", code, errOut)
+	}
+}
+
+// listOptions runs ipvsadm's listing options against a running router:
+// bundled short flags, one service by -t or -f, the thresholds,
+// persistent-conn and timeout views, and a service that is not there.
+func listOptions(t *testing.T, socket, listN string) {
+	t.Helper()
+	if out, _, code := govs(t, "list", "-Ln", "--socket", socket); code != 0 || out != listN {
+		t.Errorf("list -Ln (code %d) differs from list -n:\n%s", code, out)
+	}
+	out, _, code := govs(t, "list", "-L", "-n", "-t", "127.78.0.100:19000", "--socket", socket)
+	if lines := strings.Split(out, "\n"); code != 0 || lines[0] != "Prot LocalAddress:Port Scheduler Flags" ||
+		!strings.Contains(out, "TCP  127.78.0.100:19000 wrr") || strings.Contains(out, "FWM") {
+		t.Errorf("list -t (code %d): want that service alone, without a title line:\n%s", code, out)
+	}
+	if out, _, code := govs(t, "list", "-f", "80", "--socket", socket); code != 0 ||
+		!strings.Contains(out, "FWM  80 rr") || strings.Contains(out, "TCP  127.78.0.100:19000") {
+		t.Errorf("list -f 80 (code %d):\n%s", code, out)
+	}
+	if _, errOut, code := govs(t, "list", "-t", "127.78.0.100:1", "--socket", socket); code != 1 ||
+		!strings.Contains(errOut, "no such service: TCP 127.78.0.100:1") {
+		t.Errorf("list -t of a service that is not there: code %d, %q", code, errOut)
+	}
+	for flag, header := range map[string]string{"--thresholds": "Uthreshold Lthreshold ActiveConn InActConn",
+		"--persistent-conn": "Weight    PersistConn ActiveConn InActConn"} {
+		if out, _, code := govs(t, "list", flag, "--socket", socket); code != 0 || !strings.Contains(out, header) ||
+			!strings.Contains(out, "-> 127.78.0.21:19000") {
+			t.Errorf("list %s (code %d):\n%s", flag, code, out)
+		}
+	}
+	if out, _, code := govs(t, "list", "--timeout", "--socket", socket); code != 0 ||
+		!regexp.MustCompile(`^Timeout \(tcp tcpfin udp\): \d+ \d+ \d+\n$`).MatchString(out) {
+		t.Errorf("list --timeout (code %d): %q", code, out)
 	}
 }
