@@ -21,6 +21,17 @@ type estimator struct {
 	last                              Stats
 	primed                            bool
 	cps, inpps, outpps, inbps, outbps int64
+	// given are rates a plane read from its own estimator (the kernel's),
+	// which take the place of this one's.
+	given    Rates
+	hasGiven bool
+}
+
+// set takes rates from the plane's own estimator.
+func (e *estimator) set(r Rates) {
+	e.mu.Lock()
+	e.given, e.hasGiven = r, true
+	e.mu.Unlock()
 }
 
 // tick folds one 2-second sample of cur into the averages.
@@ -49,6 +60,9 @@ func (e *estimator) tick(cur Stats) {
 func (e *estimator) rates() Rates {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.hasGiven {
+		return e.given
+	}
 	return Rates{
 		CPS:    uint64((e.cps + 0x1FF) >> 10),
 		InPPS:  uint64((e.inpps + 0x1FF) >> 10),

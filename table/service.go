@@ -543,5 +543,14 @@ func (s *Service) Rates() Rates { return s.est.rates() }
 // Rates returns the real server's estimated rates.
 func (d *Dest) Rates() Rates { return d.est.rates() }
 
+// SetRates gives the service the rates of the plane's own estimator: the
+// kernel plane reads IPVS's, which ipvsadm --rate shows, instead of
+// estimating them again from mirrored counters at another phase.
+func (s *Service) SetRates(r Rates) { s.est.set(r) }
+
+// SetRates gives the real server the rates of the plane's own estimator
+// (see Service.SetRates).
+func (d *Dest) SetRates(r Rates) { d.est.set(r) }
+
 // String renders the service key.
 func (s *Service) String() string { return fmt.Sprint(s.key) }

@@ -374,6 +374,16 @@ func TestRates(t *testing.T) {
 	if r := s.Rates().CPS; r < 99 || r > 101 {
 		t.Fatalf("service CPS %d, want 100", r)
 	}
+	// A plane with an estimator of its own (the kernel's) gives its rates,
+	// which the listing then shows, whatever the counters say.
+	kernel := table.Rates{CPS: 7, InPPS: 1, OutPPS: 2, InBPS: 40, OutBPS: 26}
+	s.SetRates(kernel)
+	s.Dests()[0].SetRates(kernel)
+	c.Advance(2 * time.Second)
+	tb.Tick()
+	if s.Rates() != kernel || s.Dests()[0].Rates() != kernel {
+		t.Fatalf("rates %+v and %+v, want the plane's %+v", s.Rates(), s.Dests()[0].Rates(), kernel)
+	}
 }
 
 // Scheduling runs from many goroutines while reloads change weights and

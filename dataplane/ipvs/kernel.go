@@ -34,8 +34,10 @@ type KService struct {
 	Timeout uint32
 	// PrefixLen is the persistence granularity as a prefix length.
 	PrefixLen int
-	// Stats are the kernel's cumulative counters (read only).
+	// Stats are the kernel's cumulative counters and Rates its
+	// estimator's rates (read only).
 	Stats table.Stats
+	Rates table.Rates
 }
 
 // KDest is a real server as the kernel holds it.
@@ -54,6 +56,7 @@ type KDest struct {
 	// Stats its cumulative counters (read only).
 	Active, Inactive, Persist int
 	Stats                     table.Stats
+	Rates                     table.Rates
 }
 
 // Key returns the real server's address and port.

@@ -132,7 +132,12 @@ func fromCF(s cfipvs.ServiceExtended) KService {
 		prefix = s.Netmask.Bits()
 	}
 	return KService{Key: k, Scheduler: s.Scheduler, Flags: uint32(s.Flags) & svcFlagsMask,
-		Timeout: s.Timeout, PrefixLen: prefix, Stats: statsOf(st)}
+		Timeout: s.Timeout, PrefixLen: prefix, Stats: statsOf(st), Rates: ratesOf(st)}
+}
+
+func ratesOf(s cfipvs.Stats) table.Rates {
+	return table.Rates{CPS: s.ConnectionRate, InPPS: s.IncomingPacketRate, OutPPS: s.OutgoingPacketRate,
+		InBPS: s.IncomingByteRate, OutBPS: s.OutgoingByteRate}
 }
 
 func statsOf(s cfipvs.Stats) table.Stats {
@@ -171,7 +176,7 @@ func destFromCF(d cfipvs.DestinationExtended) KDest {
 	if st == (cfipvs.Stats{}) {
 		st = d.Stats
 	}
-	out.Stats = statsOf(st)
+	out.Stats, out.Rates = statsOf(st), ratesOf(st)
 	return out
 }
 

@@ -27,6 +27,7 @@ func (p *Plane) mirrorStats() error {
 			continue
 		}
 		storeStats(&s.Counters, ks.Stats)
+		s.SetRates(ks.Rates)
 		dests, err := p.k.Dests(s.Key())
 		if err != nil {
 			return err
@@ -39,6 +40,7 @@ func (p *Plane) mirrorStats() error {
 			if x, ok := kd[d.Key()]; ok {
 				d.SetCounters(x.Active, x.Inactive, x.Persist)
 				storeStats(&d.Counters, x.Stats)
+				d.SetRates(x.Rates)
 			} else if d.State().InService() {
 				// Not in the kernel (yet): nothing is connected there.
 				d.SetCounters(0, 0, 0)
@@ -51,6 +53,7 @@ func (p *Plane) mirrorStats() error {
 			if x, ok := kd[d.Key()]; ok {
 				d.SetCounters(x.Active, x.Inactive, x.Persist)
 				storeStats(&d.Counters, x.Stats)
+				d.SetRates(x.Rates)
 			} else {
 				d.SetCounters(0, 0, 0)
 			}
