@@ -207,3 +207,52 @@ func (f *svcFilter) String() string {
 	}
 	return f.proto + " " + f.addr.String()
 }
+
+// spec names the service as the control socket's service keys do.
+func (f *svcFilter) spec() string {
+	if f.mark != 0 {
+		return fmt.Sprintf("fwm:%d", f.mark)
+	}
+	return strings.ToLower(f.proto) + ":" + f.addr.String()
+}
+
+// cmdZero is ipvsadm -Z: the counters and rates of one service, or of
+// all, start again from zero.
+func cmdZero(e *env, args []string) int {
+	c := commands()["zero"]
+	fs := newFlags(e, c)
+	var tcp, udp, mark string
+	fs.StringVar(&tcp, "t", "", "zero only the TCP service at `VIP:PORT`, like ipvsadm -Z -t")
+	fs.StringVar(&udp, "u", "", "zero only the UDP service at `VIP:PORT`, like ipvsadm -Z -u")
+	fs.StringVar(&mark, "f", "", "zero only the firewall-mark service `MARK`, like ipvsadm -Z -f")
+	socket := socketFlag(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return ExitUsage
+	}
+	filter, err := serviceFilter(tcp, udp, mark)
+	switch {
+	case err != nil:
+		fmt.Fprintf(e.stderr, "govs zero: %v\n", err)
+		return ExitUsage
+	case len(pos) > 1 || len(pos) == 1 && filter != nil:
+		fmt.Fprintln(e.stderr, "govs zero: name one service: a NAME from lvs.cf, or -t, -u or -f")
+		return ExitUsage
+	}
+	spec := ""
+	if filter != nil {
+		spec = filter.spec()
+	} else if len(pos) == 1 {
+		spec = pos[0]
+	}
+	res, err := control.Dial(*socket).Zero(e.ctx, spec)
+	if err != nil {
+		return clientFailure(e, "zero", err)
+	}
+	fmt.Fprintf(e.stdout, "zeroed the counters of %d service(s)", len(res.Services))
+	if len(res.Services) > 0 {
+		fmt.Fprintf(e.stdout, ": %s", strings.Join(res.Services, ", "))
+	}
+	fmt.Fprintln(e.stdout)
+	return ExitOK
+}

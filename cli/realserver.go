@@ -60,6 +60,19 @@ func (a routerAPI) RealServer(_ context.Context, req control.RealServerRequest) 
 	return control.RealServerResult{Matched: n}, nil
 }
 
+// Zero serves govs zero.
+func (a routerAPI) Zero(_ context.Context, service string) (control.ZeroResult, error) {
+	keys, err := a.r.Zero(service)
+	if err != nil {
+		return control.ZeroResult{}, &control.StatusError{Code: http.StatusNotFound, Err: err}
+	}
+	res := control.ZeroResult{Services: []string{}}
+	for _, k := range keys {
+		res.Services = append(res.Services, k.String())
+	}
+	return res, nil
+}
+
 // Health serves the monitors' state.
 func (a routerAPI) Health() any { return a.r.Health() }
 

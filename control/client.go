@@ -100,6 +100,11 @@ func (c *Client) RealServer(ctx context.Context, r RealServerRequest) (RealServe
 	return call[RealServerResult](ctx, c, http.MethodPost, "realserver", r)
 }
 
+// Zero zeroes the counters of one service, or of all for "".
+func (c *Client) Zero(ctx context.Context, service string) (ZeroResult, error) {
+	return call[ZeroResult](ctx, c, http.MethodPost, "zero", ZeroRequest{Service: service})
+}
+
 // Health fetches the health monitors, agents and overrides as raw JSON,
 // decoded by the caller that knows their types.
 func (c *Client) Health(ctx context.Context) (json.RawMessage, error) {

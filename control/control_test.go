@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -50,6 +51,16 @@ func (f *fakeRouter) RealServer(_ context.Context, r RealServerRequest) (RealSer
 }
 
 func (f *fakeRouter) Health() any { return map[string]int{"monitors": 3} }
+
+func (f *fakeRouter) Zero(_ context.Context, service string) (ZeroResult, error) {
+	switch service {
+	case "":
+		return ZeroResult{Services: []string{"TCP  192.0.2.1:80", "FWM  7"}}, nil
+	case "web":
+		return ZeroResult{Services: []string{"TCP  192.0.2.1:80"}}, nil
+	}
+	return ZeroResult{}, &StatusError{Code: http.StatusNotFound, Err: fmt.Errorf("no virtual service named %q", service)}
+}
 
 func (f *fakeRouter) History() []config.Revision {
 	return []config.Revision{{N: 1, Author: "file", Action: "start"}, {N: 2, Author: "web ann", Action: "edit"}}
@@ -409,6 +420,24 @@ func TestRealServerAndHealth(t *testing.T) {
 	raw, err := c.Health(ctx)
 	if err != nil || strings.TrimSpace(string(raw)) != `{"monitors":3}` {
 		t.Fatalf("health: %v %s", err, raw)
+	}
+}
+
+// govs zero's endpoint: all services, one, and one that is not there
+// (404 with the router's reason).
+func TestZeroEndpoint(t *testing.T) {
+	c, _ := start(t, sample())
+	ctx := context.Background()
+	if res, err := c.Zero(ctx, ""); err != nil || len(res.Services) != 2 {
+		t.Fatalf("zero all: %+v %v", res, err)
+	}
+	if res, err := c.Zero(ctx, "web"); err != nil || len(res.Services) != 1 || res.Services[0] != "TCP  192.0.2.1:80" {
+		t.Fatalf("zero web: %+v %v", res, err)
+	}
+	var ce *Error
+	if _, err := c.Zero(ctx, "nosuch"); !errors.As(err, &ce) || ce.StatusCode != http.StatusNotFound ||
+		!strings.Contains(err.Error(), `no virtual service named "nosuch"`) {
+		t.Fatalf("zero nosuch: %v", err)
 	}
 }
 

@@ -49,6 +49,20 @@ type Router interface {
 	// *StatusError: 404 for a revision not held, 422 for one that does
 	// not validate, 409 for one the router could not apply.
 	Rollback(ctx context.Context, n int) (config.Revision, error)
+	// Zero zeroes the counters of one service (named as in lvs.cf or by
+	// its key) or, for "", of every service, as ipvsadm -Z does. A
+	// service that is not running is a *StatusError 404.
+	Zero(ctx context.Context, service string) (ZeroResult, error)
+}
+
+// ZeroRequest names the service whose counters to zero; empty: all.
+type ZeroRequest struct {
+	Service string `json:"service,omitempty"`
+}
+
+// ZeroResult lists the services whose counters were zeroed, by key.
+type ZeroResult struct {
+	Services []string `json:"services"`
 }
 
 // RevisionView is a revision with its text and the unified diff from the
@@ -125,6 +139,7 @@ func NewServer(r Router, log *slog.Logger) *Server {
 		APIVersion + "history":    {http.MethodGet, s.history},
 		APIVersion + "revision":   {http.MethodGet, s.revision},
 		APIVersion + "rollback":   {http.MethodPost, s.rollback},
+		APIVersion + "zero":       {http.MethodPost, s.zero},
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -192,7 +207,7 @@ func (s *Server) endpoints() []string {
 		"GET " + APIVersion + "status", "POST " + APIVersion + "reload",
 		"POST " + APIVersion + "realserver", "GET " + APIVersion + "health",
 		"GET " + APIVersion + "history", "GET " + APIVersion + "revision?n=N",
-		"POST " + APIVersion + "rollback",
+		"POST " + APIVersion + "rollback", "POST " + APIVersion + "zero",
 	}
 }
 
@@ -245,6 +260,19 @@ func (s *Server) realServer(w http.ResponseWriter, req *http.Request) {
 	}
 	s.log.Info("real-server override", "action", rr.Action, "target", rr.Target, "service", rr.Service,
 		"matched", res.Matched)
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) zero(w http.ResponseWriter, req *http.Request) {
+	var zr ZeroRequest
+	if !decodeOne(w, req, &zr, "zero") {
+		return
+	}
+	res, err := s.r.Zero(req.Context(), zr.Service)
+	if err != nil {
+		writeError(w, statusOf(err, http.StatusInternalServerError), err.Error())
+		return
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 

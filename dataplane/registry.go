@@ -108,6 +108,14 @@ func (r Registry) ForFile(name string) (caps model.Capabilities, note string, ok
 	return fb.Caps, note, true
 }
 
+// Zeroer is a plane that keeps counters of its own (the kernel's, which
+// the table mirrors), which govs zero clears there too; the table's are
+// cleared for every plane.
+type Zeroer interface {
+	// Zero zeroes the counters and rates of the services keys name.
+	Zero(keys []model.ServiceKey) error
+}
+
 // KernelSync is a plane whose connection state the kernel synchronises
 // itself, as IPVS's sync daemon does: the router tells it its role.
 // Planes without it keep their state in package table, which package

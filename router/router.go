@@ -421,3 +421,34 @@ func (r *Router) Status() Status {
 	}
 	return st
 }
+
+// Zero zeroes the counters and rates of the service spec names (by
+// ResolveService), or of every service for "", on the table and on a
+// plane that keeps counters of its own: ipvsadm -Z. It returns the
+// services zeroed.
+func (r *Router) Zero(spec string) ([]model.ServiceKey, error) {
+	var k *model.ServiceKey
+	if spec != "" {
+		key, err := r.ResolveService(spec)
+		if err != nil {
+			return nil, err
+		}
+		k = &key
+	}
+	// The plane's own counters first: a mirror of them into the table
+	// between the two then copies zeros.
+	if z, ok := r.plane.(dataplane.Zeroer); ok {
+		var keys []model.ServiceKey
+		for _, s := range r.table.Services() {
+			if k == nil || s.Key() == *k {
+				keys = append(keys, s.Key())
+			}
+		}
+		if err := z.Zero(keys); err != nil {
+			return nil, err
+		}
+	}
+	keys := r.table.Zero(k)
+	r.log.Info("counters zeroed", "services", len(keys), "service", spec)
+	return keys, nil
+}

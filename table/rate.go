@@ -71,3 +71,13 @@ func (e *estimator) rates() Rates {
 		OutBPS: uint64((e.outbps + 0xF) >> 5),
 	}
 }
+
+// reset starts the estimator again from zero counters, as
+// ip_vs_zero_estimator does.
+func (e *estimator) reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.last, e.primed = Stats{}, true
+	e.cps, e.inpps, e.outpps, e.inbps, e.outbps = 0, 0, 0, 0, 0
+	e.given = Rates{}
+}

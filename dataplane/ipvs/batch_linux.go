@@ -24,6 +24,7 @@ const (
 	cmdNewDest    = 5
 	cmdSetDest    = 6
 	cmdDelDest    = 7
+	cmdZero       = 16
 
 	attrService = 1
 	attrDest    = 2
@@ -148,12 +149,15 @@ func encodeOp(op Op) (uint8, []byte, error) {
 		cmd = cmdSetDest
 	case OpDelDest:
 		cmd = cmdDelDest
+	case OpZero:
+		// The kernel reads only the service's identity for this one.
+		cmd = cmdZero
 	default:
 		return 0, nil, fmt.Errorf("unknown operation %d", op.Kind)
 	}
 	ae := netlink.NewAttributeEncoder()
 	ae.Nested(attrService, encodeService(op.Service))
-	if cmd >= cmdNewDest {
+	if cmd >= cmdNewDest && cmd <= cmdDelDest {
 		ae.Nested(attrDest, encodeDest(op.Dest))
 	}
 	b, err := ae.Encode()

@@ -99,6 +99,11 @@ func (f *fakeKernel) apply(op Op) error {
 		idx = slices.IndexFunc(s.dests, func(d KDest) bool { return d.Key() == op.Dest.Key() })
 	}
 	switch op.Kind {
+	case OpZero:
+		s.svc.Stats = table.Stats{}
+		for i := range s.dests {
+			s.dests[i].Stats = table.Stats{}
+		}
 	case OpAddService:
 		if ok {
 			return fmt.Errorf("%s: exists", op)

@@ -205,6 +205,15 @@ func TestGuestGovsBinary(t *testing.T) {
 	})
 	t.Logf("govs list -n, as ipvsadm -L -n:\n%s", got)
 	listingOptionsMatch(t)
+	// govs zero is ipvsadm -Z: the kernel's counters of govs's service
+	// read 0, and govs list --stats with them.
+	if out, err := govsCmd("zero", "-f", "50"); err != nil || out != "zeroed the counters of 1 service(s): FWM  50\n" {
+		t.Fatalf("govs zero -f 50: %v %q", err, out)
+	}
+	if conns := serviceConns(kernelStats()); conns != 0 {
+		t.Fatalf("the kernel's FWM 50 still counts %d connections after govs zero", conns)
+	}
+	statsMatch(0)
 
 	// 3. A reload changes one weight without a flush: a connection open
 	// across it carries on.

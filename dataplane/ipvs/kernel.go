@@ -112,6 +112,9 @@ const (
 	OpAddDest
 	OpEditDest
 	OpDelDest
+	// OpZero zeroes a service's counters and rates, and its real
+	// servers' (ipvsadm -Z -t|-u|-f).
+	OpZero
 )
 
 // Kernel is what the plane needs of IPVS. The netlink implementation
@@ -163,6 +166,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("edit real server %s of %s (%s, weight %d)", o.Dest.Key(), o.Service.Key, fwdName(o.Dest.Forward), o.Dest.Weight)
 	case OpDelDest:
 		return fmt.Sprintf("delete real server %s from %s", o.Dest.Key(), o.Service.Key)
+	case OpZero:
+		return "zero the counters of " + o.Service.Key.String()
 	}
 	return "unknown operation"
 }

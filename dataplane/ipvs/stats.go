@@ -1,6 +1,8 @@
 package ipvs
 
 import (
+	"fmt"
+
 	"github.com/govs/govs/model"
 	"github.com/govs/govs/table"
 )
@@ -68,4 +70,25 @@ func storeStats(c *table.Counters, s table.Stats) {
 	c.OutPkts.Store(s.OutPkts)
 	c.InBytes.Store(s.InBytes)
 	c.OutBytes.Store(s.OutBytes)
+}
+
+// Zero zeroes the kernel's counters and rates of the services govs owns
+// among keys (ipvsadm -Z for each), so that the mirrored counters start
+// again from zero; services govs did not create are left alone.
+func (p *Plane) Zero(keys []model.ServiceKey) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || !p.committed {
+		return nil
+	}
+	var ops []Op
+	for _, k := range keys {
+		if p.owned[k] {
+			ops = append(ops, Op{Kind: OpZero, Service: KService{Key: k}})
+		}
+	}
+	if _, err := p.k.Apply(ops); err != nil {
+		return fmt.Errorf("zero the kernel's counters: %w", err)
+	}
+	return nil
 }

@@ -170,6 +170,8 @@ func TestLoopbackRouter(t *testing.T) {
 		t.Errorf("wrr 3:1 over 40 connections: %v", counts)
 	}
 
+	zeroCounters(t, r.socket)
+
 	// A bad file is refused with FILE:LINE and the old one keeps serving.
 	good := fmt.Sprintf(loopbackCfg, 2, "wrr", 3, "")
 	bad := strings.Replace(good, "    scheduler = rr\n", "    scheduler = rr\n    bogus_keyword = 1\n", 1)
@@ -278,5 +280,52 @@ func listOptions(t *testing.T, socket, listN string) {
 	if out, _, code := govs(t, "list", "--timeout", "--socket", socket); code != 0 ||
 		!regexp.MustCompile(`^Timeout \(tcp tcpfin udp\): \d+ \d+ \d+\n$`).MatchString(out) {
 		t.Errorf("list --timeout (code %d): %q", code, out)
+	}
+}
+
+// zeroCounters zeroes one service's counters, as ipvsadm -Z -t does, and
+// then all: the named service's Conns read 0 and the others' stay, until
+// everything is zeroed.
+func zeroCounters(t *testing.T, socket string) {
+	t.Helper()
+	conns := func() map[string]uint64 {
+		out, _, _ := govs(t, "list", "--json", "--socket", socket)
+		var snap struct {
+			Services []struct {
+				Key   string `json:"key"`
+				Stats struct {
+					Conns uint64 `json:"conns"`
+				} `json:"stats"`
+			} `json:"services"`
+		}
+		if err := json.Unmarshal([]byte(out), &snap); err != nil {
+			t.Fatalf("list --json: %v", err)
+		}
+		m := map[string]uint64{}
+		for _, s := range snap.Services {
+			m[s.Key] = s.Stats.Conns
+		}
+		return m
+	}
+	before := conns()
+	api, bundle := "TCP  127.78.0.100:19000", "FWM  80"
+	if before[api] < 40 || before[bundle] == 0 {
+		t.Fatalf("counters before zeroing: %v", before)
+	}
+	out, errOut, code := govs(t, "zero", "-t", "127.78.0.100:19000", "--socket", socket)
+	if code != 0 || out != "zeroed the counters of 1 service(s): "+api+"\n" {
+		t.Fatalf("zero -t: code %d %q %q", code, out, errOut)
+	}
+	if after := conns(); after[api] != 0 || after[bundle] != before[bundle] {
+		t.Fatalf("after zero -t: %v (before %v)", after, before)
+	}
+	if _, errOut, code := govs(t, "zero", "nosuch", "--socket", socket); code != 1 || !strings.Contains(errOut, `no virtual service named "nosuch"`) {
+		t.Fatalf("zero nosuch: code %d %q", code, errOut)
+	}
+	if out, _, code := govs(t, "zero", "--socket", socket); code != 0 || !strings.HasPrefix(out, "zeroed the counters of 2 service(s)") {
+		t.Fatalf("zero: code %d %q", code, out)
+	}
+	if after := conns(); after[api] != 0 || after[bundle] != 0 {
+		t.Fatalf("after zero: %v", after)
 	}
 }
