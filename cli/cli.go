@@ -18,6 +18,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/govs/govs/internal/suggest"
 )
 
 // Exit codes.
@@ -95,7 +97,7 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 				// Flags are declared by each command, so let it print them.
 				return c.run(e, []string{"-h"})
 			}
-			fmt.Fprintf(stderr, "govs: unknown command %q\n", args[1])
+			fmt.Fprintf(stderr, "govs: unknown command %q%s\n", args[1], suggest.Hint(args[1], commandNames(cmds)))
 			return ExitUsage
 		}
 		usage(stdout, cmds)
@@ -105,6 +107,10 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
+		if hint := suggest.Hint(args[0], commandNames(cmds)); hint != "" {
+			fmt.Fprintf(stderr, "govs: unknown command %q%s\n", args[0], hint)
+			return ExitUsage
+		}
 		fmt.Fprintf(stderr, "govs: unknown command %q\n\n", args[0])
 		usage(stderr, cmds)
 		return ExitUsage
@@ -112,15 +118,19 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	return c.run(e, args[1:])
 }
 
-func usage(w io.Writer, cmds map[string]*command) {
-	fmt.Fprintln(w, "govs: an LVS router (virtual services, real servers, firewall-mark bundles, persistence)")
-	fmt.Fprintln(w, "\nUsage: govs COMMAND [flags]\n\nCommands:")
+func commandNames(cmds map[string]*command) []string {
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
+	return names
+}
+
+func usage(w io.Writer, cmds map[string]*command) {
+	fmt.Fprintln(w, "govs: an LVS router (virtual services, real servers, firewall-mark bundles, persistence)")
+	fmt.Fprintln(w, "\nUsage: govs COMMAND [flags]\n\nCommands:")
+	for _, n := range commandNames(cmds) {
 		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun `govs help COMMAND` for a command's flags.")
@@ -145,7 +155,7 @@ func newFlags(e *env, c *command) *flag.FlagSet {
 
 // parse parses args, returning an exit code when the command should stop.
 func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK, false
 		}
@@ -156,6 +166,41 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 		return ExitUsage, false
 	}
 	return 0, true
+}
+
+// parseFlags parses args into fs. A mistake is told in a line of its own
+// with what was likely meant and where the flags are listed, rather than
+// with the whole usage; -h prints the usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		if c, ok := suggest.Closest(strings.TrimPrefix(name, "-"), names); ok {
+			msg += fmt.Sprintf(" (did you mean %s?)", flagName(c))
+		}
+	}
+	fmt.Fprintf(out, "%s: %s\nRun `govs help %s` for its flags.\n", fs.Name(), msg, strings.TrimPrefix(fs.Name(), "govs "))
+	return err
+}
+
+// flagName spells a flag as its help does: -x, --long.
+func flagName(n string) string {
+	if len(n) == 1 {
+		return "-" + n
+	}
+	return "--" + n
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

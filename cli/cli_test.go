@@ -197,3 +197,30 @@ func TestExpandShortFlags(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
+
+// A mistyped command or flag is answered with what was likely meant.
+func TestDidYouMean(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lsit"}, `govs: unknown command "lsit" (did you mean "list"?)`},
+		{[]string{"help", "relaod"}, `govs: unknown command "relaod" (did you mean "reload"?)`},
+		{[]string{"list", "--stat"}, "govs list: flag provided but not defined: -stat (did you mean --stats?)\nRun `govs help list` for its flags."},
+		{[]string{"list", "--thresholds", "--persistent-con"}, "(did you mean --persistent-conn?)"},
+		{[]string{"zero", "-x", "1"}, "govs zero: flag provided but not defined: -x\nRun `govs help zero` for its flags."},
+		{[]string{"status", "--jsn"}, "(did you mean --json?)"},
+	} {
+		_, errOut, code := runCLI(t, c.args...)
+		if code != ExitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: code %d, %q; want %q", c.args, code, errOut, c.want)
+		}
+	}
+	// Nothing close: the list of commands.
+	if _, errOut, _ := runCLI(t, "frobnicate"); !strings.Contains(errOut, "Commands:") {
+		t.Errorf("unknown command without a guess: %q", errOut)
+	}
+	if _, _, code := runCLI(t, "zero", "-h"); code != ExitOK {
+		t.Errorf("zero -h: code %d", code)
+	}
+}

@@ -226,16 +226,16 @@ func cmdZero(e *env, args []string) int {
 	fs.StringVar(&udp, "u", "", "zero only the UDP service at `VIP:PORT`, like ipvsadm -Z -u")
 	fs.StringVar(&mark, "f", "", "zero only the firewall-mark service `MARK`, like ipvsadm -Z -f")
 	socket := socketFlag(fs)
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return ExitUsage
+	pos, code, ok := parsePositional(fs, args, 1)
+	if !ok {
+		return code
 	}
 	filter, err := serviceFilter(tcp, udp, mark)
 	switch {
 	case err != nil:
 		fmt.Fprintf(e.stderr, "govs zero: %v\n", err)
 		return ExitUsage
-	case len(pos) > 1 || len(pos) == 1 && filter != nil:
+	case len(pos) == 1 && filter != nil:
 		fmt.Fprintln(e.stderr, "govs zero: name one service: a NAME from lvs.cf, or -t, -u or -f")
 		return ExitUsage
 	}

@@ -149,6 +149,29 @@ func (t *kwTable) add(e kwEntry) {
 // lookup finds a keyword, nil if the scope has none of that name.
 func (t *kwTable) lookup(name string) *kwDef { return t.by[name] }
 
+// names lists the table's keywords, for a guess at a misspelt one.
+func (t *kwTable) names() []string {
+	out := make([]string, len(t.list))
+	for i, e := range t.list {
+		out[i] = e.name
+	}
+	return out
+}
+
+// elsewhere says where a keyword t lacks belongs instead ("the global
+// section", "a virtual block", "a server block"), or "".
+func (t *kwTable) elsewhere(name string) string {
+	for _, sc := range []struct {
+		t     *kwTable
+		where string
+	}{{globalKeywords, "the global section"}, {virtualKeywords, "a virtual block"}, {serverKeywords, "a server block"}} {
+		if sc.t != t && sc.t.lookup(name) != nil {
+			return sc.where
+		}
+	}
+	return ""
+}
+
 // Helpers that build kwDefs for the common value types. The *Var ones
 // store to and read from one model field, so that get and reset come
 // with set.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/govs/govs/internal/suggest"
 	"github.com/govs/govs/model"
 )
 
@@ -340,8 +341,13 @@ func (p *parser) keyword(toks []token, table *kwTable, kp *keyPos, where string)
 		if where != "" {
 			msg += " in " + where
 		}
-		if strings.Contains(key, "=") {
+		switch {
+		case strings.Contains(key, "="):
 			msg += " (put blanks around \"=\")"
+		case table.elsewhere(key) != "":
+			msg += " (" + key + " belongs in " + table.elsewhere(key) + ")"
+		default:
+			msg += suggest.Hint(key, table.names())
 		}
 		p.errorf(p.line, "%s", msg)
 		return

@@ -216,6 +216,13 @@ func TestAPIBadInputChangesNothing(t *testing.T) {
 		}
 		e.unchanged(before)
 	}
+	// A misspelt field is answered with the one meant.
+	code, m := e.do("PUT", "/api/v1/services/web", e.admin, map[string]any{"shceduler": "rr"})
+	if fields, _ := m["fields"].(map[string]any); code != http.StatusBadRequest ||
+		fields["shceduler"] != `unknown field "shceduler" (did you mean "scheduler"?)` {
+		t.Errorf("misspelt field: %d %v", code, m)
+	}
+	e.unchanged(before)
 	// Not JSON at all.
 	req, _ := http.NewRequest("POST", e.ts.URL+"/api/v1/services", strings.NewReader("{"))
 	req.Header.Set("Authorization", "Bearer "+e.admin)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/govs/govs/config"
+	"github.com/govs/govs/internal/suggest"
 	"github.com/govs/govs/model"
 )
 
@@ -81,7 +82,7 @@ var (
 func knownKeys(f Fields, keys []string, errs FieldErrors) {
 	for k := range f {
 		if !slices.Contains(keys, k) {
-			errs.add(k, "unknown field "+strconv.Quote(k))
+			errs.add(k, "unknown field "+strconv.Quote(k)+suggest.Hint(k, keys))
 		}
 	}
 }
