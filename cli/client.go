@@ -51,7 +51,7 @@ func cmdReload(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "govs reload: refused; the running configuration stays:\n%v\n", err)
 		return ExitFailure
 	}
-	fmt.Fprintf(e.stdout, "reloaded: serial_no %d (%d reloads so far, %d of them refused)\n", st.SerialNo, st.Reloads, st.ReloadErrors)
+	fmt.Fprintf(e.stdout, "reloaded: %s (reloads: %d applied, %d refused)\n", st.LastChange, st.Reloads, st.ReloadErrors)
 	return ExitOK
 }
 
@@ -70,8 +70,15 @@ func cmdStatus(e *env, args []string) int {
 	if *asJSON {
 		return writeJSON(e, st)
 	}
-	fmt.Fprintf(e.stdout, "govs %s, pid %d, %s plane, up %s\nconfig %s, %d reloads\n", st.Version, st.PID,
-		st.Plane, time.Since(st.Started).Round(time.Second), st.ConfigPath, st.Reloads)
+	fmt.Fprintf(e.stdout, "govs %s, pid %d, %s plane, up %s\nconfig %s, serial_no %d, %d reloads applied, %d refused\n",
+		st.Version, st.PID, st.Plane, time.Since(st.Started).Round(time.Second), st.ConfigPath, st.SerialNo,
+		st.Reloads, st.ReloadErrors)
+	if st.LastChange != "" {
+		fmt.Fprintf(e.stdout, "last change: %s\n", st.LastChange)
+	}
+	if st.LastReloadError != "" {
+		fmt.Fprintf(e.stdout, "last reload refused:\n%s\n", st.LastReloadError)
+	}
 	if st.Redundancy.Enabled {
 		fmt.Fprintf(e.stdout, "role%s\n", roleNote(st))
 	} else if st.Role != "" {

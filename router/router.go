@@ -65,16 +65,20 @@ type Options struct {
 // control socket, govs status --json, the REST API and the web tool all
 // show this type as it is.
 type Status struct {
-	Version         string    `json:"version"`
-	ConfigPath      string    `json:"config"`
-	Plane           string    `json:"dataplane"`
-	Started         time.Time `json:"started"`
-	PID             int       `json:"pid"`
-	SerialNo        int       `json:"serial_no"`
+	Version    string    `json:"version"`
+	ConfigPath string    `json:"config"`
+	Plane      string    `json:"dataplane"`
+	Started    time.Time `json:"started"`
+	PID        int       `json:"pid"`
+	SerialNo   int       `json:"serial_no"`
+	// Reloads counts the reloads and edits applied, ReloadErrors those
+	// refused; LastChange says what the last one applied changed
+	// ("serial_no 7 → 8: +1 service").
 	Reloads         int       `json:"reloads"`
 	ReloadErrors    int       `json:"reload_errors"`
 	LastReload      time.Time `json:"last_reload,omitzero"`
 	LastReloadError string    `json:"last_reload_error,omitempty"`
+	LastChange      string    `json:"last_change,omitempty"`
 	// Sockets is the data plane's socket budget, for planes that hold a
 	// socket per connection (the proxy).
 	Sockets *dataplane.Sockets `json:"sockets,omitempty"`
@@ -240,16 +244,19 @@ func (r *Router) recordReload(do func() error) error {
 	if g := r.o.ReloadGCPercent; g > 0 {
 		defer debug.SetGCPercent(debug.SetGCPercent(g))
 	}
+	before := r.cfg.Load()
 	err := do()
 	r.mu.Lock()
-	r.status.Reloads++
 	r.status.LastReload = r.o.Clock.Now()
 	if err != nil {
 		r.status.ReloadErrors++
 		r.status.LastReloadError = err.Error()
 	} else {
+		r.status.Reloads++
 		r.status.LastReloadError = ""
-		r.status.SerialNo = r.cfg.Load().Global.SerialNo
+		after := r.cfg.Load()
+		r.status.SerialNo = after.Global.SerialNo
+		r.status.LastChange = model.Diff(before, after).String()
 	}
 	r.mu.Unlock()
 	if err != nil {
