@@ -56,7 +56,7 @@ type command struct {
 func commands() map[string]*command {
 	cmds := []*command{
 		{"run", "run the router in the foreground", "govs run [-c FILE] [--socket PATH] [--drain-timeout D] [--log-level L] [--log-format text|json]", cmdRun},
-		{"check", "validate a configuration file", "govs check [-c FILE | FILE] [--dataplane NAME]", cmdCheck},
+		{"check", "validate a configuration file", "govs check [-c FILE | FILE] [--dataplane NAME] [--strict]", cmdCheck},
 		{"list", "show the running router's table, like ipvsadm -L -n", "govs list [-L|-l] [-n] [--stats | --rate | --thresholds | --persistent-conn] [--exact] [--nosort]\n       [-t|-u VIP:PORT | -f MARK] [-c] [--timeout] [--json] [--socket PATH]", cmdList},
 		{"zero", "zero the counters and rates of a service or of all, like ipvsadm -Z", "govs zero [NAME | -t|-u VIP:PORT | -f MARK] [--socket PATH]", cmdZero},
 		{"reload", "make the running router re-read its configuration", "govs reload [--socket PATH]", cmdReload},

@@ -88,6 +88,11 @@ func TestCheck(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "OK") || !strings.Contains(errOut, "warning") {
 		t.Errorf("check of a direct-routing file: code %d\n%s%s", code, out, errOut)
 	}
+	// --strict refuses the warnings.
+	if out, errOut, code := runCLI(t, "check", "--strict", direct); code != ExitFailure || out != "" ||
+		!strings.Contains(errOut, "warning(s), refused by --strict") {
+		t.Errorf("check --strict of a file with warnings: code %d\n%s%s", code, out, errOut)
+	}
 	if _, errOut, code := runCLI(t, "check", "-c", direct, "--dataplane", "proxy"); code != ExitFailure || !strings.Contains(errOut, direct+":2:") {
 		t.Errorf("check --dataplane proxy: code %d\n%s", code, errOut)
 	}

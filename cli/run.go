@@ -167,6 +167,7 @@ func cmdCheck(e *env, args []string) int {
 	fs := newFlags(e, c)
 	cfgPath := fs.String("c", DefaultConfig, "the lvs.cf configuration `file`")
 	plane := fs.String("dataplane", "", "also check that this data plane (proxy, ipvs) can carry the file; errors instead of warnings")
+	strict := fs.Bool("strict", false, "fail on warnings too (for CI pipelines that keep lvs.cf clean)")
 	pos, code, ok := parsePositional(fs, args, 1)
 	if !ok {
 		return code
@@ -203,6 +204,10 @@ func cmdCheck(e *env, args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
+		return ExitFailure
+	}
+	if n := len(res.Warnings); *strict && n > 0 {
+		fmt.Fprintf(e.stderr, "%s: %d warning(s), refused by --strict\n", *cfgPath, n)
 		return ExitFailure
 	}
 	if named && reg.Schedulers != nil && (reg.Available == nil || available(reg)) {
