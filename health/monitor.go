@@ -49,6 +49,7 @@ type monitor struct {
 	lastOK           bool
 	lastErr          string
 	latency          time.Duration
+	latencies        Latencies
 	// localErrors counts checks that could not run for a reason of this
 	// host's (localFailure); localLogged is when one was last logged.
 	localErrors uint64
@@ -155,6 +156,7 @@ func (m *Manager) record(mon *monitor, err error, latency time.Duration) {
 		}
 		return
 	}
+	mon.latencies.observe(latency)
 	sp := mon.spec()
 	if err == nil {
 		mon.lastOK = true

@@ -48,6 +48,9 @@ type MonitorStatus struct {
 	LastOK    bool          `json:"last_ok"`
 	LastError string        `json:"last_error,omitempty"`
 	Latency   time.Duration `json:"latency"`
+	// Latencies are the durations of every check that ran, for the
+	// metrics' histogram.
+	Latencies Latencies `json:"-"`
 	// ConsecutiveOK and ConsecutiveFail count the current run of results.
 	ConsecutiveOK   int `json:"consecutive_ok"`
 	ConsecutiveFail int `json:"consecutive_fail"`
@@ -114,6 +117,7 @@ func (m *Manager) Status() []MonitorStatus {
 			LastOK:          mon.lastOK,
 			LastError:       mon.lastErr,
 			Latency:         mon.latency,
+			Latencies:       mon.latencies.clone(),
 			ConsecutiveOK:   mon.okRun,
 			ConsecutiveFail: mon.failRun,
 			Checks:          mon.checks,

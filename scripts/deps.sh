@@ -5,7 +5,7 @@
 # as root on a Debian-family system; elsewhere it says what it would need.
 set -euo pipefail
 
-want=(iproute2 curl vsftpd chromium keepalived tcpdump)
+want=(iproute2 curl vsftpd chromium keepalived tcpdump prometheus)
 
 missing=()
 for p in "${want[@]}"; do
@@ -20,4 +20,12 @@ fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
+# Packages are installed for their programs (promtool, keepalived, vsftpd),
+# not to run as services: policy-rc.d keeps their daemons from starting.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod +x "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

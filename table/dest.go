@@ -44,6 +44,15 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", uint32(s))
 }
 
+// States lists every state, in order.
+func States() []State {
+	out := make([]State, len(stateNames))
+	for i := range out {
+		out[i] = State(i)
+	}
+	return out
+}
+
 // ParseState reads a state name.
 func ParseState(s string) (State, error) {
 	for i, n := range stateNames {

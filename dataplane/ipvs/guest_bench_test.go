@@ -79,7 +79,7 @@ func TestGuestBenchmark(t *testing.T) {
 	k := kernelIn("bench-ipvsadm")
 	defer k.Close()
 	start := time.Now()
-	if err := inNS("bench-ipvsadm", func() error { _, err := run("sh", "-c", "ipvsadm -R < "+file); return err }); err != nil {
+	if err := inNS("bench-ipvsadm", func() error { _, err := runFor(5*time.Minute, "sh", "-c", "ipvsadm -R < "+file); return err }); err != nil {
 		t.Fatal(err)
 	}
 	ipvsadmTime := time.Since(start)
@@ -87,7 +87,7 @@ func TestGuestBenchmark(t *testing.T) {
 		t.Fatalf("ipvsadm -R loaded %d services, want %d", c, n)
 	}
 	start = time.Now()
-	if err := inNS("bench-ipvsadm", func() error { _, err := run("ipvsadm", "-C"); return err }); err != nil {
+	if err := inNS("bench-ipvsadm", func() error { _, err := runFor(5*time.Minute, "ipvsadm", "-C"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	flushTime := time.Since(start)

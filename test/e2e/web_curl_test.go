@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -121,11 +122,13 @@ func TestWebAPIWithCurl(t *testing.T) {
 	w.unchanged(t, before)
 	// Metrics and the OpenAPI document.
 	_, body = curl(t, w.url+"/metrics")
-	for _, m := range []string{`govs_service_connections_total{key="FWM  5",service="bundle"}`, `govs_realserver_state{`, "govs_router_reloads_total 3"} {
+	for _, m := range []string{`govs_service_connections_total{local_address="",local_mark="5",local_port="0",proto="FWM",service="bundle"}`,
+		`govs_backend_state{`, `govs_ipvs_backend_connections_active{`, "govs_router_reloads_total 3"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
+	promtoolCheck(t, body)
 	code, body = curl(t, w.url+"/api/openapi.json")
 	var doc map[string]any
 	if code != 200 || json.Unmarshal([]byte(body), &doc) != nil || doc["paths"] == nil {
@@ -137,5 +140,23 @@ func TestWebAPIWithCurl(t *testing.T) {
 	}
 	if strings.Contains(string(w.file(t)), "bundle") {
 		t.Error("deleted service still in lvs.cf")
+	}
+}
+
+// promtoolCheck runs Prometheus's own promtool check metrics on a scrape:
+// names, units, types and help as Prometheus wants them.
+func promtoolCheck(t *testing.T, scrape string) {
+	t.Helper()
+	if _, err := exec.LookPath("promtool"); err != nil {
+		if os.Geteuid() == 0 {
+			t.Fatal("promtool is not installed (as root, scripts/deps.sh installs Debian's prometheus package)")
+		}
+		t.Log("promtool not installed: skipping promtool check metrics")
+		return
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	if out, err := cmd.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
