@@ -140,17 +140,8 @@ func TestLoopbackRouter(t *testing.T) {
 		}
 	}
 	listOptions(t, r.socket, out)
-	out, _, code = govs(t, "list", "--json", "--socket", r.socket)
-	var snap struct {
-		Services []struct {
-			Key   string `json:"key"`
-			Stats struct {
-				Conns uint64 `json:"conns"`
-			} `json:"stats"`
-		} `json:"services"`
-	}
-	if code != 0 || json.Unmarshal([]byte(out), &snap) != nil || len(snap.Services) != 2 {
-		t.Fatalf("list --json: code %d, %q", code, out)
+	if conns := listConns(t, r.socket); len(conns) != 2 {
+		t.Fatalf("list --json: %v, want two services", conns)
 	}
 	if out, _, _ := govs(t, "list", "-c", "--socket", r.socket); !strings.Contains(out, "IPVS connection entries") ||
 		!strings.Contains(out, "127.78.5.1:0") {
@@ -289,25 +280,7 @@ func listOptions(t *testing.T, socket, listN string) {
 // everything is zeroed.
 func zeroCounters(t *testing.T, socket string) {
 	t.Helper()
-	conns := func() map[string]uint64 {
-		out, _, _ := govs(t, "list", "--json", "--socket", socket)
-		var snap struct {
-			Services []struct {
-				Key   string `json:"key"`
-				Stats struct {
-					Conns uint64 `json:"conns"`
-				} `json:"stats"`
-			} `json:"services"`
-		}
-		if err := json.Unmarshal([]byte(out), &snap); err != nil {
-			t.Fatalf("list --json: %v", err)
-		}
-		m := map[string]uint64{}
-		for _, s := range snap.Services {
-			m[s.Key] = s.Stats.Conns
-		}
-		return m
-	}
+	conns := func() map[string]uint64 { return listConns(t, socket) }
 	before := conns()
 	api, bundle := "TCP  127.78.0.100:19000", "FWM  80"
 	if before[api] < 40 || before[bundle] == 0 {
@@ -329,4 +302,27 @@ func zeroCounters(t *testing.T, socket string) {
 	if after := conns(); after[api] != 0 || after[bundle] != 0 {
 		t.Fatalf("after zero: %v", after)
 	}
+}
+
+// listConns reads govs list --json: each service's connection count, by
+// key.
+func listConns(t *testing.T, socket string) map[string]uint64 {
+	t.Helper()
+	out, _, code := govs(t, "list", "--json", "--socket", socket)
+	var snap struct {
+		Services []struct {
+			Key   string `json:"key"`
+			Stats struct {
+				Conns uint64 `json:"conns"`
+			} `json:"stats"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(out), &snap); code != 0 || err != nil {
+		t.Fatalf("list --json: code %d, %v: %q", code, err, out)
+	}
+	m := map[string]uint64{}
+	for _, s := range snap.Services {
+		m[s.Key] = s.Stats.Conns
+	}
+	return m
 }
