@@ -213,6 +213,26 @@ var parityCases = []parityCase{
 			r.shortTo(parityClients[i], 0, 443)
 		}
 	}},
+	{"persistent port bundle to port 80", func(port uint16) model.Service {
+		// The same bundle with the real servers' port given (80): both
+		// marked ports reach port 80 of one server, on both planes.
+		vip := vipMark
+		if port >= 30000 {
+			vip = vipFTP
+		}
+		s := gService("parity", model.ProtoTCP, vip, 80, model.SchedRR,
+			gServer(0, 80, 1, 0), gServer(1, 80, 1, 0), gServer(2, 80, 1, 0))
+		s.FWMark = uint32(port)
+		s.MarkPorts = model.PortRanges{{First: 80, Last: 80}, {First: 443, Last: 443}}
+		s.Persistence = model.Persistence{Timeout: 300 * time.Second}
+		return s
+	}, func(r *parityRun) {
+		// Each client reaches one real server on both ports.
+		for i := range 4 {
+			r.shortTo(parityClients[i], 0, 80)
+			r.shortTo(parityClients[i], 0, 443)
+		}
+	}},
 	nodestCase("a server goes down under a connection", false),
 	nodestCase("a server goes down, expire_nodest_conn = 1", true),
 	{"removed server, expire_nodest_conn = 1", svc3(model.SchedRR, 1, 1, 1), func(r *parityRun) {
