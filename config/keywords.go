@@ -30,8 +30,10 @@ type kwDef struct {
 	// never written (it has no place in the model).
 	get func(p *parser) ([]string, error)
 	// reset gives the keyword of cur the value it has in def, an empty
-	// block's (or file's).
+	// block's (or file's); same, where set, tells whether it has that
+	// value already, cheaply, so that Write skips it without reading it.
 	reset   func(cur, def *parser)
+	same    func(cur, def *parser) bool
 	ignored string
 	// What the value is, for the forms, the API schema and the docs: a
 	// kind, its bounds or its choices.
@@ -188,9 +190,10 @@ func intKW(lo, hi int64, store func(p *parser, n int64)) *kwDef {
 }
 
 // field makes a kwDef read and reset the model field at gives.
-func field[T any](d *kwDef, at func(p *parser) *T, get func(v T) ([]string, error)) *kwDef {
+func field[T comparable](d *kwDef, at func(p *parser) *T, get func(v T) ([]string, error)) *kwDef {
 	d.get = func(p *parser) ([]string, error) { return get(*at(p)) }
 	d.reset = func(cur, def *parser) { *at(cur) = *at(def) }
+	d.same = func(cur, def *parser) bool { return *at(cur) == *at(def) }
 	return d
 }
 
@@ -352,6 +355,7 @@ func maskVar(at func(p *parser) *int, family func(p *parser) netip.Addr) *kwDef 
 	d := maskKW(func(p *parser, m maskResult) { *at(p) = m.bits })
 	d.get = func(p *parser) ([]string, error) { return maskText(*at(p), family(p)), nil }
 	d.reset = func(cur, def *parser) { *at(cur) = *at(def) }
+	d.same = func(cur, def *parser) bool { return *at(cur) == *at(def) }
 	return d
 }
 
@@ -375,7 +379,7 @@ func ignoredWith(d *kwDef, reason string) *kwDef {
 }
 
 // enumKW reads one of choices (in any case with fold) into a model value.
-func enumKW[T any](choices []string, fold bool, parse func(string) (T, error), at func(p *parser) *T, text func(T) []string) *kwDef {
+func enumKW[T comparable](choices []string, fold bool, parse func(string) (T, error), at func(p *parser) *T, text func(T) []string) *kwDef {
 	d := &kwDef{n: 1, kind: KindEnum, enum: choices, set: func(p *parser, v []token) error {
 		for _, c := range choices {
 			if v[0].text == c || fold && strings.EqualFold(v[0].text, c) {

@@ -42,6 +42,8 @@ type writer struct {
 	b      strings.Builder
 	err    error
 	indent string
+	defs   map[*kwTable]*blockDefaults
+	holder *parser
 }
 
 func (w *writer) fail(err error) {
@@ -102,51 +104,104 @@ func Write(out io.Writer, c *model.Config) error {
 	return bw.Flush()
 }
 
-// block writes the keywords of one scope that differ from their defaults,
-// in the table's order, each as `key = value...`; what the format cannot
-// express fails with where: its block.
-func (w *writer) block(t *kwTable, cur, def *parser, where string) {
-	for _, e := range t.list {
-		if e.get == nil {
+// block writes the keywords of one scope that differ from their defaults
+// (defs, the tokens of each keyword of t in an empty block), in the
+// table's order, each as `key = value...`; what the format cannot express
+// fails with where: its block.
+func (w *writer) block(t *kwTable, cur *parser, defs *blockDefaults, where blockName) {
+	for i, e := range t.list {
+		// A keyword that says cheaply whether it is at its default is
+		// written exactly when it is not; the others are compared by
+		// their tokens.
+		same := e.same != nil && !e.always
+		if e.get == nil || same && e.same(cur, defs.holder) {
 			continue
 		}
 		v, err := e.get(cur)
 		if err != nil {
-			w.fail(fmt.Errorf("%s%s: %v", where, e.name, err))
+			w.fail(fmt.Errorf("%s%s: %v", where.String(), e.name, err))
 			continue
 		}
-		if v == nil {
+		if v == nil || !same && !e.always && slices.Equal(v, defs.tokens[i]) {
 			continue
 		}
-		if !e.always {
-			if dv, _ := e.get(def); slices.Equal(v, dv) {
-				continue
-			}
-		}
-		parts := []string{e.name, "="}
+		w.b.WriteString(w.indent)
+		w.b.WriteString(e.name)
+		w.b.WriteString(" =")
 		for _, x := range v {
 			tok, err := quoteToken(x, e.quoted)
 			if err != nil {
-				w.fail(fmt.Errorf("%s%s: %v", where, e.name, err))
+				w.fail(fmt.Errorf("%s%s: %v", where.String(), e.name, err))
 				return
 			}
-			parts = append(parts, tok)
+			w.b.WriteByte(' ')
+			w.b.WriteString(tok)
 		}
-		w.line(parts...)
+		w.b.WriteByte('\n')
 	}
+}
+
+// blockDefaults are an empty block: the model, and the tokens of each of
+// its table's keywords.
+type blockDefaults struct {
+	holder *parser
+	tokens [][]string
+}
+
+// defaults returns an empty block of scope, made once per Write. A real
+// server's default port is its service's: the caller sets it on the
+// holder, which the port keyword's same reads (its tokens, of no
+// service in particular, are never compared).
+func (w *writer) defaults(t *kwTable, scope string) *blockDefaults {
+	if d, ok := w.defs[t]; ok {
+		return d
+	}
+	d := &blockDefaults{holder: defaultHolder(scope), tokens: make([][]string, len(t.list))}
+	for i, e := range t.list {
+		if e.get != nil {
+			d.tokens[i], _ = e.get(d.holder)
+		}
+	}
+	if w.defs == nil {
+		w.defs = map[*kwTable]*blockDefaults{}
+	}
+	w.defs[t] = d
+	return d
+}
+
+// blockName names a block in Write's errors: nothing for the global
+// section, `virtual "web": ` or `virtual "web": server "a": `.
+type blockName struct {
+	s *model.Service
+	r *model.RealServer
+}
+
+func (b blockName) String() string {
+	switch {
+	case b.s == nil:
+		return ""
+	case b.r == nil:
+		return fmt.Sprintf("virtual %q: ", b.s.Name)
+	}
+	return fmt.Sprintf("virtual %q: server %q: ", b.s.Name, b.r.Name)
 }
 
 func (w *writer) global(gl *model.Global) {
 	p := &parser{}
 	p.cfg.Global = *gl
-	w.block(globalKeywords, p, defaultHolder(ScopeGlobal), "")
+	w.block(globalKeywords, p, w.defaults(globalKeywords, ScopeGlobal), blockName{})
 }
 
 func (w *writer) service(s *model.Service) {
 	w.line("virtual", w.name("virtual", s.Name), "{")
 	w.indent = "    "
-	where := fmt.Sprintf("virtual %q: ", s.Name)
-	w.block(virtualKeywords, &parser{cur: &svcState{s: *s}}, defaultHolder(ScopeVirtual), where)
+	// One holder for every block: the getters read it.
+	if w.holder == nil {
+		w.holder = &parser{cur: &svcState{}, srv: &srvState{}}
+	}
+	p := w.holder
+	p.cur.s = *s
+	w.block(virtualKeywords, p, w.defaults(virtualKeywords, ScopeVirtual), blockName{s: s})
 	var unknown []string
 	for key := range s.Check.Extra {
 		if extraByKey(key) == nil {
@@ -157,22 +212,19 @@ func (w *writer) service(s *model.Service) {
 		sort.Strings(unknown)
 		w.fail(fmt.Errorf("virtual %q: unknown check keyword %q", s.Name, unknown[0]))
 	}
+	defs := w.defaults(serverKeywords, ScopeServer)
+	defs.holder.srv.r.Port = s.DefaultServerPort()
 	for i := range s.RealServers {
+		r := &s.RealServers[i]
 		w.b.WriteByte('\n')
-		w.realServer(s, &s.RealServers[i])
+		w.indent = "    "
+		w.line("server", w.name("server", r.Name), "{")
+		w.indent = "        "
+		p.srv.r = *r
+		w.block(serverKeywords, p, defs, blockName{s, r})
+		w.indent = "    "
+		w.line("}")
 	}
 	w.indent = ""
-	w.line("}")
-}
-
-func (w *writer) realServer(s *model.Service, r *model.RealServer) {
-	w.indent = "    "
-	w.line("server", w.name("server", r.Name), "{")
-	w.indent = "        "
-	def := defaultHolder(ScopeServer)
-	def.srv.r.Port = s.DefaultServerPort()
-	where := fmt.Sprintf("virtual %q: server %q: ", s.Name, r.Name)
-	w.block(serverKeywords, &parser{cur: &svcState{s: *s}, srv: &srvState{r: *r}}, def, where)
-	w.indent = "    "
 	w.line("}")
 }
