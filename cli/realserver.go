@@ -160,7 +160,7 @@ func cmdHealth(e *env, args []string) int {
 			since = time.Since(m.Since).Round(time.Second).String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Target, m.Check, m.State, since,
-			m.Latency.Round(time.Microsecond), m.Reason)
+			m.Latency.Duration().Round(time.Microsecond), m.Reason)
 	}
 	tw.Flush()
 	if len(hs.Agents) > 0 {

@@ -294,7 +294,7 @@ func TestScale(t *testing.T) {
 	var lat []time.Duration
 	errs := map[string]int{}
 	for _, s := range m.Status() {
-		lat = append(lat, s.Latency)
+		lat = append(lat, s.Latency.Duration())
 		if s.LastError != "" {
 			errs[s.LastError]++
 		}

@@ -34,7 +34,7 @@ type MonitorStatus struct {
 	ID string `json:"id"`
 	// Interval is the check period and timeout; Rise and Fall the
 	// consecutive results needed to come back and to go out.
-	Interval time.Duration `json:"interval"`
+	Interval model.Seconds `json:"interval_seconds"`
 	Rise     int           `json:"rise"`
 	Fall     int           `json:"fall"`
 	// State is "unknown" (no result yet), "up" or "down"; Reason and Since
@@ -47,7 +47,7 @@ type MonitorStatus struct {
 	LastCheck time.Time     `json:"last_check"`
 	LastOK    bool          `json:"last_ok"`
 	LastError string        `json:"last_error,omitempty"`
-	Latency   time.Duration `json:"latency"`
+	Latency   model.Seconds `json:"latency_seconds"`
 	// Latencies are the durations of every check that ran, for the
 	// metrics' histogram.
 	Latencies Latencies `json:"-"`
@@ -69,7 +69,7 @@ type AgentStatus struct {
 	// Target is the agent's address and port.
 	Target model.DestKey `json:"target"`
 	// Interval is the polling period.
-	Interval time.Duration `json:"interval"`
+	Interval model.Seconds `json:"interval_seconds"`
 	// State is the agent's last availability word (ready, drain, maint,
 	// down); Percent its last weight percentage, -1 if none yet.
 	State   string `json:"state"`
@@ -107,7 +107,7 @@ func (m *Manager) Status() []MonitorStatus {
 			Check:           mon.key.def.desc,
 			Kind:            sp.kind.String(),
 			ID:              mon.key.def.id,
-			Interval:        sp.interval,
+			Interval:        model.Seconds(sp.interval),
 			Rise:            sp.rise,
 			Fall:            sp.fall,
 			State:           mon.state.String(),
@@ -116,7 +116,7 @@ func (m *Manager) Status() []MonitorStatus {
 			LastCheck:       mon.lastCheck,
 			LastOK:          mon.lastOK,
 			LastError:       mon.lastErr,
-			Latency:         mon.latency,
+			Latency:         model.Seconds(mon.latency),
 			Latencies:       mon.latencies.clone(),
 			ConsecutiveOK:   mon.okRun,
 			ConsecutiveFail: mon.failRun,
@@ -141,7 +141,7 @@ func (m *Manager) Agents() []AgentStatus {
 	for _, a := range m.agents {
 		out = append(out, AgentStatus{
 			Target:    model.DestKey{Addr: a.spec.addr, Port: a.spec.port},
-			Interval:  a.spec.interval,
+			Interval:  model.Seconds(a.spec.interval),
 			State:     a.state.String(),
 			Percent:   a.pct,
 			LastPoll:  a.lastPoll,

@@ -64,11 +64,11 @@ func FamilyOf(a netip.Addr) Family {
 // (protocol, VIP, port), or (family, firewall mark) when FWMark is non-zero,
 // in which case Proto, Addr and Port are zero. It is comparable.
 type ServiceKey struct {
-	Proto  Proto
-	Addr   netip.Addr
-	Port   uint16
-	FWMark uint32
-	Family Family // only set for mark services; Addr carries it otherwise
+	Proto  Proto      `json:"protocol"`
+	Addr   netip.Addr `json:"address,omitzero"`
+	Port   uint16     `json:"port"`
+	FWMark uint32     `json:"fwmark,omitempty"`
+	Family Family     `json:"family,omitempty"` // only set for mark services; Addr carries it otherwise
 }
 
 // TCPKey returns the key of a TCP service.
@@ -151,8 +151,8 @@ func ParseServiceKey(s string) (ServiceKey, error) {
 
 // DestKey identifies a real server inside a service: address and port.
 type DestKey struct {
-	Addr netip.Addr
-	Port uint16
+	Addr netip.Addr `json:"address"`
+	Port uint16     `json:"port"`
 }
 
 // String renders "198.51.100.2:80" or "[2001:db8::2]:80".
