@@ -3,9 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"github.com/govs/govs/control"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -227,5 +230,45 @@ func TestDidYouMean(t *testing.T) {
 	}
 	if _, _, code := runCLI(t, "zero", "-h"); code != ExitOK {
 		t.Errorf("zero -h: code %d", code)
+	}
+}
+
+// A router on a socket that another one holds is refused before it binds
+// anything: the error is the socket's, even when its ports are taken too.
+func TestBusySocketRefusedFirst(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("binds 127.0.0.11, which needs Linux's loopback /8")
+	}
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := control.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	// The demo's first real server's port, taken.
+	busy, err := net.Listen("tcp", "127.0.0.11:8080")
+	if err != nil {
+		t.Skipf("127.0.0.11:8080 is in use: %v", err)
+	}
+	defer busy.Close()
+	_, errOut, code := runCLI(t, "demo", "--socket", sock)
+	if code != ExitFailure || !strings.Contains(errOut, "govs demo: control socket:") {
+		t.Errorf("demo on a busy socket: code %d, %q; want the socket's error", code, errOut)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lvs.cf")
+	os.WriteFile(cfg, []byte("dataplane = proxy\nvirtual web {\n active = 1\n address = 127.0.0.11 lo\n port = 8080\n"+
+		" server a {\n  address = 127.0.0.12\n  active = 1\n }\n}\n"), 0o600)
+	if _, errOut, code := runCLI(t, "run", "-c", cfg, "--socket", sock); code != ExitFailure || !strings.Contains(errOut, "govs run: control socket:") {
+		t.Errorf("run on a busy socket: code %d, %q; want the socket's error", code, errOut)
 	}
 }

@@ -41,8 +41,15 @@ func cmdDemo(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "govs demo: embedded configuration:", err)
 		return ExitFailure
 	}
+	// The control socket first: a second demo is refused before it
+	// binds the real servers' ports.
+	ln, ok := listenControl(e, "demo", *socket, control.SocketOptions{})
+	if !ok {
+		return ExitFailure
+	}
 	rs, err := demo.Start(cfg)
 	if err != nil {
+		ln.Close()
 		fmt.Fprintln(e.stderr, "govs demo:", err)
 		return ExitFailure
 	}
@@ -64,5 +71,5 @@ Edit %s and run "go run ./cmd/govs reload%s" to reload without dropping connecti
 Press Ctrl-C to stop.
 `, cfgPath, strings.Join(rs.Addrs, ", "), sock, cfgPath, sock)
 	}
-	return runRouter(e, log, cfgPath, control.SocketOptions{}, *socket, 2*time.Second, banner)
+	return runRouter(e, log, cfgPath, ln, *socket, 2*time.Second, banner)
 }

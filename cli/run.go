@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -98,24 +99,36 @@ func cmdRun(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "govs run:", err)
 		return ExitUsage
 	}
-	return runRouter(e, log, *cfgPath, control.SocketOptions{ReadGroup: *group}, *socket, *drain, nil)
+	ln, ok := listenControl(e, "run", *socket, control.SocketOptions{ReadGroup: *group})
+	if !ok {
+		return ExitFailure
+	}
+	return runRouter(e, log, *cfgPath, ln, *socket, *drain, nil)
 }
 
-// runRouter runs a router on cfgPath until SIGTERM/SIGINT or e.ctx ends;
-// ready, if set, is called once it serves.
-func runRouter(e *env, log *slog.Logger, cfgPath string, so control.SocketOptions, socket string, drain time.Duration, ready func()) int {
+// listenControl takes the control socket. Commands that run a router take
+// it before they bind anything else: a second router on the same socket
+// is refused before it holds a port.
+func listenControl(e *env, cmd, socket string, so control.SocketOptions) (net.Listener, bool) {
+	ln, err := control.ListenWith(socket, so)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "govs %s: control socket: %v\n", cmd, err)
+		return nil, false
+	}
+	return ln, true
+}
+
+// runRouter runs a router on cfgPath, serving the control socket on ln,
+// until SIGTERM/SIGINT or e.ctx ends; ready, if set, is called once it
+// serves.
+func runRouter(e *env, log *slog.Logger, cfgPath string, ln net.Listener, socket string, drain time.Duration, ready func()) int {
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	r, err := router.New(ctx, router.Options{ConfigPath: cfgPath, Version: Version, Logger: log,
 		NewScheduler: scheduler.New, NewPlane: newPlane, ReloadGCPercent: 25})
 	if err != nil {
+		ln.Close()
 		fmt.Fprintf(e.stderr, "govs run: %v\n", err)
-		return ExitFailure
-	}
-	ln, err := control.ListenWith(socket, so)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "govs run: control socket: %v\n", err)
-		_ = r.Close(0)
 		return ExitFailure
 	}
 	srv := control.NewServer(routerAPI{r}, log)
