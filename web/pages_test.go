@@ -59,7 +59,7 @@ func TestLoginPagesAndCookie(t *testing.T) {
 		}
 	}
 	pages := map[string][]string{
-		"/":                      {"CONTROL/MONITORING", `id="lvs-table"`, `id="chart"`, `id="router-role"`, "active", "Update information now", "web1"},
+		"/":                      {"CONTROL/MONITORING", `id="lvs-table"`, `id="chart-conns"`, `id="chart-bytes"`, `id="router-role"`, "active", "Update information now", "web1"},
 		"/global":                {"Primary server public IP", `name="tcp_timeout"`, `name="nat_router_device"`, `name="network"`, `name="csrf"`},
 		"/redundancy":            {"Redundant server public IP", `name="keepalive"`, `name="deadtime"`, `name="heartbeat_port"`, `name="syncd_id"`, `id="redundancy-role"`, `name="vrrp_priority"`, `name="vrrp_unicast_peers"`},
 		"/virtual":               {`id="virtual-list"`, "DEACTIVATE", "DELETE", `id="add-virtual"`},

@@ -5,10 +5,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/chromedp/cdproto/input"
+	cdplog "github.com/chromedp/cdproto/log"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,9 +74,52 @@ func browserCtx(t *testing.T) context.Context {
 		}
 		t.Logf("could not remove the browser profile %s", profile)
 	})
-	if err := chromedp.Run(ctx); err != nil {
+	// What the browser reports as going wrong (a script's exception, a
+	// console.error, a resource refused by the Content-Security-Policy or
+	// not found) fails the test: pages must work without errors.
+	var mu sync.Mutex
+	var problems []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		var p string
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			p = "exception: " + ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				p += " " + ev.ExceptionDetails.Exception.Description
+			}
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError {
+				p = "console.error"
+				for _, a := range ev.Args {
+					p += " " + string(a.Value)
+				}
+			}
+		case *cdplog.EventEntryAdded:
+			// A page the test asks for to be refused (a bad edit, a
+			// read-only user's change) is a 4xx the browser logs: not a
+			// fault of the page. A missing asset is.
+			refused := strings.HasPrefix(ev.Entry.Text, "Failed to load resource: the server responded with a status of 4") &&
+				!strings.Contains(ev.Entry.URL, "/static/")
+			if ev.Entry.Level == cdplog.LevelError && !refused {
+				p = "log: " + ev.Entry.Text + " " + ev.Entry.URL
+			}
+		}
+		if p != "" {
+			mu.Lock()
+			problems = append(problems, p)
+			mu.Unlock()
+		}
+	})
+	if err := chromedp.Run(ctx, cdplog.Enable(), runtime.Enable()); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			t.Errorf("the browser reported: %s", p)
+		}
+	})
 	return ctx
 }
 
@@ -221,10 +268,26 @@ func TestWebToolInChromium(t *testing.T) {
 	close(stop)
 	<-trafficDone
 	screenshot(t, ctx, shots, "04-control-monitoring")
-	var chartOK bool
-	run(t, ctx, "chart drawn", chromedp.Evaluate(`(function(){var c=document.getElementById("chart");var d=c.getContext("2d").getImageData(0,0,c.width,c.height).data;for(var i=3;i<d.length;i+=4){if(d[i]!==0)return true}return false})()`, &chartOK))
-	if !chartOK {
-		t.Error("the rate chart is blank")
+	// Both charts are drawn, with a time axis, and hovering one shows the
+	// values under the pointer in its legend.
+	for _, id := range []string{"chart-conns", "chart-bytes"} {
+		var drawn bool
+		run(t, ctx, id+" drawn", chromedp.Evaluate(`Array.from(document.querySelectorAll("#`+id+` canvas")).some(function(c){
+			var d=c.getContext("2d").getImageData(0,0,c.width,c.height).data;for(var i=3;i<d.length;i+=4){if(d[i]!==0)return true}return false})`, &drawn))
+		if !drawn {
+			t.Errorf("the %s chart is blank", id)
+		}
+		var times []string
+		run(t, ctx, id+" time axis", chromedp.Evaluate(`Array.from(document.querySelectorAll("#`+id+` .dygraph-axis-label-x")).map(function(e){return e.textContent})`, &times))
+		if len(times) == 0 || !regexp.MustCompile(`^\d\d:\d\d:\d\d$`).MatchString(times[0]) {
+			t.Errorf("the %s chart's x axis is not a time axis: %q", id, times)
+		}
+	}
+	var box []float64
+	run(t, ctx, "chart box", chromedp.Evaluate(`(function(){var r=document.getElementById("chart-conns").getBoundingClientRect();return [r.left+r.width*0.8, r.top+r.height/2]})()`, &box))
+	run(t, ctx, "hover the chart", chromedp.MouseEvent(input.MouseMoved, box[0], box[1]), chromedp.Sleep(300*time.Millisecond))
+	if legend := text(t, ctx, "#legend-conns"); !strings.Contains(legend, "connections/s:") {
+		t.Errorf("hovering the chart shows no values: %q", legend)
 	}
 
 	// Drain rs1 and see its state change.

@@ -11,8 +11,8 @@
   });
 
   var table = document.getElementById("table");
-  var chart = document.getElementById("chart");
-  if (!table && !chart) return;
+  var charts = document.getElementById("charts");
+  if (!table && !charts) return;
   var auto = document.getElementById("auto");
   var freq = document.getElementById("freq");
   var updated = document.getElementById("updated");
@@ -29,58 +29,53 @@
     }).catch(function () {});
   }
 
-  function fmt(v) {
-    if (v >= 1e9) return (v / 1e9).toFixed(1) + "G";
-    if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
-    if (v >= 1e3) return (v / 1e3).toFixed(1) + "K";
-    if (v > 0 && v < 10) return v.toFixed(v < 1 ? 2 : 1);
-    return String(Math.round(v));
-  }
-
-  // draw plots each series on its own scale (connections and bytes differ
-  // by orders of magnitude); the left axis labels the byte rates.
-  function draw(points) {
-    var dpr = window.devicePixelRatio || 1;
-    var w = chart.clientWidth, h = chart.clientHeight;
-    chart.width = w * dpr; chart.height = h * dpr;
-    var g = chart.getContext("2d");
-    g.scale(dpr, dpr);
-    g.clearRect(0, 0, w, h);
-    var L = 50, R = 10, T = 10, B = 22;
-    g.strokeStyle = "#d9dee7"; g.fillStyle = "#6a7385"; g.font = "11px sans-serif";
-    var series = [
-      { k: "inbps", c: "#2e8b57" }, { k: "outbps", c: "#d2691e" },
-      { k: "cps", c: "#1f6fd1" }, { k: "active", c: "#8a2be2" }
-    ];
-    var bmax = 1;
-    points.forEach(function (p) { bmax = Math.max(bmax, p.inbps, p.outbps); });
-    for (var i = 0; i <= 4; i++) {
-      var y = T + (h - T - B) * i / 4;
-      g.beginPath(); g.moveTo(L, y); g.lineTo(w - R, y); g.stroke();
-      g.fillText(fmt(bmax * (4 - i) / 4), 4, y + 4);
-    }
-    if (points.length < 2) { g.fillText("collecting samples…", L + 10, T + 20); return; }
-    var t0 = points[0].t, t1 = points[points.length - 1].t;
-    var span = Math.max(t1 - t0, 1);
-    g.fillText(Math.round(span / 60000 * 10) / 10 + " min", w - R - 50, h - 6);
-    series.forEach(function (s) {
-      var max = (s.k === "inbps" || s.k === "outbps") ? bmax : 1;
-      if (max === 1) points.forEach(function (p) { max = Math.max(max, p[s.k]); });
-      g.strokeStyle = s.c; g.lineWidth = 2; g.beginPath();
-      points.forEach(function (p, j) {
-        var x = L + (w - L - R) * (p.t - t0) / span;
-        var y = h - B - (h - T - B) * p[s.k] / max;
-        if (j === 0) g.moveTo(x, y); else g.lineTo(x, y);
-      });
-      g.stroke();
+  // The charts are dygraphs (vendored in /static/dygraphs): a time axis,
+  // one unit per axis (connections/s on the left and active connections
+  // on the right of one chart, bytes/s on the other) and values on hover.
+  var graphs = null;
+  function plots(points) {
+    if (typeof Dygraph === "undefined") return;
+    var conns = [], bytes = [];
+    points.forEach(function (p) {
+      var t = new Date(p.t);
+      conns.push([t, p.cps, p.active]);
+      bytes.push([t, p.inbps, p.outbps]);
     });
+    if (conns.length === 0) {
+      var now = new Date();
+      conns.push([now, 0, 0]);
+      bytes.push([now, 0, 0]);
+    }
+    if (graphs) {
+      graphs.conns.updateOptions({ file: conns });
+      graphs.bytes.updateOptions({ file: bytes });
+      return;
+    }
+    var hms = function (d) { return new Date(d).toTimeString().slice(0, 8); };
+    var common = { legend: "always", labelsSeparateLines: false, strokeWidth: 2, axisLabelWidth: 60,
+      labelsKMB: true, drawPoints: false,
+      axes: { x: { axisLabelFormatter: hms, valueFormatter: hms, pixelsPerLabel: 110, axisLabelWidth: 70 } } };
+    // Connections are whole: no tick between two.
+    var whole = function (v) { return Number.isInteger(v) ? String(v) : ""; };
+    graphs = {
+      conns: new Dygraph(document.getElementById("chart-conns"), conns, Object.assign({}, common, {
+        labels: ["time", "connections/s", "active connections"], colors: ["#1f6fd1", "#8a2be2"],
+        labelsDiv: "legend-conns", ylabel: "connections/s", y2label: "active",
+        series: { "active connections": { axis: "y2" } },
+        axes: { x: common.axes.x, y2: { independentTicks: true, axisLabelFormatter: whole } }
+      })),
+      bytes: new Dygraph(document.getElementById("chart-bytes"), bytes, Object.assign({}, common, {
+        labels: ["time", "bytes/s in", "bytes/s out"], colors: ["#2e8b57", "#d2691e"],
+        labelsDiv: "legend-bytes", ylabel: "bytes/s"
+      }))
+    };
   }
 
   function refreshChart() {
-    if (!chart) return Promise.resolve();
-    return fetch(chart.dataset.src, { credentials: "same-origin" }).then(function (r) {
+    if (!charts) return Promise.resolve();
+    return fetch(charts.dataset.src, { credentials: "same-origin" }).then(function (r) {
       return r.ok ? r.json() : null;
-    }).then(function (d) { if (d) draw(d.points || []); }).catch(function () {});
+    }).then(function (d) { if (d) plots(d.points || []); }).catch(function () {});
   }
 
   function tick() {
@@ -100,6 +95,8 @@
   if (now) now.addEventListener("click", function () { refreshTable(); refreshChart(); });
   if (auto) auto.addEventListener("change", schedule);
   if (freq) freq.addEventListener("change", schedule);
-  refreshChart();
+  // The chart library is a deferred script after this one: it has run by
+  // DOMContentLoaded.
+  document.addEventListener("DOMContentLoaded", function () { refreshChart(); });
   schedule();
 })();
