@@ -343,6 +343,8 @@ func TestWebToolInChromium(t *testing.T) {
 		t.Errorf("govs history after the rollback: %d\n%s", code, out)
 	}
 
+	phoneLayout(t, ctx, w, shots)
+
 	// Without the CSRF token a change is refused.
 	before = w.file(t)
 	var body string
@@ -367,4 +369,27 @@ func TestWebToolInChromium(t *testing.T) {
 	screenshot(t, ctx, shots, "07-no-session")
 	w.unchanged(t, before)
 	run(t, ctx, "back to login", chromedp.Navigate(w.url+"/"), chromedp.WaitVisible("#login-form", chromedp.ByQuery))
+}
+
+// phoneLayout opens each page at a phone's size: nothing makes the page
+// scroll sideways (wide tables scroll inside their card), and each page
+// is screenshot.
+func phoneLayout(t *testing.T, ctx context.Context, w *webRouter, shots string) {
+	t.Helper()
+	run(t, ctx, "phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	defer run(t, ctx, "desktop size", chromedp.EmulateViewport(1400, 1000))
+	for _, pg := range []struct{ path, ready, shot string }{
+		{"/", "#lvs-table", "08-phone-control"}, {"/global", "#global-form", "08-phone-global"},
+		{"/redundancy", "#redundancy-form", "08-phone-redundancy"}, {"/virtual", "#virtual-list", "08-phone-virtual"},
+		{"/history", "#history", "08-phone-history"},
+	} {
+		var wide []float64
+		run(t, ctx, "phone "+pg.path, chromedp.Navigate(w.url+pg.path), chromedp.WaitVisible(pg.ready, chromedp.ByQuery),
+			chromedp.Sleep(300*time.Millisecond),
+			chromedp.Evaluate(`[document.documentElement.scrollWidth, window.innerWidth]`, &wide))
+		if len(wide) != 2 || wide[0] > wide[1] {
+			t.Errorf("%s at a phone's width scrolls sideways: %v (content, window)", pg.path, wide)
+		}
+		screenshot(t, ctx, shots, pg.shot)
+	}
 }
