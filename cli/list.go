@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -165,9 +166,9 @@ func serviceFilter(tcp, udp, mark string) (*svcFilter, error) {
 	if udp != "" {
 		proto, v = "UDP", udp
 	}
-	host, port, ok := cutHostPort(v)
-	a, err := netip.ParseAddr(host)
-	if !ok || err != nil {
+	host, port, err := net.SplitHostPort(v)
+	a, aerr := netip.ParseAddr(host)
+	if err != nil || aerr != nil || a.Zone() != "" {
 		return nil, fmt.Errorf("%q: want VIP:PORT, e.g. 192.0.2.10:80 or [2001:db8::10]:443", v)
 	}
 	p, err := config.ParsePort(port)
@@ -175,21 +176,6 @@ func serviceFilter(tcp, udp, mark string) (*svcFilter, error) {
 		return nil, fmt.Errorf("%q: %v", v, err)
 	}
 	return &svcFilter{proto: proto, addr: netip.AddrPortFrom(a.Unmap(), p)}, nil
-}
-
-// cutHostPort splits VIP:PORT, with an IPv6 VIP in brackets.
-func cutHostPort(s string) (host, port string, ok bool) {
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return "", "", false
-	}
-	host, port = s[:i], s[i+1:]
-	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	} else if strings.Contains(host, ":") {
-		return "", "", false
-	}
-	return host, port, true
 }
 
 func (f *svcFilter) matches(s table.ServiceStatus) bool {

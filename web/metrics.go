@@ -167,9 +167,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		m.monitor(ch, mon)
 	}
 	st := m.s.r.Status()
+	cur := m.s.role()
 	for _, role := range roles {
 		v := 0.0
-		if role == m.s.role() {
+		if role == cur {
 			v = 1
 		}
 		gauge("govs_router_role", v, role)

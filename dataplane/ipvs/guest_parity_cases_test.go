@@ -48,6 +48,28 @@ func longs(n int) func(*parityRun) {
 	}
 }
 
+// bundleCase is a persistent 80+443 mark bundle whose real servers have
+// port rsPort: each client reaches one real server on both ports.
+func bundleCase(name string, rsPort uint16) parityCase {
+	return parityCase{name, func(port uint16) model.Service {
+		vip := vipMark
+		if port >= 30000 {
+			vip = vipFTP
+		}
+		s := gService("parity", model.ProtoTCP, vip, 80, model.SchedRR,
+			gServer(0, rsPort, 1, 0), gServer(1, rsPort, 1, 0), gServer(2, rsPort, 1, 0))
+		s.FWMark = uint32(port)
+		s.MarkPorts = model.PortRanges{{First: 80, Last: 80}, {First: 443, Last: 443}}
+		s.Persistence = model.Persistence{Timeout: 300 * time.Second}
+		return s
+	}, func(r *parityRun) {
+		for i := range 4 {
+			r.shortTo(parityClients[i], 0, 80)
+			r.shortTo(parityClients[i], 0, 443)
+		}
+	}}
+}
+
 // drainCase is a persistent /24 service whose clients' server is drained
 // to weight 0 in between: with expire_quiescent_template = 0 (the
 // kernel's default) they stay on it, as the kernel keeps the template;
@@ -193,46 +215,11 @@ var parityCases = []parityCase{
 			r.udp(parityClients[i%2])
 		}
 	}},
-	{"persistent port bundle", func(port uint16) model.Service {
-		// Ports 80 and 443 of a VIP of each plane's own (rr hashes no
-		// address), kept towards the real servers, which listen on both.
-		vip := vipMark
-		if port >= 30000 {
-			vip = vipFTP
-		}
-		s := gService("parity", model.ProtoTCP, vip, 80, model.SchedRR,
-			gServer(0, 0, 1, 0), gServer(1, 0, 1, 0), gServer(2, 0, 1, 0))
-		s.FWMark = uint32(port)
-		s.MarkPorts = model.PortRanges{{First: 80, Last: 80}, {First: 443, Last: 443}}
-		s.Persistence = model.Persistence{Timeout: 300 * time.Second}
-		return s
-	}, func(r *parityRun) {
-		// Each client reaches one real server on both ports.
-		for i := range 4 {
-			r.shortTo(parityClients[i], 0, 80)
-			r.shortTo(parityClients[i], 0, 443)
-		}
-	}},
-	{"persistent port bundle to port 80", func(port uint16) model.Service {
-		// The same bundle with the real servers' port given (80): both
-		// marked ports reach port 80 of one server, on both planes.
-		vip := vipMark
-		if port >= 30000 {
-			vip = vipFTP
-		}
-		s := gService("parity", model.ProtoTCP, vip, 80, model.SchedRR,
-			gServer(0, 80, 1, 0), gServer(1, 80, 1, 0), gServer(2, 80, 1, 0))
-		s.FWMark = uint32(port)
-		s.MarkPorts = model.PortRanges{{First: 80, Last: 80}, {First: 443, Last: 443}}
-		s.Persistence = model.Persistence{Timeout: 300 * time.Second}
-		return s
-	}, func(r *parityRun) {
-		// Each client reaches one real server on both ports.
-		for i := range 4 {
-			r.shortTo(parityClients[i], 0, 80)
-			r.shortTo(parityClients[i], 0, 443)
-		}
-	}},
+	// Ports 80 and 443 of a VIP of each plane's own (rr hashes no
+	// address), towards real servers which listen on both: the port kept
+	// (0), or port 80 given, which both marked ports then reach.
+	bundleCase("persistent port bundle", 0),
+	bundleCase("persistent port bundle to port 80", 80),
 	nodestCase("a server goes down under a connection", false),
 	nodestCase("a server goes down, expire_nodest_conn = 1", true),
 	{"removed server, expire_nodest_conn = 1", svc3(model.SchedRR, 1, 1, 1), func(r *parityRun) {
